@@ -1,0 +1,184 @@
+
+/*
+ * Copyright (C) the VBP platform developers
+ *
+ * Shared declarations of ngx_http_vbp_module: one module, one concern per
+ * file (redis adapter, session check, worker upstream, rendering, forms,
+ * captcha), all glued together through the configuration and request
+ * context declared here.
+ */
+
+
+#ifndef _NGX_HTTP_VBP_MODULE_H_INCLUDED_
+#define _NGX_HTTP_VBP_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+#include "ngx_http_vbp_template.h"
+
+
+#define NGX_HTTP_VBP_SID_LEN         43     /* 32 random bytes, base64url */
+#define NGX_HTTP_VBP_CAPTCHA_ID_LEN  22     /* 16 random bytes, base64url */
+#define NGX_HTTP_VBP_REDIS_MAX_ARGS  4
+#define NGX_HTTP_VBP_REDIS_MAX_CMDS  4
+
+
+typedef struct ngx_http_vbp_redis_batch_s  ngx_http_vbp_redis_batch_t;
+
+
+typedef struct {
+    ngx_str_t                   redis;
+    ngx_msec_t                  redis_timeout;
+    ngx_str_t                   templates_dir;
+    ngx_http_vbp_tpl_set_t     *templates;
+    time_t                      session_timeout;
+    ngx_str_t                   cookie_name;
+    ngx_flag_t                  cookie_secure;
+    ngx_str_t                   login_page;
+    ngx_str_t                   password_page;
+    ngx_str_t                   error_page;
+} ngx_http_vbp_main_conf_t;
+
+
+typedef struct {
+    ngx_http_upstream_conf_t    upstream;
+
+    ngx_str_t                   op;
+    ngx_uint_t                  op_methods;     /* 0: every method */
+    ngx_str_t                   permission;     /* empty: any signed-in user */
+    ngx_flag_t                  auth;
+    ngx_flag_t                  login;
+    ngx_flag_t                  password_change;
+    ngx_uint_t                  throttle_count;
+    time_t                      throttle_window;
+    ngx_str_t                   page_name;
+    ngx_http_vbp_tpl_t         *page;
+    ngx_str_t                   redirect;
+
+    ngx_flag_t                  captcha_expose;
+    time_t                      captcha_ttl;
+
+    unsigned                    enabled:1;      /* any vbp content handler */
+} ngx_http_vbp_loc_conf_t;
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+
+    /* session, filled by the access phase */
+    ngx_str_t                   sid;
+    ngx_str_t                   session_raw;    /* JSON text from Redis */
+    json_t                     *session;
+    ngx_str_t                   captcha_id;
+    ngx_str_t                   captcha_answer; /* what Redis held */
+    ngx_int_t                   throttle_hits;
+
+    ngx_int_t                   access_rc;
+    ngx_int_t                   send_rc;        /* when we answered */
+    unsigned                    access_started:1;
+    unsigned                    access_done:1;
+    unsigned                    answered:1;
+
+    /* request arguments and the worker's reply */
+    json_t                     *args;
+    ngx_buf_t                  *frame;
+    size_t                      reply_len;
+    json_t                     *reply;
+    ngx_buf_t                  *out;
+
+    void                       *captcha;        /* being stored */
+} ngx_http_vbp_ctx_t;
+
+
+/* one reply of a Redis batch, copied out of hiredis's reply object */
+typedef struct {
+    ngx_int_t                   type;           /* REDIS_REPLY_* or 0 */
+    long long                   integer;
+    ngx_str_t                   str;
+} ngx_http_vbp_redis_reply_t;
+
+
+typedef void (*ngx_http_vbp_redis_done_pt)(ngx_http_request_t *r,
+    ngx_http_vbp_redis_reply_t *replies, ngx_uint_t n, ngx_int_t rc);
+
+
+extern ngx_module_t  ngx_http_vbp_module;
+
+
+/* ngx_http_vbp_redis.c */
+ngx_int_t ngx_http_vbp_redis_init_process(ngx_cycle_t *cycle);
+void ngx_http_vbp_redis_exit_process(ngx_cycle_t *cycle);
+ngx_http_vbp_redis_batch_t *ngx_http_vbp_redis_batch(ngx_http_request_t *r,
+    ngx_http_vbp_redis_done_pt done);
+ngx_int_t ngx_http_vbp_redis_add(ngx_http_vbp_redis_batch_t *b,
+    ngx_uint_t argc, ngx_str_t *argv);
+ngx_int_t ngx_http_vbp_redis_send(ngx_http_vbp_redis_batch_t *b);
+
+/* ngx_http_vbp_session.c */
+ngx_int_t ngx_http_vbp_access_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_vbp_me_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_vbp_check_csrf(ngx_http_request_t *r,
+    ngx_http_vbp_ctx_t *ctx);
+ngx_str_t *ngx_http_vbp_captcha_cookie_name(void);
+ngx_int_t ngx_http_vbp_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_vbp_set_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value, time_t max_age);
+
+/* ngx_http_vbp_worker.c */
+ngx_int_t ngx_http_vbp_op_handler(ngx_http_request_t *r);
+char *ngx_http_vbp_worker_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_vbp_render.c */
+ngx_int_t ngx_http_vbp_wants_page(ngx_http_request_t *r);
+ngx_int_t ngx_http_vbp_render_reply(ngx_http_request_t *r,
+    ngx_http_vbp_ctx_t *ctx, ngx_int_t status, json_t *reply, ngx_buf_t **out);
+ngx_int_t ngx_http_vbp_send_error(ngx_http_request_t *r, ngx_int_t status,
+    const char *code, const char *message);
+ngx_int_t ngx_http_vbp_send_redirect(ngx_http_request_t *r, ngx_str_t *to);
+ngx_int_t ngx_http_vbp_send_buf(ngx_http_request_t *r, ngx_int_t status,
+    ngx_str_t *type, ngx_buf_t *b);
+ngx_int_t ngx_http_vbp_page_handler(ngx_http_request_t *r);
+char *ngx_http_vbp_load_templates(ngx_conf_t *cf,
+    ngx_http_vbp_main_conf_t *vmcf);
+
+/* ngx_http_vbp_form.c */
+ngx_int_t ngx_http_vbp_parse_args(ngx_http_request_t *r, ngx_str_t *body,
+    json_t **args, ngx_str_t *error);
+ngx_int_t ngx_http_vbp_read_body(ngx_http_request_t *r, ngx_str_t *body);
+ngx_int_t ngx_http_vbp_random_token(u_char *dst, size_t nbytes);
+void ngx_http_vbp_cleanup_json(void *data);
+ngx_int_t ngx_http_vbp_pool_json(ngx_pool_t *pool, json_t *json);
+
+/* ngx_http_vbp_captcha.c */
+ngx_int_t ngx_http_vbp_captcha_handler(ngx_http_request_t *r);
+
+
+static ngx_inline ngx_http_vbp_ctx_t *
+ngx_http_vbp_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_vbp_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_vbp_module);
+    if (ctx != NULL) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_vbp_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->request = r;
+    ngx_http_set_ctx(r, ctx, ngx_http_vbp_module);
+
+    return ctx;
+}
+
+
+#endif /* _NGX_HTTP_VBP_MODULE_H_INCLUDED_ */

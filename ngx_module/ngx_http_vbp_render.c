@@ -1,0 +1,539 @@
+
+/*
+ * Copyright (C) the VBP platform developers
+ *
+ * Answers: a worker's JSON reply (or an error of our own) becomes either a
+ * JSON response for /api clients or an HTML page rendered from the
+ * lua-free-templates set, which is compiled once at configuration load.
+ */
+
+
+#include "ngx_http_vbp_module.h"
+
+
+typedef struct {
+    ngx_pool_t  *pool;
+    ngx_buf_t   *buf;
+} ngx_http_vbp_out_t;
+
+
+static int ngx_http_vbp_emit(void *data, const char *p, size_t len);
+static ngx_buf_t *ngx_http_vbp_render_page(ngx_http_request_t *r,
+    const ngx_http_vbp_tpl_t *tpl, ngx_http_vbp_ctx_t *ctx,
+    ngx_int_t status, json_t *reply);
+static ngx_buf_t *ngx_http_vbp_render_json(ngx_http_request_t *r,
+    json_t *value);
+static ngx_int_t ngx_http_vbp_set_headers(ngx_http_request_t *r,
+    ngx_int_t status, ngx_str_t *type, off_t len);
+static ngx_int_t ngx_http_vbp_add_header(ngx_http_request_t *r,
+    const char *key, const char *value);
+static ngx_int_t ngx_http_vbp_reply_cookies(ngx_http_request_t *r,
+    json_t *reply);
+static void ngx_http_vbp_free_templates(void *data);
+
+
+static ngx_str_t  ngx_http_vbp_json_type = ngx_string("application/json");
+static ngx_str_t  ngx_http_vbp_html_type =
+    ngx_string("text/html; charset=utf-8");
+
+
+char *
+ngx_http_vbp_load_templates(ngx_conf_t *cf, ngx_http_vbp_main_conf_t *vmcf)
+{
+    char                 err[1024];
+    ngx_pool_cleanup_t  *cln;
+
+    if (vmcf->templates_dir.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &vmcf->templates_dir, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* ngx_conf_full_name() leaves a NUL after the name */
+    vmcf->templates = ngx_http_vbp_tpl_compile_dir(
+                          (const char *) vmcf->templates_dir.data,
+                          err, sizeof(err));
+
+    if (vmcf->templates == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "vbp_templates: %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_vbp_free_templates;
+    cln->data = vmcf->templates;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_vbp_free_templates(void *data)
+{
+    ngx_http_vbp_tpl_set_free(data);
+}
+
+
+ngx_int_t
+ngx_http_vbp_wants_page(ngx_http_request_t *r)
+{
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    return vlcf->page != NULL || vlcf->redirect.len;
+}
+
+
+/*
+ * turns the worker's reply into headers and one body buffer; returns the
+ * HTTP status to send
+ */
+
+ngx_int_t
+ngx_http_vbp_render_reply(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
+    ngx_int_t status, json_t *reply, ngx_buf_t **out)
+{
+    json_t                   *value, *wrap;
+    ngx_buf_t                *b;
+    ngx_str_t                *type;
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    if (ngx_http_vbp_reply_cookies(r, reply) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (status < 300 && vlcf->redirect.len) {
+        b = ngx_create_temp_buf(r->pool, 1);
+        if (b == NULL
+            || ngx_http_vbp_add_header(r, "Location",
+                                       (const char *) vlcf->redirect.data)
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        *out = b;
+        status = NGX_HTTP_SEE_OTHER;
+        type = &ngx_http_vbp_html_type;
+
+    } else if (vlcf->page) {
+        b = ngx_http_vbp_render_page(r, vlcf->page, ctx, status, reply);
+        type = &ngx_http_vbp_html_type;
+
+    } else if (status < 300) {
+        value = json_object_get(reply, "data");
+        b = ngx_http_vbp_render_json(r, value ? value : json_object());
+        type = &ngx_http_vbp_json_type;
+
+    } else {
+        wrap = json_pack("{sO}", "error", json_object_get(reply, "error"));
+        if (wrap == NULL
+            || ngx_http_vbp_pool_json(r->pool, wrap) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        b = ngx_http_vbp_render_json(r, wrap);
+        type = &ngx_http_vbp_json_type;
+    }
+
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    *out = b;
+
+    if (ngx_http_vbp_set_headers(r, status, type, b->last - b->pos)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return status;
+}
+
+
+/* "session": {"id": ...} signs in, "clear_session": true signs out */
+
+static ngx_int_t
+ngx_http_vbp_reply_cookies(ngx_http_request_t *r, json_t *reply)
+{
+    json_t                    *sid;
+    ngx_str_t                  value;
+    ngx_http_vbp_main_conf_t  *vmcf;
+
+    vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
+
+    sid = json_object_get(json_object_get(reply, "session"), "id");
+
+    if (json_is_string(sid)) {
+        value.data = (u_char *) json_string_value(sid);
+        value.len = json_string_length(sid);
+
+        return ngx_http_vbp_set_cookie(r, &vmcf->cookie_name, &value, -1);
+    }
+
+    if (json_is_true(json_object_get(reply, "clear_session"))) {
+        ngx_str_set(&value, "");
+        return ngx_http_vbp_set_cookie(r, &vmcf->cookie_name, &value, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_buf_t *
+ngx_http_vbp_render_page(ngx_http_request_t *r, const ngx_http_vbp_tpl_t *tpl,
+    ngx_http_vbp_ctx_t *ctx, ngx_int_t status, json_t *reply)
+{
+    json_t              *root, *form, *value;
+    const char          *key;
+    ngx_http_vbp_out_t   out;
+
+    root = json_object();
+    form = json_object();
+
+    if (root == NULL || form == NULL
+        || ngx_http_vbp_pool_json(r->pool, root) != NGX_OK)
+    {
+        json_decref(form);
+        return NULL;
+    }
+
+    /* what the user typed goes back into the form, but never a secret */
+    if (ctx && ctx->args) {
+        json_object_foreach(ctx->args, key, value) {
+            if (ngx_strstr(key, "password") == NULL
+                && ngx_strcmp(key, "_csrf") != 0
+                && ngx_strcmp(key, "captcha") != 0)
+            {
+                (void) json_object_set(form, key, value);
+            }
+        }
+    }
+
+    if (json_object_set_new(root, "form", form) != 0
+        || json_object_set_new(root, "status", json_integer(status)) != 0)
+    {
+        return NULL;
+    }
+
+    if (ctx && ctx->session) {
+        (void) json_object_set(root, "me", ctx->session);
+        (void) json_object_set(root, "csrf",
+                               json_object_get(ctx->session, "csrf"));
+    }
+
+    if (reply) {
+        value = json_object_get(reply, "data");
+        if (value) {
+            (void) json_object_set(root, "data", value);
+        }
+
+        value = json_object_get(reply, "error");
+        if (value) {
+            (void) json_object_set(root, "error", value);
+        }
+    }
+
+    out.pool = r->pool;
+    out.buf = ngx_create_temp_buf(r->pool, 8192);
+    if (out.buf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_vbp_tpl_render(tpl, root, ngx_http_vbp_emit, &out) != 0) {
+        return NULL;
+    }
+
+    return out.buf;
+}
+
+
+static int
+ngx_http_vbp_emit(void *data, const char *p, size_t len)
+{
+    ngx_http_vbp_out_t *out = data;
+
+    size_t      size, used;
+    ngx_buf_t  *b;
+
+    b = out->buf;
+
+    if ((size_t) (b->end - b->last) < len) {
+        used = b->last - b->pos;
+        size = ngx_max(2 * (size_t) (b->end - b->start), used + len);
+
+        b = ngx_create_temp_buf(out->pool, size);
+        if (b == NULL) {
+            return -1;
+        }
+
+        b->last = ngx_cpymem(b->last, out->buf->pos, used);
+        ngx_pfree(out->pool, out->buf->start);
+        out->buf = b;
+    }
+
+    b->last = ngx_cpymem(b->last, p, len);
+
+    return 0;
+}
+
+
+static ngx_buf_t *
+ngx_http_vbp_render_json(ngx_http_request_t *r, json_t *value)
+{
+    size_t      len;
+    ngx_buf_t  *b;
+
+    len = json_dumpb(value, NULL, 0, JSON_COMPACT|JSON_ENCODE_ANY);
+    if (len == 0) {
+        return NULL;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    if (json_dumpb(value, (char *) b->last, len,
+                   JSON_COMPACT|JSON_ENCODE_ANY) != len)
+    {
+        return NULL;
+    }
+
+    b->last += len;
+
+    return b;
+}
+
+
+static ngx_int_t
+ngx_http_vbp_set_headers(ngx_http_request_t *r, ngx_int_t status,
+    ngx_str_t *type, off_t len)
+{
+    r->headers_out.status = status;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.content_length_n = len;
+
+    /* answers are per user: never cached, never framed, never sniffed */
+    if (ngx_http_vbp_add_header(r, "Cache-Control", "no-store") != NGX_OK
+        || ngx_http_vbp_add_header(r, "X-Content-Type-Options", "nosniff")
+           != NGX_OK
+        || ngx_http_vbp_add_header(r, "X-Frame-Options", "DENY") != NGX_OK
+        || ngx_http_vbp_add_header(r, "Referrer-Policy", "same-origin")
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (type == &ngx_http_vbp_html_type
+        && ngx_http_vbp_add_header(r, "Content-Security-Policy",
+                                   "default-src 'self'; img-src 'self' data:; "
+                                   "style-src 'self'; frame-ancestors 'none'; "
+                                   "form-action 'self'; base-uri 'none'")
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_vbp_add_header(ngx_http_request_t *r, const char *key,
+    const char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    if (key[0] == 'L') {
+        r->headers_out.location = h;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_vbp_send_buf(ngx_http_request_t *r, ngx_int_t status,
+    ngx_str_t *type, ngx_buf_t *b)
+{
+    ngx_int_t    rc;
+    ngx_chain_t  out;
+
+    if (ngx_http_vbp_set_headers(r, status, type, b->last - b->pos)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (b->last == b->pos) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* an error of our own, in the form the location answers in */
+
+ngx_int_t
+ngx_http_vbp_send_error(ngx_http_request_t *r, ngx_int_t status,
+    const char *code, const char *message)
+{
+    json_t                    *reply;
+    ngx_buf_t                 *b;
+    ngx_http_vbp_ctx_t        *ctx;
+    ngx_http_vbp_main_conf_t  *vmcf;
+    const ngx_http_vbp_tpl_t  *tpl;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    reply = json_pack("{s{ssss}}", "error", "code", code, "message", message);
+    if (reply == NULL || ngx_http_vbp_pool_json(r->pool, reply) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_vbp_module);
+
+    tpl = NULL;
+
+    if (ngx_http_vbp_wants_page(r) && vmcf->templates) {
+        tpl = ngx_http_vbp_tpl_find(vmcf->templates,
+                                    (const char *) vmcf->error_page.data,
+                                    vmcf->error_page.len);
+    }
+
+    if (tpl) {
+        b = ngx_http_vbp_render_page(r, tpl, ctx, status, reply);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        return ngx_http_vbp_send_buf(r, status, &ngx_http_vbp_html_type, b);
+    }
+
+    b = ngx_http_vbp_render_json(r, reply);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_vbp_send_buf(r, status, &ngx_http_vbp_json_type, b);
+}
+
+
+ngx_int_t
+ngx_http_vbp_send_redirect(ngx_http_request_t *r, ngx_str_t *to)
+{
+    u_char     *location;
+    ngx_buf_t  *b;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    location = ngx_pnalloc(r->pool, to->len + 1);
+    b = ngx_calloc_buf(r->pool);
+    if (location == NULL || b == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(location, to->data, to->len);
+    location[to->len] = '\0';
+
+    if (ngx_http_vbp_add_header(r, "Location", (const char *) location)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_vbp_send_buf(r, (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+                                    ? NGX_HTTP_MOVED_TEMPORARILY
+                                    : NGX_HTTP_SEE_OTHER,
+                                 &ngx_http_vbp_html_type, b);
+}
+
+
+/* a page without an operation (sign-in form, password form) */
+
+ngx_int_t
+ngx_http_vbp_page_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_buf_t                *b;
+    ngx_http_vbp_ctx_t       *ctx;
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+    ctx = ngx_http_vbp_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->args.len && ctx->args == NULL) {
+        ngx_str_t  empty = ngx_null_string, error;
+
+        if (ngx_http_vbp_parse_args(r, &empty, &ctx->args, &error)
+            == NGX_ERROR)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    b = ngx_http_vbp_render_page(r, vlcf->page, ctx, NGX_HTTP_OK, NULL);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_vbp_send_buf(r, NGX_HTTP_OK, &ngx_http_vbp_html_type, b);
+}

@@ -1,0 +1,474 @@
+
+/*
+ * Copyright (C) the VBP platform developers
+ *
+ * The vbp-worker protocol over nginx's upstream machinery, in the manner of
+ * ngx_http_memcached_module: one frame each way on a stream socket,
+ * a 4-byte big-endian length followed by one JSON object.
+ *
+ *   request  {"op", "actor" (from the session, never from the client),
+ *             "args", "ip", "sid", "session_ttl", "captcha_ok"}
+ *   answer   {"status", "data" | "error", "session", "clear_session"}
+ *
+ * The answer is read whole into u->buffer (vbp_worker_buffer_size bounds
+ * it), rendered, and the rendered body takes the buffer's place, so the
+ * upstream module sends it and keeps the connection alive for the next
+ * frame.
+ */
+
+
+#include "ngx_http_vbp_module.h"
+
+
+#define NGX_HTTP_VBP_FRAME_HEADER  4
+
+
+static void ngx_http_vbp_op_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_vbp_op_start(ngx_http_request_t *r,
+    ngx_http_vbp_ctx_t *ctx);
+static ngx_int_t ngx_http_vbp_build_frame(ngx_http_request_t *r,
+    ngx_http_vbp_ctx_t *ctx);
+static ngx_int_t ngx_http_vbp_captcha_ok(ngx_http_vbp_ctx_t *ctx);
+static ngx_int_t ngx_http_vbp_create_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_vbp_reinit_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_vbp_process_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_vbp_filter_init(void *data);
+static ngx_int_t ngx_http_vbp_filter(void *data, ssize_t bytes);
+static void ngx_http_vbp_abort_request(ngx_http_request_t *r);
+static void ngx_http_vbp_finalize_request(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+
+char *
+ngx_http_vbp_worker_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_vbp_loc_conf_t *vlcf = conf;
+
+    ngx_str_t  *value;
+    ngx_url_t   u;
+
+    if (vlcf->upstream.upstream) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.no_resolve = 1;
+
+    vlcf->upstream.upstream = ngx_http_upstream_add(cf, &u, 0);
+    if (vlcf->upstream.upstream == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_vbp_op_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                 rc;
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    if (vlcf->op_methods && !(r->method & vlcf->op_methods)) {
+
+        /* the form that posts to this location */
+        if ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) && vlcf->page) {
+            return ngx_http_vbp_page_handler(r);
+        }
+
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_vbp_op_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_vbp_op_body(ngx_http_request_t *r)
+{
+    ngx_int_t            rc;
+    ngx_http_vbp_ctx_t  *ctx;
+
+    ctx = ngx_http_vbp_get_ctx(r);
+    if (ctx == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_vbp_op_start(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_vbp_op_start(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
+{
+    ngx_int_t                 rc;
+    ngx_str_t                 body, error;
+    ngx_http_upstream_t      *u;
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    if (ngx_http_vbp_read_body(r, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_vbp_parse_args(r, &body, &ctx->args, &error);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_vbp_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "bad_request",
+                                       (const char *) error.data);
+    }
+
+    if (ngx_http_vbp_check_csrf(r, ctx) != NGX_OK) {
+        return ngx_http_vbp_send_error(r, NGX_HTTP_FORBIDDEN, "csrf",
+                                       "页面已过期或来源不明，请刷新页面后重试");
+    }
+
+    if (ngx_http_vbp_build_frame(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_upstream_create(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    u = r->upstream;
+
+    ngx_str_set(&u->schema, "vbp://");
+    u->output.tag = (ngx_buf_tag_t) &ngx_http_vbp_module;
+    u->conf = &vlcf->upstream;
+
+    u->create_request = ngx_http_vbp_create_request;
+    u->reinit_request = ngx_http_vbp_reinit_request;
+    u->process_header = ngx_http_vbp_process_header;
+    u->abort_request = ngx_http_vbp_abort_request;
+    u->finalize_request = ngx_http_vbp_finalize_request;
+
+    u->input_filter_init = ngx_http_vbp_filter_init;
+    u->input_filter = ngx_http_vbp_filter;
+    u->input_filter_ctx = ctx;
+
+    /* the body was read by us; the count taken for it carries on */
+    ngx_http_upstream_init(r);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
+{
+    size_t                     len;
+    json_t                    *frame;
+    ngx_buf_t                 *b;
+    ngx_http_vbp_loc_conf_t   *vlcf;
+    ngx_http_vbp_main_conf_t  *vmcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+    vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
+
+    frame = json_pack("{s:s%, s:O, s:s%, s:I}",
+                      "op", vlcf->op.data, vlcf->op.len,
+                      "args", ctx->args,
+                      "ip", r->connection->addr_text.data,
+                      r->connection->addr_text.len,
+                      "session_ttl", (json_int_t) vmcf->session_timeout);
+
+    if (frame == NULL || ngx_http_vbp_pool_json(r->pool, frame) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->session) {
+        if (json_object_set(frame, "actor", ctx->session) != 0
+            || json_object_set_new(frame, "sid",
+                                   json_stringn((const char *) ctx->sid.data,
+                                                ctx->sid.len))
+               != 0)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (vlcf->login
+        && json_object_set_new(frame, "captcha_ok",
+                               json_boolean(ngx_http_vbp_captcha_ok(ctx)
+                                            == NGX_OK))
+           != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    len = json_dumpb(frame, NULL, 0, JSON_COMPACT);
+    if (len == 0 || len > 0x7fffffff) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_create_temp_buf(r->pool, NGX_HTTP_VBP_FRAME_HEADER + len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    *b->last++ = (u_char) (len >> 24);
+    *b->last++ = (u_char) (len >> 16);
+    *b->last++ = (u_char) (len >> 8);
+    *b->last++ = (u_char) len;
+
+    if (json_dumpb(frame, (char *) b->last, len, JSON_COMPACT) != len) {
+        return NGX_ERROR;
+    }
+
+    b->last += len;
+    ctx->frame = b;
+
+    return NGX_OK;
+}
+
+
+/* the answer Redis held for this captcha, compared case-insensitively */
+
+static ngx_int_t
+ngx_http_vbp_captcha_ok(ngx_http_vbp_ctx_t *ctx)
+{
+    json_t  *typed;
+    size_t   len;
+
+    if (ctx->captcha_answer.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    typed = json_object_get(ctx->args, "captcha");
+    if (!json_is_string(typed)) {
+        return NGX_DECLINED;
+    }
+
+    len = json_string_length(typed);
+
+    if (len != ctx->captcha_answer.len
+        || ngx_strncasecmp((u_char *) json_string_value(typed),
+                           ctx->captcha_answer.data, len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_vbp_create_request(ngx_http_request_t *r)
+{
+    ngx_buf_t           *b;
+    ngx_chain_t         *cl;
+    ngx_http_vbp_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_vbp_module);
+
+    /* a fresh descriptor each try: a retry resends the frame from its start */
+    b = ngx_calloc_buf(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+    if (b == NULL || cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = ctx->frame->pos;
+    b->last = ctx->frame->last;
+    b->memory = 1;
+    b->flush = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    r->upstream->request_bufs = cl;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_vbp_reinit_request(ngx_http_request_t *r)
+{
+    ngx_http_vbp_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_vbp_module);
+    ctx->reply_len = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_vbp_process_header(ngx_http_request_t *r)
+{
+    size_t                avail, len;
+    u_char               *p;
+    json_t               *reply, *status;
+    ngx_int_t             code;
+    ngx_buf_t            *out;
+    json_error_t          jerr;
+    ngx_http_upstream_t  *u;
+    ngx_http_vbp_ctx_t   *ctx;
+
+    u = r->upstream;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_vbp_module);
+
+    p = u->buffer.pos;
+    avail = u->buffer.last - p;
+
+    if (avail < NGX_HTTP_VBP_FRAME_HEADER) {
+        return NGX_AGAIN;
+    }
+
+    len = ((size_t) p[0] << 24) | ((size_t) p[1] << 16)
+          | ((size_t) p[2] << 8) | (size_t) p[3];
+
+    if (len == 0
+        || len > (size_t) (u->buffer.end - p) - NGX_HTTP_VBP_FRAME_HEADER)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "vbp worker sent a frame of %uz bytes, "
+                      "vbp_worker_buffer_size is %uz",
+                      len, u->conf->buffer_size);
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    if (avail < NGX_HTTP_VBP_FRAME_HEADER + len) {
+        return NGX_AGAIN;
+    }
+
+    if (avail > NGX_HTTP_VBP_FRAME_HEADER + len) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "vbp worker sent data after its answer");
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    reply = json_loadb((const char *) p + NGX_HTTP_VBP_FRAME_HEADER, len, 0,
+                       &jerr);
+
+    if (reply == NULL || ngx_http_vbp_pool_json(r->pool, reply) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "vbp worker sent invalid JSON: %s", jerr.text);
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    status = json_object_get(reply, "status");
+    code = json_is_integer(status) ? (ngx_int_t) json_integer_value(status)
+                                   : 0;
+
+    if (code < 200 || code > 599) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "vbp worker sent an answer without a valid status");
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    ctx->reply = reply;
+
+    code = ngx_http_vbp_render_reply(r, ctx, code, reply, &out);
+    if (code == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /* the frame is consumed whole: the connection is clean for the next */
+    u->keepalive = 1;
+
+    /* the rendered body replaces the frame as what is left to send */
+    u->buffer.start = out->start;
+    u->buffer.pos = out->pos;
+    u->buffer.last = out->last;
+    u->buffer.end = out->end;
+
+    u->headers_in.status_n = code;
+    u->headers_in.content_length_n = out->last - out->pos;
+    u->state->status = code;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_vbp_filter_init(void *data)
+{
+    ngx_http_vbp_ctx_t  *ctx = data;
+
+    ctx->request->upstream->length =
+                              ctx->request->upstream->headers_in.content_length_n;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_vbp_filter(void *data, ssize_t bytes)
+{
+    ngx_http_vbp_ctx_t  *ctx = data;
+
+    ngx_buf_t            *b;
+    ngx_chain_t          *cl, **ll;
+    ngx_http_upstream_t  *u;
+
+    u = ctx->request->upstream;
+    b = &u->buffer;
+
+    for (cl = u->out_bufs, ll = &u->out_bufs; cl; cl = cl->next) {
+        ll = &cl->next;
+    }
+
+    cl = ngx_chain_get_free_buf(ctx->request->pool, &u->free_bufs);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ll = cl;
+
+    cl->buf->flush = 1;
+    cl->buf->memory = 1;
+    cl->buf->pos = b->last;
+    b->last += bytes;
+    cl->buf->last = b->last;
+    cl->buf->tag = u->output.tag;
+
+    u->length -= bytes;
+
+    if (u->length < 0) {
+        u->length = 0;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_vbp_abort_request(ngx_http_request_t *r)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "abort http vbp request");
+}
+
+
+static void
+ngx_http_vbp_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "finalize http vbp request");
+}

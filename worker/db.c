@@ -1,0 +1,128 @@
+/*
+ * The child's one PostgreSQL connection.  Every statement that takes input
+ * is prepared once per connection from the registries below and run with
+ * parameters; a connection that fails is marked broken and made again
+ * before the next operation.
+ */
+
+#include <string.h>
+
+#include "vbp.h"
+
+
+static const vbp_stmt_t  *vbp_stmt_lists[] = {
+    vbp_ops_stmts,
+    vbp_auth_stmts,
+    vbp_org_stmts,
+    NULL
+};
+
+
+int
+vbp_db_connect(vbp_db_t *db)
+{
+    size_t             i;
+    PGresult          *res;
+    const vbp_stmt_t  *s;
+
+    vbp_db_close(db);
+
+    db->conn = PQconnectdb(db->conninfo);
+
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        vbp_log("database connection failed: %s",
+                PQerrorMessage(db->conn));
+        vbp_db_close(db);
+        return -1;
+    }
+
+    for (i = 0; vbp_stmt_lists[i]; i++) {
+        for (s = vbp_stmt_lists[i]; s->name; s++) {
+            res = PQprepare(db->conn, s->name, s->sql, 0, NULL);
+
+            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                vbp_log("cannot prepare \"%s\": %s", s->name,
+                        PQerrorMessage(db->conn));
+                PQclear(res);
+                vbp_db_close(db);
+                return -1;
+            }
+
+            PQclear(res);
+        }
+    }
+
+    db->broken = 0;
+
+    return 0;
+}
+
+
+void
+vbp_db_close(vbp_db_t *db)
+{
+    if (db->conn) {
+        PQfinish(db->conn);
+        db->conn = NULL;
+    }
+
+    db->broken = 1;
+}
+
+
+/* a result with tuples or a completed command, or NULL (logged) */
+PGresult *
+vbp_db_query(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params)
+{
+    PGresult        *res;
+    ExecStatusType   st;
+
+    if (db->conn == NULL) {
+        return NULL;
+    }
+
+    res = PQexecPrepared(db->conn, stmt, nparams, params, NULL, NULL, 0);
+    st = PQresultStatus(res);
+
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        return res;
+    }
+
+    vbp_log("statement \"%s\" failed: %s", stmt, PQerrorMessage(db->conn));
+    PQclear(res);
+
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        db->broken = 1;
+    }
+
+    return NULL;
+}
+
+
+/* fixed statements only (BEGIN, COMMIT, ROLLBACK): never input */
+int
+vbp_db_exec(vbp_db_t *db, const char *sql)
+{
+    PGresult  *res;
+    int        ok;
+
+    if (db->conn == NULL) {
+        return -1;
+    }
+
+    res = PQexec(db->conn, sql);
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+    if (!ok) {
+        vbp_log("\"%s\" failed: %s", sql, PQerrorMessage(db->conn));
+
+        if (PQstatus(db->conn) != CONNECTION_OK) {
+            db->broken = 1;
+        }
+    }
+
+    PQclear(res);
+
+    return ok ? 0 : -1;
+}

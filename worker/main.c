@@ -1,0 +1,142 @@
+/*
+ * vbp-worker [options]          run the pool
+ * vbp-worker hash               print the argon2id hash of a password
+ *                               read from standard input (demo data, tests)
+ *
+ *   -l ADDR   listen on unix:/path, /path or host:port
+ *   -n N      children (default 8)
+ *   -d INFO   libpq connection string
+ *   -r H:P    Redis for sessions (default 127.0.0.1:6379)
+ *   -i SEC    idle timeout of a kept-alive connection (default 10)
+ *   -m BYTES  largest request frame (default 8 MiB)
+ *   -p FILE   pid file
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "vbp.h"
+
+
+vbp_config_t  vbp_config = {
+    "dbname=vbp", "127.0.0.1", 6379, VBP_FRAME_MAX_DEFAULT, 10
+};
+
+
+static int vbp_hash_stdin(void);
+static int vbp_usage(void);
+
+
+int
+main(int argc, char **argv)
+{
+    int          opt, children;
+    long         n;
+    char        *colon, *end;
+    const char  *listen_addr, *pidfile;
+
+    if (vbp_password_init() != 0) {
+        fprintf(stderr, "vbp-worker: libsodium failed to initialize\n");
+        return 1;
+    }
+
+    if (argc == 2 && strcmp(argv[1], "hash") == 0) {
+        return vbp_hash_stdin();
+    }
+
+    listen_addr = NULL;
+    pidfile = NULL;
+    children = 8;
+
+    while ((opt = getopt(argc, argv, "l:n:d:r:i:m:p:")) != -1) {
+        switch (opt) {
+        case 'l':
+            listen_addr = optarg;
+            break;
+        case 'n':
+            n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 256) {
+                return vbp_usage();
+            }
+            children = (int) n;
+            break;
+        case 'd':
+            vbp_config.conninfo = optarg;
+            break;
+        case 'r':
+            colon = strrchr(optarg, ':');
+            if (colon == NULL) {
+                return vbp_usage();
+            }
+            *colon = '\0';
+            vbp_config.redis_host = optarg;
+            vbp_config.redis_port = atoi(colon + 1);
+            if (vbp_config.redis_port < 1 || vbp_config.redis_port > 65535) {
+                return vbp_usage();
+            }
+            break;
+        case 'i':
+            n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 3600) {
+                return vbp_usage();
+            }
+            vbp_config.idle_timeout = (int) n;
+            break;
+        case 'm':
+            n = strtol(optarg, &end, 10);
+            if (*end || n < 1024 || n > 256L * 1024 * 1024) {
+                return vbp_usage();
+            }
+            vbp_config.frame_max = (size_t) n;
+            break;
+        case 'p':
+            pidfile = optarg;
+            break;
+        default:
+            return vbp_usage();
+        }
+    }
+
+    if (listen_addr == NULL || optind != argc) {
+        return vbp_usage();
+    }
+
+    return vbp_pool_run(listen_addr, children, pidfile);
+}
+
+
+static int
+vbp_hash_stdin(void)
+{
+    char    line[256], hash[crypto_pwhash_STRBYTES];
+    size_t  len;
+
+    if (fgets(line, sizeof(line), stdin) == NULL) {
+        return 1;
+    }
+
+    len = strcspn(line, "\r\n");
+    line[len] = '\0';
+
+    if (len == 0 || vbp_password_hash(line, hash, sizeof(hash)) != 0) {
+        return 1;
+    }
+
+    printf("%s\n", hash);
+
+    return 0;
+}
+
+
+static int
+vbp_usage(void)
+{
+    fprintf(stderr,
+            "usage: vbp-worker -l ADDR [-n N] [-d CONNINFO] [-r HOST:PORT]"
+            " [-i SEC] [-m BYTES] [-p PIDFILE]\n"
+            "       vbp-worker hash < password\n");
+    return 2;
+}

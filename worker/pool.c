@@ -1,0 +1,512 @@
+/*
+ * The process model, after nginx's own: the master binds the socket,
+ * pre-forks the children, and then only waits in sigsuspend() for signals,
+ * whose handlers just set flags.  A child that dies is replaced; SIGHUP
+ * replaces them all (each finishes its request first); SIGTERM or SIGINT
+ * stops the pool the same graceful way.
+ *
+ * Children accept on the shared socket and serve one connection at a time
+ * until it closes or idles out, so a busy child never holds back a request
+ * that an idle child could take: the idle one is the one that accepts.
+ */
+
+#define _GNU_SOURCE            /* accept4() */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vbp.h"
+
+
+#define MAX_CHILDREN   256
+#define STOP_TIMEOUT   30
+
+
+volatile int                  vbp_quit;
+static volatile sig_atomic_t  vbp_reap;
+static volatile sig_atomic_t  vbp_reload;
+
+static struct {
+    pid_t    pid;
+    time_t   started;
+} vbp_children[MAX_CHILDREN];
+
+
+static int vbp_listen(const char *addr, char *unix_path, size_t len);
+static pid_t vbp_spawn(int fd);
+static void vbp_child(int fd);
+static void vbp_serve(int c, vbp_db_t *db);
+static json_t *vbp_handle(json_t *frame, vbp_db_t *db);
+static void vbp_on_signal(int signo);
+static int vbp_signals(int child);
+static void vbp_stop_children(int nchildren);
+
+
+int
+vbp_pool_run(const char *listen_addr, int nchildren, const char *pidfile)
+{
+    int        fd, i, status;
+    char       unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+    pid_t      pid;
+    FILE      *f;
+    sigset_t   set, none;
+
+    if (nchildren < 1 || nchildren > MAX_CHILDREN) {
+        vbp_log("children must be 1..%d", MAX_CHILDREN);
+        return 1;
+    }
+
+    unix_path[0] = '\0';
+
+    fd = vbp_listen(listen_addr, unix_path, sizeof(unix_path));
+    if (fd < 0) {
+        return 1;
+    }
+
+    if (pidfile) {
+        f = fopen(pidfile, "w");
+        if (f == NULL || fprintf(f, "%d\n", (int) getpid()) < 0
+            || fclose(f) != 0)
+        {
+            vbp_log("cannot write %s: %s", pidfile, strerror(errno));
+            return 1;
+        }
+    }
+
+    if (vbp_signals(0) != 0) {
+        return 1;
+    }
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+        return 1;
+    }
+
+    sigemptyset(&none);
+
+    for (i = 0; i < nchildren; i++) {
+        vbp_children[i].pid = vbp_spawn(fd);
+        vbp_children[i].started = time(NULL);
+    }
+
+    vbp_log("listening on %s with %d children", listen_addr, nchildren);
+
+    while (!vbp_quit) {
+        sigsuspend(&none);
+
+        if (vbp_reload) {
+            vbp_reload = 0;
+            vbp_log("reload: replacing the children");
+
+            for (i = 0; i < nchildren; i++) {
+                if (vbp_children[i].pid > 0) {
+                    kill(vbp_children[i].pid, SIGTERM);
+                }
+            }
+        }
+
+        if (!vbp_reap) {
+            continue;
+        }
+
+        vbp_reap = 0;
+
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (i = 0; i < nchildren; i++) {
+                if (vbp_children[i].pid != pid) {
+                    continue;
+                }
+
+                if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM) {
+                    vbp_log("child %d killed by signal %d", (int) pid,
+                            WTERMSIG(status));
+                }
+
+                if (vbp_quit) {
+                    vbp_children[i].pid = 0;
+                    break;
+                }
+
+                /* a child that keeps dying at once is not respawned in a loop */
+                if (time(NULL) - vbp_children[i].started < 1) {
+                    sleep(1);
+                }
+
+                vbp_children[i].pid = vbp_spawn(fd);
+                vbp_children[i].started = time(NULL);
+                break;
+            }
+        }
+    }
+
+    vbp_log("stopping");
+    vbp_stop_children(nchildren);
+
+    close(fd);
+
+    if (unix_path[0]) {
+        unlink(unix_path);
+    }
+
+    if (pidfile) {
+        unlink(pidfile);
+    }
+
+    return 0;
+}
+
+
+static void
+vbp_stop_children(int nchildren)
+{
+    int     i, alive, status;
+    pid_t   pid;
+    time_t  deadline;
+
+    for (i = 0; i < nchildren; i++) {
+        if (vbp_children[i].pid > 0) {
+            kill(vbp_children[i].pid, SIGTERM);
+        }
+    }
+
+    deadline = time(NULL) + STOP_TIMEOUT;
+
+    for ( ;; ) {
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (i = 0; i < nchildren; i++) {
+                if (vbp_children[i].pid == pid) {
+                    vbp_children[i].pid = 0;
+                }
+            }
+        }
+
+        for (alive = 0, i = 0; i < nchildren; i++) {
+            alive += vbp_children[i].pid > 0;
+        }
+
+        if (alive == 0) {
+            return;
+        }
+
+        if (time(NULL) >= deadline) {
+            for (i = 0; i < nchildren; i++) {
+                if (vbp_children[i].pid > 0) {
+                    vbp_log("child %d did not stop, killing it",
+                            (int) vbp_children[i].pid);
+                    kill(vbp_children[i].pid, SIGKILL);
+                }
+            }
+
+            deadline = time(NULL) + STOP_TIMEOUT;
+        }
+
+        usleep(20000);
+    }
+}
+
+
+/* "unix:/path", "/path" or "host:port" */
+static int
+vbp_listen(const char *addr, char *unix_path, size_t len)
+{
+    int                 fd, one, rc;
+    char                host[256], *colon;
+    struct addrinfo     hints, *ai;
+    struct sockaddr_un  sun;
+
+    if (strncmp(addr, "unix:", 5) == 0 || addr[0] == '/') {
+        if (strncmp(addr, "unix:", 5) == 0) {
+            addr += 5;
+        }
+
+        if (strlen(addr) >= sizeof(sun.sun_path) || strlen(addr) >= len) {
+            vbp_log("socket path too long: %s", addr);
+            return -1;
+        }
+
+        memset(&sun, 0, sizeof(sun));
+        sun.sun_family = AF_UNIX;
+        strcpy(sun.sun_path, addr);
+        strcpy(unix_path, addr);
+
+        (void) unlink(addr);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sun, sizeof(sun)) != 0
+            /* nginx's workers run as another user */
+            || chmod(addr, 0666) != 0)
+        {
+            vbp_log("cannot bind %s: %s", addr, strerror(errno));
+            return -1;
+        }
+
+    } else {
+        if (strlen(addr) >= sizeof(host)) {
+            return -1;
+        }
+
+        strcpy(host, addr);
+        colon = strrchr(host, ':');
+        if (colon == NULL) {
+            vbp_log("listen address needs a port: %s", addr);
+            return -1;
+        }
+
+        *colon = '\0';
+
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
+
+        rc = getaddrinfo(host, colon + 1, &hints, &ai);
+        if (rc != 0) {
+            vbp_log("bad listen address %s: %s", addr, gai_strerror(rc));
+            return -1;
+        }
+
+        one = 1;
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0
+            || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))
+            || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        {
+            vbp_log("cannot bind %s: %s", addr, strerror(errno));
+            freeaddrinfo(ai);
+            return -1;
+        }
+
+        freeaddrinfo(ai);
+    }
+
+    /* non-blocking: children poll it and race for accept() */
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0 || listen(fd, 511) != 0) {
+        vbp_log("cannot listen on %s: %s", addr, strerror(errno));
+        return -1;
+    }
+
+    return fd;
+}
+
+
+static pid_t
+vbp_spawn(int fd)
+{
+    pid_t  pid;
+
+    pid = fork();
+
+    if (pid < 0) {
+        vbp_log("fork failed: %s", strerror(errno));
+        return 0;
+    }
+
+    if (pid == 0) {
+        vbp_child(fd);
+        _exit(0);
+    }
+
+    return pid;
+}
+
+
+static void
+vbp_child(int fd)
+{
+    int             c;
+    sigset_t        none;
+    vbp_db_t        db;
+    struct pollfd   pfd;
+
+    vbp_quit = 0;
+
+    if (vbp_signals(1) != 0) {
+        _exit(1);
+    }
+
+    sigemptyset(&none);
+    (void) sigprocmask(SIG_SETMASK, &none, NULL);
+
+    memset(&db, 0, sizeof(db));
+    db.conninfo = vbp_config.conninfo;
+    db.broken = 1;
+
+    /* a database that is down now is tried again by the first request */
+    (void) vbp_db_connect(&db);
+
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+
+    while (!vbp_quit) {
+        if (poll(&pfd, 1, 1000) <= 0) {
+            continue;
+        }
+
+        c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) {
+            continue;
+        }
+
+        vbp_serve(c, &db);
+        close(c);
+    }
+
+    vbp_db_close(&db);
+    vbp_sessions_close();
+}
+
+
+static void
+vbp_serve(int c, vbp_db_t *db)
+{
+    int      rc;
+    json_t  *frame, *answer;
+
+    while (!vbp_quit) {
+        rc = vbp_frame_read(c, vbp_config.frame_max, vbp_config.idle_timeout,
+                            &frame);
+        if (rc == 0) {
+            return;
+        }
+
+        if (rc < 0) {
+            answer = json_pack("{s:i, s:{s:s, s:s, s:{}}}", "status", 400,
+                               "error", "code", "bad_frame",
+                               "message", "请求格式错误", "fields");
+            if (answer) {
+                (void) vbp_frame_write(c, answer);
+                json_decref(answer);
+            }
+
+            return;
+        }
+
+        answer = vbp_handle(frame, db);
+        json_decref(frame);
+
+        if (answer == NULL) {
+            return;
+        }
+
+        rc = vbp_frame_write(c, answer);
+        json_decref(answer);
+
+        if (rc != 0) {
+            return;
+        }
+    }
+}
+
+
+static json_t *
+vbp_handle(json_t *frame, vbp_db_t *db)
+{
+    json_t      *answer, *v;
+    vbp_call_t   call;
+
+    memset(&call, 0, sizeof(call));
+
+    call.frame = frame;
+    call.op = json_string_value(json_object_get(frame, "op"));
+    call.args = json_object_get(frame, "args");
+    call.ip = json_string_value(json_object_get(frame, "ip"));
+    call.sid = json_string_value(json_object_get(frame, "sid"));
+    call.captcha_ok = json_is_true(json_object_get(frame, "captcha_ok"));
+
+    v = json_object_get(frame, "actor");
+    call.actor = json_is_object(v) ? v : NULL;
+
+    v = json_object_get(frame, "session_ttl");
+    call.session_ttl = json_is_integer(v) ? json_integer_value(v) : 1800;
+
+    if (call.session_ttl < 1 || call.session_ttl > 7 * 86400) {
+        call.session_ttl = 1800;
+    }
+
+    if (!json_is_object(call.args)) {
+        vbp_fail(&call, 400, "bad_request", "请求参数应为 JSON 对象");
+
+    } else {
+        vbp_call_run(&call, db);
+    }
+
+    answer = vbp_call_answer(&call);
+    vbp_call_reset(&call);
+
+    return answer;
+}
+
+
+static void
+vbp_on_signal(int signo)
+{
+    switch (signo) {
+    case SIGCHLD:
+        vbp_reap = 1;
+        break;
+    case SIGHUP:
+        vbp_reload = 1;
+        break;
+    default:
+        vbp_quit = 1;
+    }
+}
+
+
+/* no SA_RESTART: a signal must interrupt poll() and accept() */
+static int
+vbp_signals(int child)
+{
+    struct sigaction  sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = vbp_on_signal;
+    sigemptyset(&sa.sa_mask);
+
+    if (sigaction(SIGTERM, &sa, NULL) != 0
+        || sigaction(SIGINT, &sa, NULL) != 0)
+    {
+        return -1;
+    }
+
+    if (!child) {
+        if (sigaction(SIGCHLD, &sa, NULL) != 0
+            || sigaction(SIGHUP, &sa, NULL) != 0)
+        {
+            return -1;
+        }
+
+        return 0;
+    }
+
+    sa.sa_handler = SIG_DFL;
+    if (sigaction(SIGCHLD, &sa, NULL) != 0) {
+        return -1;
+    }
+
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGHUP, &sa, NULL) != 0
+        || sigaction(SIGPIPE, &sa, NULL) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}

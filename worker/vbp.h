@@ -1,0 +1,133 @@
+/*
+ * vbp-worker: the pool of processes behind ngx_http_vbp_module.
+ *
+ * One master binds the socket and pre-forks children (pool.c); each child
+ * owns one PostgreSQL connection (db.c), reads one frame (frame.c), runs the
+ * named operation in one transaction (ops.c and the domain files) and
+ * writes one frame back.
+ */
+
+#ifndef VBP_H
+#define VBP_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+
+#define VBP_FRAME_MAX_DEFAULT  (8 * 1024 * 1024)
+
+
+typedef struct {
+    PGconn      *conn;
+    const char  *conninfo;
+    int          broken;        /* the connection failed: reconnect */
+} vbp_db_t;
+
+
+typedef struct {
+    /* the request, borrowed from the frame */
+    json_t      *frame;
+    const char  *op;
+    json_t      *actor;         /* from the session; NULL if signed out */
+    json_t      *args;
+    const char  *ip;
+    const char  *sid;
+    long long    session_ttl;
+    int          captcha_ok;
+    json_t      *who;           /* audit identity when not the actor */
+
+    /* the answer */
+    int          status;        /* 0 until decided: 200 */
+    json_t      *data;
+    json_t      *error;         /* {code, message, fields} */
+    json_t      *extra;         /* merged into the answer frame */
+    int          commit_on_error;
+
+    vbp_db_t    *db;
+} vbp_call_t;
+
+
+/* returns 0 (the answer is in call) or -1 (database failure) */
+typedef int (*vbp_op_handler_t)(vbp_call_t *call);
+
+typedef struct {
+    const char        *name;
+    vbp_op_handler_t   handler;
+    int                needs_actor;
+} vbp_op_t;
+
+typedef struct {
+    const char  *name;
+    const char  *sql;
+} vbp_stmt_t;
+
+
+typedef struct {
+    const char  *conninfo;
+    const char  *redis_host;
+    int          redis_port;
+    size_t       frame_max;
+    int          idle_timeout;  /* seconds a kept-alive connection may idle */
+} vbp_config_t;
+
+extern vbp_config_t  vbp_config;
+extern volatile int  vbp_quit;
+
+
+/* log.c */
+void vbp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* frame.c */
+int vbp_frame_read(int fd, size_t max, int idle_timeout, json_t **frame);
+int vbp_frame_write(int fd, json_t *answer);
+
+/* db.c */
+int vbp_db_connect(vbp_db_t *db);
+void vbp_db_close(vbp_db_t *db);
+PGresult *vbp_db_query(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params);
+int vbp_db_exec(vbp_db_t *db, const char *sql);
+
+/* ops.c */
+const vbp_op_t *vbp_op_find(const char *name);
+void vbp_call_run(vbp_call_t *call, vbp_db_t *db);
+json_t *vbp_call_answer(vbp_call_t *call);
+void vbp_call_reset(vbp_call_t *call);
+void vbp_fail(vbp_call_t *call, int status, const char *code,
+    const char *message);
+void vbp_field_error(vbp_call_t *call, const char *field,
+    const char *message);
+const char *vbp_arg_string(vbp_call_t *call, const char *name, size_t min,
+    size_t max, const char *missing);
+int vbp_audit(vbp_call_t *call, const char *action, const char *target_type,
+    const char *target_id, const char *from, const char *to,
+    const char *reason);
+int vbp_actor_int(vbp_call_t *call, const char *key, char *buf, size_t len);
+extern const vbp_stmt_t  vbp_ops_stmts[];
+
+/* sessions.c */
+int vbp_session_store(const char *sid, long long uid, const char *json,
+    long long ttl);
+int vbp_session_delete(const char *sid, long long uid);
+int vbp_sessions_revoke(long long uid);
+void vbp_sessions_close(void);
+
+/* password.c */
+int vbp_password_hash(const char *password, char *out, size_t outlen);
+int vbp_password_verify(const char *hash, const char *password);
+const char *vbp_password_policy(const char *password, const char *old,
+    const char *username);
+int vbp_random_token(char *out, size_t nbytes);
+int vbp_password_init(void);
+
+/* auth.c, orgs.c */
+extern const vbp_op_t    vbp_auth_ops[];
+extern const vbp_stmt_t  vbp_auth_stmts[];
+extern const vbp_op_t    vbp_org_ops[];
+extern const vbp_stmt_t  vbp_org_stmts[];
+
+/* pool.c */
+int vbp_pool_run(const char *listen_addr, int children, const char *pidfile);
+
+#endif /* VBP_H */
