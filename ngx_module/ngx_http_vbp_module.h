@@ -144,6 +144,7 @@ ngx_int_t ngx_http_vbp_send_redirect(ngx_http_request_t *r, ngx_str_t *to);
 ngx_int_t ngx_http_vbp_send_buf(ngx_http_request_t *r, ngx_int_t status,
     ngx_str_t *type, ngx_buf_t *b);
 ngx_int_t ngx_http_vbp_page_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_vbp_status_line(ngx_int_t status, ngx_str_t *line);
 char *ngx_http_vbp_load_templates(ngx_conf_t *cf,
     ngx_http_vbp_main_conf_t *vmcf);
 

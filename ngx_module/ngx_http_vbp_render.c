@@ -300,7 +300,8 @@ ngx_http_vbp_render_json(ngx_http_request_t *r, json_t *value)
         return NULL;
     }
 
-    b = ngx_create_temp_buf(r->pool, len);
+    /* a final newline, as command-line clients expect */
+    b = ngx_create_temp_buf(r->pool, len + 1);
     if (b == NULL) {
         return NULL;
     }
@@ -312,8 +313,27 @@ ngx_http_vbp_render_json(ngx_http_request_t *r, json_t *value)
     }
 
     b->last += len;
+    *b->last++ = '\n';
 
     return b;
+}
+
+
+/* nginx has no reason phrase for these; clients show the phrase */
+ngx_int_t
+ngx_http_vbp_status_line(ngx_int_t status, ngx_str_t *line)
+{
+    switch (status) {
+    case 422:
+        ngx_str_set(line, "422 Unprocessable Entity");
+        return NGX_OK;
+    case 423:
+        ngx_str_set(line, "423 Locked");
+        return NGX_OK;
+    default:
+        ngx_str_null(line);
+        return NGX_DECLINED;
+    }
 }
 
 
@@ -322,6 +342,7 @@ ngx_http_vbp_set_headers(ngx_http_request_t *r, ngx_int_t status,
     ngx_str_t *type, off_t len)
 {
     r->headers_out.status = status;
+    (void) ngx_http_vbp_status_line(status, &r->headers_out.status_line);
     r->headers_out.content_type = *type;
     r->headers_out.content_type_len = type->len;
     r->headers_out.content_type_lowcase = NULL;

@@ -554,14 +554,14 @@ ngx_http_vbp_me_handler(ngx_http_request_t *r)
                                        "未登录或登录已超时，请重新登录");
     }
 
-    b = ngx_calloc_buf(r->pool);
+    b = ngx_create_temp_buf(r->pool, ctx->session_raw.len + 1);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = ctx->session_raw.data;
-    b->last = ctx->session_raw.data + ctx->session_raw.len;
-    b->memory = 1;
+    b->last = ngx_cpymem(b->last, ctx->session_raw.data,
+                         ctx->session_raw.len);
+    *b->last++ = '\n';
 
     return ngx_http_vbp_send_buf(r, NGX_HTTP_OK, &type, b);
 }

@@ -399,6 +399,7 @@ ngx_http_vbp_process_header(ngx_http_request_t *r)
     u->buffer.end = out->end;
 
     u->headers_in.status_n = code;
+    (void) ngx_http_vbp_status_line(code, &u->headers_in.status_line);
     u->headers_in.content_length_n = out->last - out->pos;
     u->state->status = code;
 

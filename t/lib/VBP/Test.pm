@@ -1,0 +1,291 @@
+package VBP::Test;
+
+# Shared set-up for the t/*.t files, usable under CPAN's Test::Nginx and
+# under the fallback runner alike.
+#
+# Load it BEFORE Test::Nginx::Socket: it sets the TEST_NGINX_* defaults
+# (module to load, worker socket, Redis port) from the test stack that
+# `make test` starts in .run/test (tools/stack), unless they are set.
+#
+# vbp_blocks() installs a block preprocessor that
+#   - gives a block without --- http_config / --- config the platform's
+#     own configuration (conf/vbp-routes.conf, plus /captcha-test which
+#     exposes the answer, for tests only);
+#   - runs the block's --- setup lines right before the block runs, and
+#     replaces @TOKENS@ they define in the request, headers and checks.
+#
+# Setup lines:
+#   user NAME [password=P] [must_change=0|1] [status=active|disabled]
+#   login NAME PASSWORD [ttl=SECONDS]     signs in through the worker's real
+#                                         auth.login: @SID@ @CSRF@ (then
+#                                         @SID2@ @CSRF2@ ... for the next)
+#   captcha [N] [ttl=SECONDS]             stores N captchas as GET /captcha
+#                                         does: @CAPID1@ @CAP1@ ... (and
+#                                         @CAPID@ @CAP@ for the first)
+#   sql STATEMENT                         runs it in the test database
+#   redis WORD...                         one Redis command
+#   sleep SECONDS
+#   kill_worker_child                     SIGKILL to one child of the pool
+#   stop_redis | start_redis | restart_postgres
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use IO::Socket::INET;
+use IO::Socket::UNIX;
+use JSON::PP;
+use Time::HiRes qw(sleep);
+
+use Exporter 'import';
+our @EXPORT = qw(vbp_blocks vbp_sql vbp_frame vbp_redis $VbpTop $VbpState);
+
+our $VbpTop = abs_path(dirname(__FILE__) . '/../../..');
+our $VbpState = $ENV{VBP_TEST_STATE} // "$VbpTop/.run/test";
+
+sub slurp {
+    my $f = shift;
+    open my $fh, '<', $f or return undef;
+    local $/;
+    my $s = <$fh>;
+    chomp $s;
+    return $s;
+}
+
+$ENV{TEST_NGINX_LOAD_MODULES} //= "$VbpTop/build/ngx_http_vbp_module.so";
+$ENV{TEST_NGINX_VBP_WORKER} //= "unix:$VbpState/worker.sock";
+$ENV{TEST_NGINX_REDIS_PORT} //= slurp("$VbpState/redis.port") // 6391;
+$ENV{TEST_NGINX_VBP_TOP} //= $VbpTop;
+
+our $Conninfo = $ENV{VBP_TEST_CONNINFO} // slurp("$VbpState/conninfo");
+
+our $HttpConfig = <<'_EOC_';
+    upstream vbp_workers {
+        server $TEST_NGINX_VBP_WORKER;
+        keepalive 2;
+    }
+
+    vbp_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
+    vbp_redis_timeout 2s;
+    vbp_templates $TEST_NGINX_VBP_TOP/lua-free-templates;
+_EOC_
+
+our $Config = <<'_EOC_';
+    vbp_worker_pass vbp_workers;
+    vbp_login_throttle 1000 1m;
+
+    include $TEST_NGINX_VBP_TOP/conf/vbp-routes.conf;
+
+    location = /captcha-test {
+        vbp_auth off;
+        vbp_captcha;
+        vbp_captcha_expose on;
+    }
+_EOC_
+
+my @TokenSections = qw(request more_headers raw_request response_body
+    response_body_like response_body_unlike response_headers
+    response_headers_like error_log no_error_log);
+
+my %Hashes;
+
+sub vbp_blocks {
+    Test::Nginx::Socket::add_block_preprocessor(\&preprocess);
+}
+
+sub preprocess {
+    my $block = shift;
+
+    $block->set_value(http_config => $HttpConfig)
+        unless defined $block->http_config;
+    $block->set_value(config => $Config) unless defined $block->config;
+
+    my %tokens;
+    if (defined(my $setup = $block->setup)) {
+        for my $line (split /\n/, $setup) {
+            next if $line =~ /^\s*(#|$)/;
+            run_setup($line, \%tokens);
+        }
+    }
+
+    if (%tokens) {
+        my $re = join '|', map { quotemeta } sort { length $b <=> length $a } keys %tokens;
+        for my $name (@TokenSections) {
+            my $v = $block->$name;
+            next unless defined $v;
+            if (ref $v eq 'ARRAY') {
+                $v = [ map { my $s = $_; $s =~ s/($re)/$tokens{$1}/g if defined $s; $s } @$v ];
+            } else {
+                $v =~ s/($re)/$tokens{$1}/g;
+            }
+            $block->set_value($name => $v);
+        }
+    }
+
+    return $block;
+}
+
+sub run_setup {
+    my ($line, $tokens) = @_;
+    my ($cmd, $rest) = $line =~ /^\s*(\S+)\s*(.*?)\s*$/;
+
+    if ($cmd eq 'sql') {
+        vbp_sql($rest);
+
+    } elsif ($cmd eq 'user') {
+        my ($name, @kv) = split ' ', $rest;
+        my %o = map { split /=/, $_, 2 } @kv;
+        my @set;
+        push @set, "password_hash = '" . hash_password($o{password}) . "'"
+            if defined $o{password};
+        push @set, "must_change_password = " . ($o{must_change} ? 'true' : 'false')
+            if defined $o{must_change};
+        push @set, "status = '$o{status}'" if defined $o{status};
+        push @set, "updated_at = now()";
+        vbp_sql("UPDATE users SET " . join(', ', @set) . " WHERE username = '$name'");
+        vbp_sql("DELETE FROM login_locks WHERE username = '$name'");
+
+    } elsif ($cmd eq 'login') {
+        my ($name, $password, @kv) = split ' ', $rest;
+        my %o = map { split /=/, $_, 2 } @kv;
+        my $answer = vbp_frame({
+            op => 'auth.login', args => { username => $name, password => $password },
+            ip => '127.0.0.1', session_ttl => ($o{ttl} // 1800) + 0,
+            captcha_ok => JSON::PP::true,
+        });
+        die "setup login $name failed: " . encode_json($answer) . "\n"
+            unless $answer->{status} == 200;
+        my $n = 1;
+        $n++ while exists $tokens->{ $n == 1 ? '@SID@' : "\@SID$n\@" };
+        my $sfx = $n == 1 ? '' : $n;
+        $tokens->{"\@SID$sfx\@"} = $answer->{session}{id};
+        my $s = vbp_redis('GET', "vbp:sess:$answer->{session}{id}");
+        $tokens->{"\@CSRF$sfx\@"} = decode_json($s)->{csrf};
+
+    } elsif ($cmd eq 'captcha') {
+        my ($n, @kv) = split ' ', $rest;
+        $n = 1 unless defined $n && $n =~ /^\d+$/;
+        my %o = map { split /=/, $_, 2 } grep { /=/ } ($rest =~ /(\S+=\S+)/g);
+        for my $i (1 .. $n) {
+            my $id = join '', map { ('A'..'Z', 'a'..'z', 0..9, '-', '_')[rand 64] } 1 .. 22;
+            my $answer = join '', map { (2..9, 'A'..'H', 'J'..'N', 'P'..'Z')[rand 32] } 1 .. 4;
+            vbp_redis('SETEX', "vbp:cap:$id", $o{ttl} // 300, $answer);
+            $tokens->{"\@CAPID$i\@"} = $id;
+            $tokens->{"\@CAP$i\@"} = $answer;
+            $tokens->{"\@cap$i\@"} = lc $answer;
+        }
+        $tokens->{'@CAPID@'} = $tokens->{'@CAPID1@'};
+        $tokens->{'@CAP@'} = $tokens->{'@CAP1@'};
+        $tokens->{'@cap@'} = $tokens->{'@cap1@'};
+
+    } elsif ($cmd eq 'redis') {
+        vbp_redis(split ' ', $rest);
+
+    } elsif ($cmd eq 'sleep') {
+        sleep($rest);
+
+    } elsif ($cmd eq 'kill_worker_child') {
+        my $master = slurp("$VbpState/worker.pid") or die "no worker pid\n";
+        my ($child) = split ' ', `pgrep -P $master`;
+        die "no worker child\n" unless $child;
+        kill 'KILL', $child;
+        sleep(0.3);
+
+    } elsif ($cmd eq 'stop_redis') {
+        my $pid = slurp("$VbpState/redis.pid");
+        kill 'TERM', $pid if $pid;
+        for (1 .. 50) { last unless $pid && kill 0, $pid; sleep(0.1) }
+
+    } elsif ($cmd eq 'start_redis') {
+        system("redis-server --bind 127.0.0.1 --port $ENV{TEST_NGINX_REDIS_PORT}"
+               . " --dir $VbpState/redis --daemonize yes --pidfile $VbpState/redis.pid"
+               . " --logfile $VbpState/log/redis.log --save '' --appendonly no") == 0
+            or die "cannot start redis\n";
+        for (1 .. 50) { last if eval { vbp_redis('PING') }; sleep(0.1) }
+
+    } elsif ($cmd eq 'restart_postgres') {
+        my ($bin) = sort glob('/usr/lib/postgresql/*/bin');
+        system("runuser -u postgres -- $bin/pg_ctl -D $VbpState/pg -m fast -w restart"
+               . " -l $VbpState/log/postgres.log >/dev/null") == 0
+            or die "cannot restart postgres\n";
+
+    } else {
+        die "unknown setup line: $line\n";
+    }
+}
+
+sub hash_password {
+    my $p = shift;
+    return $Hashes{$p} //= do {
+        open my $h, '-|', "printf '%s\\n' '$p' | $VbpTop/build/vbp-worker hash"
+            or die "hash: $!\n";
+        my $s = <$h>;
+        chomp $s;
+        $s;
+    };
+}
+
+sub vbp_sql {
+    my $sql = shift;
+    open my $h, '-|', 'psql', '-X', '-q', '-tA', '-v', 'ON_ERROR_STOP=1',
+        '-d', $Conninfo, '-c', $sql or die "psql: $!\n";
+    my @out = <$h>;
+    close $h or die "sql failed: $sql\n";
+    chomp @out;
+    return wantarray ? @out : $out[0];
+}
+
+# one RESP command against the test Redis; returns the reply
+sub vbp_redis {
+    my @args = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $ENV{TEST_NGINX_REDIS_PORT},
+                                     Timeout => 3) or die "redis: $!\n";
+    my $cmd = '*' . @args . "\r\n";
+    $cmd .= '$' . length($_) . "\r\n$_\r\n" for @args;
+    print $sock $cmd;
+    my $line = <$sock>;
+    die "redis: no reply\n" unless defined $line;
+    $line =~ s/\r\n$//;
+    my $type = substr $line, 0, 1, '';
+    if ($type eq '$') {
+        return undef if $line < 0;
+        read($sock, my $buf, $line + 2);
+        return substr $buf, 0, $line;
+    }
+    if ($type eq '*') {
+        my @items;
+        for (1 .. $line) {
+            my $l = <$sock>;
+            $l =~ s/\r\n$//;
+            read($sock, my $buf, substr($l, 1) + 2);
+            push @items, substr $buf, 0, -2;
+        }
+        return \@items;
+    }
+    die "redis: $line\n" if $type eq '-';
+    return $line;
+}
+
+# one frame to the worker pool, as the nginx module sends it
+sub vbp_frame {
+    my ($frame, %o) = @_;
+    (my $path = $ENV{TEST_NGINX_VBP_WORKER}) =~ s/^unix://;
+    my $sock = IO::Socket::UNIX->new(Peer => $path, Type => SOCK_STREAM)
+        or die "worker socket $path: $!\n";
+    my $body = ref $frame ? encode_json($frame) : $frame;
+    print $sock pack('N', length $body) . $body;
+    return read_frame($sock);
+}
+
+sub read_frame {
+    my $sock = shift;
+    my $got = read($sock, my $head, 4);
+    return undef unless $got && $got == 4;
+    my $len = unpack 'N', $head;
+    read($sock, my $body, $len) == $len or return undef;
+    return decode_json($body);
+}
+
+1;
