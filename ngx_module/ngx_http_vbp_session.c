@@ -379,9 +379,9 @@ ngx_http_vbp_has_permission(json_t *session, ngx_str_t *perm)
 
 /*
  * unsafe methods need the session's CSRF token, from the X-CSRF-Token
- * header (API) or the _csrf form field (pages); without a session (the
- * sign-in form) a foreign Origin is refused and the captcha, bound to its
- * own cookie, does the rest
+ * header (API) or the _csrf form field (pages); a foreign Origin is always
+ * refused, and on the sign-in form, which needs no session, the captcha
+ * bound to its own cookie does the rest
  */
 
 ngx_int_t
@@ -395,6 +395,8 @@ ngx_http_vbp_check_csrf(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
     if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_OPTIONS)) {
         return NGX_OK;
     }
@@ -403,7 +405,9 @@ ngx_http_vbp_check_csrf(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    if (ctx->session == NULL) {
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    if (ctx->session == NULL || vlcf->login) {
         return NGX_OK;
     }
 

@@ -18,7 +18,10 @@ package VBP::Test;
 #   user NAME [password=P] [must_change=0|1] [status=active|disabled]
 #   login NAME PASSWORD [ttl=SECONDS]     signs in through the worker's real
 #                                         auth.login: @SID@ @CSRF@ (then
-#                                         @SID2@ @CSRF2@ ... for the next)
+#                                         @SID2@ @CSRF2@ ... for the next);
+#                                         tokens stay defined for the blocks
+#                                         that follow (no_shuffle) until a
+#                                         later setup redefines them
 #   captcha [N] [ttl=SECONDS]             stores N captchas as GET /captcha
 #                                         does: @CAPID1@ @CAP1@ ... (and
 #                                         @CAPID@ @CAP@ for the first)
@@ -89,6 +92,7 @@ my @TokenSections = qw(request more_headers raw_request response_body
     response_headers_like error_log no_error_log);
 
 my %Hashes;
+my %Tokens;
 
 sub vbp_blocks {
     Test::Nginx::Socket::add_block_preprocessor(\&preprocess);
@@ -101,13 +105,17 @@ sub preprocess {
         unless defined $block->http_config;
     $block->set_value(config => $Config) unless defined $block->config;
 
-    my %tokens;
+    # tokens of earlier blocks stay usable (a session across blocks)
+    my %new;
     if (defined(my $setup = $block->setup)) {
         for my $line (split /\n/, $setup) {
             next if $line =~ /^\s*(#|$)/;
-            run_setup($line, \%tokens);
+            run_setup($line, \%new);
         }
     }
+
+    %Tokens = (%Tokens, %new);
+    my %tokens = %Tokens;
 
     if (%tokens) {
         my $re = join '|', map { quotemeta } sort { length $b <=> length $a } keys %tokens;
