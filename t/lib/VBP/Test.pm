@@ -39,10 +39,12 @@ use File::Basename qw(dirname);
 use IO::Socket::INET;
 use IO::Socket::UNIX;
 use JSON::PP;
+use POSIX ();
 use Time::HiRes qw(sleep);
 
 use Exporter 'import';
-our @EXPORT = qw(vbp_blocks vbp_sql vbp_frame vbp_redis $VbpTop $VbpState);
+our @EXPORT = qw(vbp_blocks vbp_sql vbp_frame vbp_redis vbp_setup vbp_nginx_start
+                 vbp_nginx_stop vbp_error_log $VbpTop $VbpState);
 
 our $VbpTop = abs_path(dirname(__FILE__) . '/../../..');
 our $VbpState = $ENV{VBP_TEST_STATE} // "$VbpTop/.run/test";
@@ -206,9 +208,7 @@ sub run_setup {
         for (1 .. 50) { last unless $pid && kill 0, $pid; sleep(0.1) }
 
     } elsif ($cmd eq 'start_redis') {
-        system("redis-server --bind 127.0.0.1 --port $ENV{TEST_NGINX_REDIS_PORT}"
-               . " --dir $VbpState/redis --daemonize yes --pidfile $VbpState/redis.pid"
-               . " --logfile $VbpState/log/redis.log --save '' --appendonly no") == 0
+        system("redis-server $VbpState/redis.conf </dev/null >/dev/null 2>&1") == 0
             or die "cannot start redis\n";
         for (1 .. 50) { last if eval { vbp_redis('PING') }; sleep(0.1) }
 
@@ -222,6 +222,52 @@ sub run_setup {
         die "unknown setup line: $line\n";
     }
 }
+
+# for plain Test::More files: one setup line, tokens returned
+sub vbp_setup {
+    my %tokens;
+    run_setup($_, \%tokens) for @_;
+    return \%tokens;
+}
+
+# an nginx of our own with the platform's configuration, for tests that
+# change the world (Redis, PostgreSQL, the pool) while it runs
+our $LivePort = ($ENV{TEST_NGINX_PORT} // 1984) + 1;
+my $LiveRoot = "$VbpTop/t/servroot-live";
+
+sub vbp_nginx_start {
+    my ($extra_http, $extra_server) = @_;
+    $extra_http //= '';
+    $extra_server //= '';
+    vbp_nginx_stop();
+    system("rm -rf $LiveRoot && mkdir -p $LiveRoot/conf $LiveRoot/logs") == 0 or die;
+    my $conf = "load_module $ENV{TEST_NGINX_LOAD_MODULES};\n"
+        . "worker_processes 1;\nerror_log logs/error.log info;\npid logs/nginx.pid;\n"
+        . "events { worker_connections 256; }\n"
+        . "http {\n access_log off;\n client_body_temp_path $LiveRoot/body;\n"
+        . " client_max_body_size 1m;\n$HttpConfig\n$extra_http\n"
+        . " server {\n  listen 127.0.0.1:$LivePort;\n$Config\n$extra_server\n }\n}\n";
+    $conf =~ s/\$(TEST_NGINX_[A-Z_]+)/$ENV{$1}/g;
+    open my $fh, '>', "$LiveRoot/conf/nginx.conf" or die;
+    print $fh $conf;
+    close $fh;
+    system('nginx', '-p', $LiveRoot, '-c', "$LiveRoot/conf/nginx.conf") == 0
+        or die "nginx did not start\n";
+    for (1 .. 50) {
+        last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$LivePort");
+        sleep(0.1);
+    }
+    return "http://127.0.0.1:$LivePort";
+}
+
+sub vbp_nginx_stop {
+    my $pid = slurp("$LiveRoot/logs/nginx.pid") or return;
+    kill 'QUIT', $pid;
+    for (1 .. 50) { last unless kill 0, $pid; sleep(0.1) }
+    kill 'KILL', $pid if kill 0, $pid;
+}
+
+sub vbp_error_log { return slurp("$LiveRoot/logs/error.log") // '' }
 
 sub hash_password {
     my $p = shift;
