@@ -82,6 +82,11 @@ our $Config = <<'_EOC_';
 
     include $TEST_NGINX_VBP_TOP/conf/vbp-routes.conf;
 
+    location /static/ {
+        alias $TEST_NGINX_VBP_TOP/lua-free-templates/static/;
+        types { text/css css; application/javascript js; }
+    }
+
     location = /captcha-test {
         vbp_auth off;
         vbp_captcha;
