@@ -79,6 +79,25 @@ vbp_call_run(vbp_call_t *call, vbp_db_t *db)
             break;
         }
 
+        /*
+         * a read of one statement is a transaction by itself: BEGIN and
+         * COMMIT would triple the round trips of the busiest requests
+         */
+        if (op->one_statement) {
+            rc = op->handler(call);
+
+            if (rc != 0 && db->broken) {
+                continue;
+            }
+
+            if (rc != 0) {
+                vbp_call_reset(call);
+                vbp_fail(call, 500, "internal", "系统内部错误，请稍后再试");
+            }
+
+            return;
+        }
+
         if (vbp_db_exec(db, "BEGIN") != 0) {
             continue;
         }

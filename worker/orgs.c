@@ -12,8 +12,8 @@ static int org_self(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_org_ops[] = {
-    { "org.self", org_self, 1 },
-    { NULL, NULL, 0 }
+    { "org.self", org_self, 1, 1 },
+    { NULL, NULL, 0, 0 }
 };
 
 

@@ -55,6 +55,7 @@ typedef struct {
     const char        *name;
     vbp_op_handler_t   handler;
     int                needs_actor;
+    int                one_statement;   /* no BEGIN/COMMIT round trips */
 } vbp_op_t;
 
 typedef struct {
