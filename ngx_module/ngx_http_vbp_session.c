@@ -24,6 +24,8 @@ static ngx_int_t ngx_http_vbp_has_permission(json_t *session,
     ngx_str_t *perm);
 static ngx_int_t ngx_http_vbp_valid_token(ngx_str_t *s, size_t len);
 static ngx_int_t ngx_http_vbp_check_origin(ngx_http_request_t *r);
+static void ngx_http_vbp_request_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
 
 
 static ngx_str_t  ngx_http_vbp_captcha_cookie = ngx_string("vbp_cap");
@@ -392,8 +394,6 @@ ngx_http_vbp_check_csrf(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
     ngx_str_t         sent, name;
     const char       *token;
     ngx_uint_t        diff;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
 
     ngx_http_vbp_loc_conf_t  *vlcf;
 
@@ -416,30 +416,8 @@ ngx_http_vbp_check_csrf(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    ngx_str_null(&sent);
     ngx_str_set(&name, "X-CSRF-Token");
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == name.len
-            && ngx_strncasecmp(h[i].key.data, name.data, name.len) == 0)
-        {
-            sent = h[i].value;
-            break;
-        }
-    }
+    ngx_http_vbp_request_header(r, &name, &sent);
 
     if (sent.len == 0 && ctx->args) {
         field = json_object_get(ctx->args, "_csrf");
@@ -468,40 +446,15 @@ ngx_http_vbp_check_csrf(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 static ngx_int_t
 ngx_http_vbp_check_origin(ngx_http_request_t *r)
 {
-    u_char           *p;
-    ngx_str_t         origin, host;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    u_char     *p;
+    ngx_str_t   origin, host, name = ngx_string("Origin");
 
     if (r->headers_in.host == NULL) {
         return NGX_OK;
     }
 
     host = r->headers_in.host->value;
-    ngx_str_null(&origin);
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == 6
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin", 6) == 0)
-        {
-            origin = h[i].value;
-            break;
-        }
-    }
+    ngx_http_vbp_request_header(r, &name, &origin);
 
     if (origin.len == 0
         || (origin.len == 4 && ngx_strncmp(origin.data, "null", 4) == 0))
@@ -528,6 +481,42 @@ ngx_http_vbp_check_origin(ngx_http_request_t *r)
                   &origin);
 
     return NGX_DECLINED;
+}
+
+
+/* the first request header of that name, or an empty value */
+
+static void
+ngx_http_vbp_request_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(value);
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            *value = h[i].value;
+            return;
+        }
+    }
 }
 
 
