@@ -172,8 +172,9 @@ vbp_call_answer(vbp_call_t *call)
     }
 
     if (call->status < 400) {
-        (void) json_object_set(answer, "data",
-                               call->data ? call->data : json_object());
+        (void) json_object_set_new(answer, "data",
+                                   call->data ? json_incref(call->data)
+                                              : json_object());
 
     } else {
         (void) json_object_set(answer, "error", call->error);
@@ -192,12 +193,13 @@ vbp_fail(vbp_call_t *call, int status, const char *code, const char *message)
 {
     json_t  *fields;
 
+    /* field messages collected so far stay with the error */
     fields = call->error ? json_object_get(call->error, "fields") : NULL;
+    fields = fields ? json_incref(fields) : json_object();
 
     json_decref(call->error);
-    call->error = json_pack("{s:s, s:s, s:O}", "code", code,
-                            "message", message,
-                            "fields", fields ? fields : json_object());
+    call->error = json_pack("{s:s, s:s, s:o}", "code", code,
+                            "message", message, "fields", fields);
     call->status = status;
 }
 
