@@ -31,8 +31,8 @@ build: deps $(BUILD)/vbp-worker $(BUILD)/ngx_http_vbp_module.so
 
 $(BUILD)/vbp-worker: $(WORKER_SRCS) worker/vbp.h
 	@mkdir -p $(BUILD)
-	$(CC) $(WFLAGS) $(CFLAGS) $(WORKER_CFLAGS) -I$(PGINC) -o $@ $(WORKER_SRCS) \
-	    -lpq -lhiredis -ljansson -lsodium
+	$(CC) $(WFLAGS) $(CFLAGS) $(WORKER_CFLAGS) -I$(PGINC) -I/usr/include/libxml2 -o $@ $(WORKER_SRCS) \
+	    -lpq -lhiredis -ljansson -lsodium -lzip -lxml2
 
 $(BUILD)/ngx_http_vbp_module.so: $(MODULE_SRCS)
 	tools/build-module $(BUILD) $(MODULE_CFLAGS)

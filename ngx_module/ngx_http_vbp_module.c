@@ -29,6 +29,8 @@ static char *ngx_http_vbp_page(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_vbp_login_throttle(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_vbp_error(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_vbp_init_process(ngx_cycle_t *cycle);
 static void ngx_http_vbp_exit_process(ngx_cycle_t *cycle);
 
@@ -241,6 +243,20 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
       offsetof(ngx_http_vbp_loc_conf_t, captcha_ttl),
       NULL },
 
+    { ngx_string("vbp_upload"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_vbp_loc_conf_t, upload),
+      NULL },
+
+    { ngx_string("vbp_error"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3|NGX_CONF_TAKE4,
+      ngx_http_vbp_error,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -376,7 +392,7 @@ ngx_http_vbp_create_loc_conf(ngx_conf_t *cf)
      *     conf->upstream.next_upstream = 0;
      *     conf->upstream.temp_path = NULL;
      *     conf->op = { 0, NULL };
-     *     conf->op_methods = 0;
+     *     conf->ops = NULL;
      *     conf->permission = { 0, NULL };
      *     conf->page_name = { 0, NULL };
      *     conf->page = NULL;
@@ -415,6 +431,7 @@ ngx_http_vbp_create_loc_conf(ngx_conf_t *cf)
     conf->throttle_window = NGX_CONF_UNSET;
     conf->captcha_expose = NGX_CONF_UNSET;
     conf->captcha_ttl = NGX_CONF_UNSET;
+    conf->upload = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -472,6 +489,7 @@ ngx_http_vbp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->throttle_window, prev->throttle_window, 300);
     ngx_conf_merge_value(conf->captcha_expose, prev->captcha_expose, 0);
     ngx_conf_merge_value(conf->captcha_ttl, prev->captcha_ttl, 300);
+    ngx_conf_merge_value(conf->upload, prev->upload, 0);
 
     if (conf->login) {
         conf->auth = 0;
@@ -518,6 +536,7 @@ ngx_http_vbp_op(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_t                 *value;
     ngx_uint_t                 i, m;
+    ngx_http_vbp_op_t         *op;
     ngx_http_core_loc_conf_t  *clcf;
 
     static ngx_conf_bitmask_t  methods[] = {
@@ -529,12 +548,25 @@ ngx_http_vbp_op(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         { ngx_null_string, 0 }
     };
 
-    if (vlcf->op.len) {
-        return "is duplicate";
+    if (vlcf->ops == NULL) {
+        vlcf->ops = ngx_array_create(cf->pool, 2, sizeof(ngx_http_vbp_op_t));
+        if (vlcf->ops == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    op = ngx_array_push(vlcf->ops);
+    if (op == NULL) {
+        return NGX_CONF_ERROR;
     }
 
     value = cf->args->elts;
-    vlcf->op = value[1];
+    op->name = value[1];
+    op->methods = 0;
+
+    if (vlcf->op.len == 0) {
+        vlcf->op = value[1];
+    }
 
     for (i = 2; i < cf->args->nelts; i++) {
         for (m = 0; methods[m].name.len; m++) {
@@ -542,7 +574,7 @@ ngx_http_vbp_op(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 && ngx_strncmp(value[i].data, methods[m].name.data,
                                value[i].len) == 0)
             {
-                vlcf->op_methods |= methods[m].mask;
+                op->methods |= methods[m].mask;
                 break;
             }
         }
@@ -551,6 +583,19 @@ ngx_http_vbp_op(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid method \"%V\"", &value[i]);
             return NGX_CONF_ERROR;
+        }
+    }
+
+    /* a second operation of a location needs methods of its own */
+    if (vlcf->ops->nelts > 1) {
+        ngx_http_vbp_op_t  *ops = vlcf->ops->elts;
+
+        for (i = 0; i + 1 < vlcf->ops->nelts; i++) {
+            if (ops[i].methods == 0 || op->methods == 0
+                || (ops[i].methods & op->methods))
+            {
+                return "names a method another vbp_op of this location has";
+            }
         }
     }
 
@@ -635,6 +680,44 @@ ngx_http_vbp_login_throttle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     {
         return "has an invalid window";
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* vbp_error STATUS CODE MESSAGE [FIELD]: an answer of our own, in the
+ * error format, for error_page targets (413, 502, 504) */
+static char *
+ngx_http_vbp_error(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_vbp_loc_conf_t *vlcf = conf;
+
+    ngx_int_t                  status;
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (vlcf->error_status) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    status = ngx_atoi(value[1].data, value[1].len);
+    if (status < 400 || status > 599) {
+        return "has an invalid status";
+    }
+
+    vlcf->error_status = status;
+    vlcf->error_code = value[2];
+    vlcf->error_message = value[3];
+
+    if (cf->args->nelts == 5) {
+        vlcf->error_field = value[4];
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_vbp_error_handler;
+    vlcf->enabled = 1;
 
     return NGX_CONF_OK;
 }

@@ -44,11 +44,18 @@ typedef struct {
 } ngx_http_vbp_main_conf_t;
 
 
+/* vbp_op NAME [METHOD ...]: the operation a method of a location runs */
+typedef struct {
+    ngx_str_t                   name;
+    ngx_uint_t                  methods;        /* 0: every method */
+} ngx_http_vbp_op_t;
+
+
 typedef struct {
     ngx_http_upstream_conf_t    upstream;
 
-    ngx_str_t                   op;
-    ngx_uint_t                  op_methods;     /* 0: every method */
+    ngx_str_t                   op;             /* the first one, for logs */
+    ngx_array_t                *ops;            /* ngx_http_vbp_op_t */
     ngx_str_t                   permission;     /* empty: any signed-in user */
     ngx_flag_t                  auth;
     ngx_flag_t                  login;
@@ -61,6 +68,11 @@ typedef struct {
 
     ngx_flag_t                  captcha_expose;
     time_t                      captcha_ttl;
+    ngx_flag_t                  upload;         /* body to a file */
+    ngx_uint_t                  error_status;   /* vbp_error */
+    ngx_str_t                   error_code;
+    ngx_str_t                   error_message;
+    ngx_str_t                   error_field;
 
     unsigned                    enabled:1;      /* any vbp content handler */
 } ngx_http_vbp_loc_conf_t;
@@ -83,7 +95,8 @@ typedef struct {
     unsigned                    access_done:1;
     unsigned                    answered:1;
 
-    /* request arguments and the worker's reply */
+    /* the operation, request arguments and the worker's reply */
+    ngx_str_t                   op;
     json_t                     *args;
     ngx_buf_t                  *frame;
     size_t                      reply_len;
@@ -140,6 +153,10 @@ ngx_int_t ngx_http_vbp_render_reply(ngx_http_request_t *r,
     ngx_http_vbp_ctx_t *ctx, ngx_int_t status, json_t *reply, ngx_buf_t **out);
 ngx_int_t ngx_http_vbp_send_error(ngx_http_request_t *r, ngx_int_t status,
     const char *code, const char *message);
+ngx_int_t ngx_http_vbp_send_field_error(ngx_http_request_t *r,
+    ngx_int_t status, const char *code, const char *message,
+    const char *field);
+ngx_int_t ngx_http_vbp_error_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_vbp_send_redirect(ngx_http_request_t *r, ngx_str_t *to);
 ngx_int_t ngx_http_vbp_send_buf(ngx_http_request_t *r, ngx_int_t status,
     ngx_str_t *type, ngx_buf_t *b);

@@ -440,6 +440,31 @@ ngx_int_t
 ngx_http_vbp_send_error(ngx_http_request_t *r, ngx_int_t status,
     const char *code, const char *message)
 {
+    return ngx_http_vbp_send_field_error(r, status, code, message, NULL);
+}
+
+
+/* the location of an error_page: the status, code and message it names */
+ngx_int_t
+ngx_http_vbp_error_handler(ngx_http_request_t *r)
+{
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    return ngx_http_vbp_send_field_error(r, vlcf->error_status,
+               (const char *) vlcf->error_code.data,
+               (const char *) vlcf->error_message.data,
+               vlcf->error_field.len ? (const char *) vlcf->error_field.data
+                                     : NULL);
+}
+
+
+/* an error in the worker's format; with a field, the message sits there */
+ngx_int_t
+ngx_http_vbp_send_field_error(ngx_http_request_t *r, ngx_int_t status,
+    const char *code, const char *message, const char *field)
+{
     json_t                    *reply;
     ngx_buf_t                 *b;
     ngx_http_vbp_ctx_t        *ctx;
@@ -452,6 +477,13 @@ ngx_http_vbp_send_error(ngx_http_request_t *r, ngx_int_t status,
 
     reply = json_pack("{s{ssss}}", "error", "code", code, "message", message);
     if (reply == NULL || ngx_http_vbp_pool_json(r->pool, reply) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (field
+        && json_object_set_new(json_object_get(reply, "error"), "fields",
+                               json_pack("{ss}", field, message)) != 0)
+    {
         return NGX_ERROR;
     }
 

@@ -71,11 +71,29 @@ ngx_int_t
 ngx_http_vbp_op_handler(ngx_http_request_t *r)
 {
     ngx_int_t                 rc;
+    ngx_uint_t                i;
+    ngx_http_vbp_op_t        *ops;
+    ngx_http_vbp_ctx_t       *ctx;
     ngx_http_vbp_loc_conf_t  *vlcf;
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
 
-    if (vlcf->op_methods && !(r->method & vlcf->op_methods)) {
+    ctx = ngx_http_vbp_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ops = vlcf->ops->elts;
+    ctx->op.len = 0;
+
+    for (i = 0; i < vlcf->ops->nelts; i++) {
+        if (ops[i].methods == 0 || (r->method & ops[i].methods)) {
+            ctx->op = ops[i].name;
+            break;
+        }
+    }
+
+    if (ctx->op.len == 0) {
 
         /* the form that posts to this location */
         if ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) && vlcf->page) {
@@ -83,6 +101,14 @@ ngx_http_vbp_op_handler(ngx_http_request_t *r)
         }
 
         return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    /* an upload goes to a file the worker streams; it is removed after */
+    if (vlcf->upload) {
+        r->request_body_in_file_only = 1;
+        r->request_body_in_persistent_file = 1;
+        r->request_body_in_clean_file = 1;
+        r->request_body_file_log_level = 0;
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_vbp_op_body);
@@ -125,7 +151,10 @@ ngx_http_vbp_op_start(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
 
-    if (ngx_http_vbp_read_body(r, &body) != NGX_OK) {
+    if (vlcf->upload) {
+        ngx_str_set(&body, "");     /* arguments come in the query string */
+
+    } else if (ngx_http_vbp_read_body(r, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -190,7 +219,7 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
     vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
 
     frame = json_pack("{s:s%, s:O, s:s%, s:I}",
-                      "op", vlcf->op.data, vlcf->op.len,
+                      "op", ctx->op.data, ctx->op.len,
                       "args", ctx->args,
                       "ip", r->connection->addr_text.data,
                       r->connection->addr_text.len,
@@ -209,6 +238,22 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         {
             return NGX_ERROR;
         }
+    }
+
+    if (vlcf->upload && r->request_body && r->request_body->temp_file
+        && json_object_set_new(frame, "upload",
+               json_pack("{s:s%, s:I, s:s%}",
+                   "path", r->request_body->temp_file->file.name.data,
+                   r->request_body->temp_file->file.name.len,
+                   "size", (json_int_t) r->request_body->temp_file->file.offset,
+                   "type", r->headers_in.content_type
+                           ? (char *) r->headers_in.content_type->value.data
+                           : "",
+                   r->headers_in.content_type
+                           ? r->headers_in.content_type->value.len : 0))
+           != 0)
+    {
+        return NGX_ERROR;
     }
 
     if (vlcf->login

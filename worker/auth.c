@@ -29,11 +29,11 @@ static long long auth_uid(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_auth_ops[] = {
-    { "auth.login", auth_login, 0, 0 },
-    { "auth.logout", auth_logout, 1, 0 },
-    { "auth.change_password", auth_change_password, 1, 0 },
-    { "auth.home", auth_home, 1, 1 },
-    { NULL, NULL, 0, 0 }
+    { "auth.login", auth_login, 0, 0, NULL },
+    { "auth.logout", auth_logout, 1, 0, NULL },
+    { "auth.change_password", auth_change_password, 1, 0, NULL },
+    { "auth.home", auth_home, 1, 1, "home" },
+    { NULL, NULL, 0, 0, NULL }
 };
 
 
@@ -61,7 +61,9 @@ const vbp_stmt_t  vbp_auth_stmts[] = {
 
     { "auth_user",
       "SELECT u.id, u.username, u.display_name, u.password_hash,"
-      "  u.status = 'active' AND o.status = 'active',"
+      "  u.status = 'active' AND o.status = 'active'"
+      "   AND (u.parent_user_id IS NULL OR EXISTS (SELECT 1 FROM users m"
+      "        WHERE m.id = u.parent_user_id AND m.status = 'active')),"
       "  u.must_change_password, u.parent_user_id IS NULL,"
       "  o.id, o.code, o.name, o.kind,"
       "  r.id, r.code, r.name, r.level, r.path"
@@ -72,12 +74,18 @@ const vbp_stmt_t  vbp_auth_stmts[] = {
     { "auth_signed_in",
       "UPDATE users SET last_login_at = now() WHERE id = $1" },
 
-    /* a main account holds all of its kind; a sub-account what it was given */
+    /*
+     * a main account holds all of its kind; a sub-account the implicit
+     * ones, what it was given, and the groups of what it was given
+     */
     { "auth_permissions",
       "SELECT p.code FROM permissions p"
       " WHERE $2 = ANY (p.kinds)"
-      "  AND ($3::boolean OR EXISTS (SELECT 1 FROM user_permissions g"
-      "       WHERE g.user_id = $1 AND g.permission = p.code))"
+      "  AND ($3::boolean OR p.implicit"
+      "       OR EXISTS (SELECT 1 FROM user_permissions g"
+      "        JOIN permissions l ON l.code = g.permission"
+      "        WHERE g.user_id = $1"
+      "         AND (l.code = p.code OR (p.is_group AND l.parent = p.code))))"
       " ORDER BY p.sort" },
 
     { "auth_password_row",
@@ -432,6 +440,10 @@ static const struct {
     const char  *href;
 } auth_menu[] = {
     { "home", "首页", "/" },
+    { "admin.users", "用户管理", "/users" },
+    { "admin.orgs", "机构管理", "/orgs" },
+    { "admin.audit", "操作日志", "/audit" },
+    { "account.subusers", "子用户管理", "/subusers" },
     { "account.password", "修改密码", "/password" },
     { NULL, NULL, NULL }
 };

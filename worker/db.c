@@ -14,6 +14,9 @@ static const vbp_stmt_t  *vbp_stmt_lists[] = {
     vbp_ops_stmts,
     vbp_auth_stmts,
     vbp_org_stmts,
+    vbp_user_stmts,
+    vbp_audit_stmts,
+    vbp_import_stmts,
     NULL
 };
 

@@ -22,7 +22,7 @@
 
 
 vbp_config_t  vbp_config = {
-    "dbname=vbp", "127.0.0.1", 6379, VBP_FRAME_MAX_DEFAULT, 10
+    "dbname=vbp", "127.0.0.1", 6379, VBP_FRAME_MAX_DEFAULT, 10, NULL
 };
 
 
@@ -51,7 +51,7 @@ main(int argc, char **argv)
     pidfile = NULL;
     children = 8;
 
-    while ((opt = getopt(argc, argv, "l:n:d:r:i:m:p:")) != -1) {
+    while ((opt = getopt(argc, argv, "l:n:d:r:i:m:p:u:")) != -1) {
         switch (opt) {
         case 'l':
             listen_addr = optarg;
@@ -95,6 +95,9 @@ main(int argc, char **argv)
         case 'p':
             pidfile = optarg;
             break;
+        case 'u':
+            vbp_config.upload_dir = optarg;
+            break;
         default:
             return vbp_usage();
         }
@@ -137,6 +140,7 @@ vbp_usage(void)
     fprintf(stderr,
             "usage: vbp-worker -l ADDR [-n N] [-d CONNINFO] [-r HOST:PORT]"
             " [-i SEC] [-m BYTES] [-p PIDFILE]\n"
+            "                  [-u UPLOAD_DIR]\n"
             "       vbp-worker hash < password\n");
     return 2;
 }

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vbp.h"
@@ -14,6 +15,9 @@
 static const vbp_op_t  *vbp_op_lists[] = {
     vbp_auth_ops,
     vbp_org_ops,
+    vbp_user_ops,
+    vbp_audit_ops,
+    vbp_import_ops,
     NULL
 };
 
@@ -22,8 +26,14 @@ const vbp_stmt_t  vbp_ops_stmts[] = {
 
     { "audit_insert",
       "INSERT INTO audit_log (actor_user_id, actor_name, actor_org_id, ip,"
-      " action, target_type, target_id, from_state, to_state, reason)"
-      " VALUES ($1, $2, $3, $4::inet, $5, $6, $7, $8, $9, $10)" },
+      " action, target_type, target_id, from_state, to_state, reason,"
+      " detail, scope_path)"
+      " VALUES ($1, $2, $3, $4::inet, $5, $6, $7, $8, $9, $10,"
+      "  COALESCE($11::jsonb, '{}'),"
+      /* a failed sign-in of a known user is seen where that user is */
+      "  COALESCE($12, (SELECT r.path FROM users u"
+      "   JOIN orgs o ON o.id = u.org_id JOIN regions r ON r.id = o.region_id"
+      "   WHERE u.username = $2)))" },
 
     { NULL, NULL }
 };
@@ -69,6 +79,12 @@ vbp_call_run(vbp_call_t *call, vbp_db_t *db)
 
     if (op->needs_actor && !json_is_object(call->actor)) {
         vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        return;
+    }
+
+    /* nginx checked the route's permission; the operation checks its own */
+    if (op->permission && !vbp_actor_has(call, op->permission)) {
+        vbp_fail(call, 403, "forbidden", "没有此操作的权限");
         return;
     }
 
@@ -224,6 +240,15 @@ vbp_field_error(vbp_call_t *call, const char *field, const char *message)
 }
 
 
+/* a unique rule said no (a username taken, a second main account): 409 */
+void
+vbp_conflict(vbp_call_t *call, const char *field, const char *message)
+{
+    vbp_field_error(call, field, message);
+    vbp_fail(call, 409, "conflict", message);
+}
+
+
 /* a required string argument of min..max characters (UTF-8) */
 const char *
 vbp_arg_string(vbp_call_t *call, const char *name, size_t min, size_t max,
@@ -295,11 +320,27 @@ vbp_audit(vbp_call_t *call, const char *action, const char *target_type,
     const char *target_id, const char *from, const char *to,
     const char *reason)
 {
-    char             uid[24], org[24];
+    return vbp_audit_detail(call, action, target_type, target_id, from, to,
+                            reason, NULL, NULL);
+}
+
+
+/*
+ * detail: what changed (JSON, may be NULL, the reference is taken);
+ * scope_path: the region path of the org the row concerns, NULL for the
+ * acting user's own
+ */
+int
+vbp_audit_detail(vbp_call_t *call, const char *action,
+    const char *target_type, const char *target_id, const char *from,
+    const char *to, const char *reason, json_t *detail,
+    const char *scope_path)
+{
+    int              rc;
+    char             uid[24], org[24], *detail_text;
     json_t          *who, *v;
     PGresult        *res;
-    const char      *name, *params[10];
-    unsigned char    addr[16];
+    const char      *name, *params[12];
 
     who = call->who ? call->who : call->actor;
     name = json_string_value(json_object_get(who, "username"));
@@ -313,10 +354,7 @@ vbp_audit(vbp_call_t *call, const char *action, const char *target_type,
     snprintf(org, sizeof(org), "%lld", (long long) json_integer_value(v));
     params[2] = json_is_integer(v) ? org : NULL;
 
-    /* nginx says "unix:" for clients on a unix socket: no address then */
-    params[3] = call->ip && (inet_pton(AF_INET, call->ip, addr) == 1
-                             || inet_pton(AF_INET6, call->ip, addr) == 1)
-                ? call->ip : NULL;
+    params[3] = vbp_call_ip(call);
     params[4] = action;
     params[5] = target_type ? target_type : "";
     params[6] = target_id ? target_id : "";
@@ -324,12 +362,386 @@ vbp_audit(vbp_call_t *call, const char *action, const char *target_type,
     params[8] = to;
     params[9] = reason;
 
-    res = vbp_db_query(call->db, "audit_insert", 10, params);
-    if (res == NULL) {
+    detail_text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    json_decref(detail);
+
+    if (detail && detail_text == NULL) {
         return -1;
     }
 
+    params[10] = detail_text;
+    params[11] = scope_path ? scope_path
+                 : json_string_value(json_object_get(
+                       json_object_get(who, "region"), "path"));
+
+    res = vbp_db_query(call->db, "audit_insert", 12, params);
+    free(detail_text);
+
+    rc = res ? 0 : -1;
     PQclear(res);
 
+    return rc;
+}
+
+
+/* the client's address for an inet column, or NULL */
+const char *
+vbp_call_ip(vbp_call_t *call)
+{
+    unsigned char  addr[16];
+
+    /* nginx says "unix:" for clients on a unix socket: no address then */
+    return call->ip && (inet_pton(AF_INET, call->ip, addr) == 1
+                        || inet_pton(AF_INET6, call->ip, addr) == 1)
+           ? call->ip : NULL;
+}
+
+
+const char *
+vbp_actor_str(vbp_call_t *call, const char *key)
+{
+    return json_string_value(json_object_get(call->actor, key));
+}
+
+
+const char *
+vbp_actor_path(vbp_call_t *call)
+{
+    return json_string_value(json_object_get(
+               json_object_get(call->actor, "region"), "path"));
+}
+
+
+int
+vbp_actor_has(vbp_call_t *call, const char *permission)
+{
+    size_t   i;
+    json_t  *p;
+
+    json_array_foreach(json_object_get(call->actor, "permissions"), i, p) {
+        if (json_is_string(p) && strcmp(json_string_value(p), permission) == 0)
+        {
+            return 1;
+        }
+    }
+
     return 0;
+}
+
+
+/* an integer argument given as a JSON number or as digits (forms) */
+static int
+vbp_json_long(json_t *v, long long min, long long max, long long *out)
+{
+    char        *end;
+    long long    n;
+    const char  *s;
+
+    if (json_is_integer(v)) {
+        n = json_integer_value(v);
+
+    } else if (json_is_string(v)) {
+        s = json_string_value(v);
+
+        if (*s < '0' || *s > '9' || strlen(s) > 18) {
+            return -1;
+        }
+
+        n = strtoll(s, &end, 10);
+        if (*end != '\0') {
+            return -1;
+        }
+
+    } else {
+        return -1;
+    }
+
+    if (n < min || n > max) {
+        return -1;
+    }
+
+    *out = n;
+
+    return 0;
+}
+
+
+/* page (from 1) and per_page (10, 20, 50 or 100; 20 when not given) */
+int
+vbp_arg_page(vbp_call_t *call, long *limit, long *offset, long *page)
+{
+    json_t     *v;
+    long long   n;
+
+    *page = 1;
+    *limit = 20;
+
+    v = json_object_get(call->args, "per_page");
+    if (v && !(json_is_string(v) && json_string_length(v) == 0)) {
+        if (vbp_json_long(v, 10, 100, &n) != 0
+            || (n != 10 && n != 20 && n != 50 && n != 100))
+        {
+            vbp_field_error(call, "per_page", "每页条数应为 10、20、50 或 100");
+            return -1;
+        }
+
+        *limit = (long) n;
+    }
+
+    v = json_object_get(call->args, "page");
+    if (v && !(json_is_string(v) && json_string_length(v) == 0)) {
+        if (vbp_json_long(v, 1, 1000000, &n) != 0) {
+            vbp_field_error(call, "page", "页码应为正整数");
+            return -1;
+        }
+
+        *page = (long) n;
+    }
+
+    *offset = (*page - 1) * *limit;
+
+    return 0;
+}
+
+
+/* an optional argument that must be one of choices ("" when not given) */
+const char *
+vbp_arg_choice(vbp_call_t *call, const char *name, const char *const *choices,
+    const char *missing)
+{
+    json_t      *v;
+    const char  *s;
+
+    v = json_object_get(call->args, name);
+
+    if (v == NULL || json_is_null(v)
+        || (json_is_string(v) && json_string_length(v) == 0))
+    {
+        if (missing) {
+            vbp_field_error(call, name, missing);
+            return NULL;
+        }
+
+        return "";
+    }
+
+    s = json_string_value(v);
+
+    for ( /* void */ ; s && *choices; choices++) {
+        if (strcmp(s, *choices) == 0) {
+            return *choices;
+        }
+    }
+
+    vbp_field_error(call, name, "取值无效");
+
+    return NULL;
+}
+
+
+/* a required positive id, as text for a statement parameter */
+int
+vbp_arg_id(vbp_call_t *call, const char *name, char *out, size_t len)
+{
+    long long  n;
+
+    if (vbp_json_long(json_object_get(call->args, name), 1, 2147483647, &n)
+        != 0)
+    {
+        vbp_field_error(call, name, "编号无效");
+        return -1;
+    }
+
+    snprintf(out, len, "%lld", n);
+
+    return 0;
+}
+
+
+/*
+ * one id or a list of them (JSON array, or a repeated form field), as a
+ * PostgreSQL array literal "{1,2,3}"; at most 500, duplicates kept once
+ */
+int
+vbp_arg_ids(vbp_call_t *call, const char *name, char *out, size_t len,
+    size_t *count)
+{
+    size_t      i, j, n, used;
+    json_t     *v, *item;
+    long long   ids[500];
+
+    v = json_object_get(call->args, name);
+    n = 0;
+
+    if (v && !json_is_array(v)) {
+        if (vbp_json_long(v, 1, 2147483647, &ids[0]) != 0) {
+            goto bad;
+        }
+
+        n = 1;
+
+    } else {
+        if (json_array_size(v) > 500) {
+            vbp_field_error(call, name, "一次最多处理 500 个账户");
+            return -1;
+        }
+
+        json_array_foreach(v, i, item) {
+            if (vbp_json_long(item, 1, 2147483647, &ids[n]) != 0) {
+                goto bad;
+            }
+
+            for (j = 0; j < n && ids[j] != ids[n]; j++) { /* void */ }
+
+            n += j == n;
+        }
+    }
+
+    if (n == 0) {
+        vbp_field_error(call, name, "请选择账户");
+        return -1;
+    }
+
+    used = (size_t) snprintf(out, len, "{");
+
+    for (i = 0; i < n && used < len; i++) {
+        used += (size_t) snprintf(out + used, len - used, "%s%lld",
+                                  i ? "," : "", ids[i]);
+    }
+
+    if (used + 2 > len) {
+        return -1;
+    }
+
+    out[used++] = '}';
+    out[used] = '\0';
+    *count = n;
+
+    return 0;
+
+bad:
+
+    vbp_field_error(call, name, "编号无效");
+    return -1;
+}
+
+
+/* "%s%" for LIKE, with the wildcards of the input taken literally */
+const char *
+vbp_like_pattern(const char *s, char *out, size_t len)
+{
+    size_t  n;
+
+    if (len < 3) {
+        return NULL;
+    }
+
+    n = 0;
+    out[n++] = '%';
+
+    for ( /* void */ ; *s; s++) {
+        if (n + 4 > len) {
+            return NULL;
+        }
+
+        if (*s == '%' || *s == '_' || *s == '\\') {
+            out[n++] = '\\';
+        }
+
+        out[n++] = *s;
+    }
+
+    out[n++] = '%';
+    out[n] = '\0';
+
+    return out;
+}
+
+
+/*
+ * one result row as an object; types, one letter a column: s text,
+ * n text or null, i integer, I integer or null, b boolean, j JSON text
+ */
+json_t *
+vbp_row_json(PGresult *res, int row, const char *const *names,
+    const char *types)
+{
+    int          col;
+    json_t      *obj, *v;
+    const char  *text;
+
+    obj = json_object();
+
+    for (col = 0; obj && names[col]; col++) {
+        text = PQgetvalue(res, row, col);
+
+        if (PQgetisnull(res, row, col) && types[col] != 's') {
+            v = json_null();
+
+        } else {
+            switch (types[col]) {
+            case 'i':
+            case 'I':
+                v = json_integer(atoll(text));
+                break;
+            case 'b':
+                v = json_boolean(text[0] == 't');
+                break;
+            case 'j':
+                v = json_loads(text, 0, NULL);
+                break;
+            default:
+                v = json_string(text);
+            }
+        }
+
+        if (v == NULL || json_object_set_new(obj, names[col], v) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+
+    return obj;
+}
+
+
+json_t *
+vbp_rows_json(PGresult *res, const char *const *names, const char *types)
+{
+    int      row;
+    json_t  *items, *item;
+
+    items = json_array();
+
+    for (row = 0; items && row < PQntuples(res); row++) {
+        item = vbp_row_json(res, row, names, types);
+
+        if (item == NULL || json_array_append_new(items, item) != 0) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+
+    return items;
+}
+
+
+/* a page of a list: the items, the total and where we are (steals items) */
+json_t *
+vbp_page_json(json_t *items, long long total, long page, long limit)
+{
+    if (items == NULL) {
+        return NULL;
+    }
+
+    return json_pack("{s:o, s:I, s:i, s:i, s:I, s:b, s:b, s:i, s:i}",
+                     "items", items,
+                     "total", (json_int_t) total,
+                     "page", (int) page,
+                     "per_page", (int) limit,
+                     "pages", (json_int_t) ((total + limit - 1) / limit),
+                     "has_prev", page > 1,
+                     "has_next", (long long) page * limit < total,
+                     "prev_page", (int) (page > 1 ? page - 1 : 1),
+                     "next_page", (int) page + 1);
 }

@@ -1,19 +1,38 @@
 /*
- * Organizations.  org.self: the signed-in user's own organization, scoped
- * by the actor's org id from the session (never an id from the client).
+ * Organizations and the region tree.  org.self: the signed-in user's own
+ * organization, by the actor's org id from the session (never an id from
+ * the client).  orgs.list, regions.*: what the actor manages, scoped in SQL
+ * by vbp_manages() with the actor's kind and region path ($1, $2).
  */
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vbp.h"
 
 
+#define ORG_FILTER                                                           \
+    " FROM orgs o JOIN regions r ON r.id = o.region_id"                      \
+    " LEFT JOIN users m ON m.org_id = o.id AND m.parent_user_id IS NULL"     \
+    " WHERE vbp_manages($1, $2, o.kind, r.path)"                             \
+    "  AND ($3 = '' OR o.name ILIKE $3 OR o.code ILIKE $3)"                  \
+    "  AND ($4 = '' OR o.kind = $4)"                                         \
+    "  AND ($5 = '' OR r.code = $5)"
+
+
 static int org_self(vbp_call_t *call);
+static int orgs_list(vbp_call_t *call);
+static int regions_list(vbp_call_t *call);
+static int regions_create(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_org_ops[] = {
-    { "org.self", org_self, 1, 1 },
-    { NULL, NULL, 0, 0 }
+    { "org.self", org_self, 1, 1, "org.view" },
+    { "orgs.list", orgs_list, 1, 0, "admin.orgs" },
+    { "regions.list", regions_list, 1, 1, "admin.orgs" },
+    { "regions.create", regions_create, 1, 0, "admin.orgs" },
+    { NULL, NULL, 0, 0, NULL }
 };
 
 
@@ -22,6 +41,43 @@ const vbp_stmt_t  vbp_org_stmts[] = {
     { "org_self",
       "SELECT o.id, o.code, o.name, o.kind, o.category, r.code, r.name"
       " FROM orgs o JOIN regions r ON r.id = o.region_id WHERE o.id = $1" },
+
+    { "org_count", "SELECT count(*)" ORG_FILTER },
+
+
+    /* the demand summary sheet of a hospital comes with the reporting work */
+    { "org_page",
+      "SELECT o.id, o.code, o.name, o.kind, o.category, o.status, r.code,"
+      "  r.name, m.username, m.status, NULL::text, o.status = 'active', "
+      VBP_KIND_TITLE("o.kind")
+      ORG_FILTER
+      " ORDER BY r.path, o.kind, o.code LIMIT $6 OFFSET $7" },
+
+    /* the actor's own region and every one below it */
+    { "region_list",
+      "SELECT r.code, r.name, r.level, r.provincial, p.code,"
+      "  (SELECT count(*) FROM orgs o WHERE o.region_id = r.id"
+      "   AND o.kind = 'hospital')"
+      " FROM regions r LEFT JOIN regions p ON p.id = r.parent_id"
+      " WHERE starts_with(r.path, $1) ORDER BY r.path" },
+
+    { "region_by_code",
+      "SELECT id, path, level FROM regions WHERE code = $1" },
+
+    { "region_insert",
+      "INSERT INTO regions (code, name, level, parent_id, path, provincial)"
+      " VALUES ($1, $2, $3, $4, '', $5)"
+      " ON CONFLICT (code) DO NOTHING RETURNING id" },
+
+    { "region_set_path",
+      "UPDATE regions r SET path = p.path || r.id || '/'"
+      " FROM regions p WHERE r.id = $1 AND p.id = r.parent_id"
+      " RETURNING r.path" },
+
+    /* the bureau of a new region; its main account is added as a user */
+    { "region_bureau",
+      "INSERT INTO orgs (code, name, kind, region_id) VALUES ($1, $2, $3, $4)"
+      " ON CONFLICT (code) DO NOTHING RETURNING id" },
 
     { NULL, NULL }
 };
@@ -61,6 +117,285 @@ org_self(vbp_call_t *call)
                            "region", "code", PQgetvalue(res, 0, 5),
                            "name", PQgetvalue(res, 0, 6));
     PQclear(res);
+
+    return call->data ? 0 : -1;
+}
+
+
+static const char *const  org_names[] = {
+    "id", "code", "name", "kind", "category", "status", "region_code",
+    "region_name", "main_username", "main_status", "summary_sheet", "active",
+    "kind_title", NULL
+};
+
+
+static int
+orgs_list(vbp_call_t *call)
+{
+    long         limit, offset, page;
+    char         q[200], lim[24], off[24];
+    json_t      *items;
+    PGresult    *res;
+    long long    total;
+    const char  *params[7], *s;
+
+    static const char *const  kinds[] = { "province_bureau", "city_bureau",
+                                          "hospital", "manufacturer", NULL };
+
+    params[0] = vbp_actor_str(call, "role");
+    params[1] = vbp_actor_path(call);
+
+    if (params[0] == NULL || params[1] == NULL) {
+        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        return 0;
+    }
+
+    s = vbp_arg_string(call, "q", 0, 40, NULL);
+    params[2] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
+    params[3] = vbp_arg_choice(call, "kind", kinds, NULL);
+    params[4] = vbp_arg_string(call, "region", 0, 12, NULL);
+
+    if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
+        return 0;
+    }
+
+    res = vbp_db_query(call->db, "org_count", 5, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    total = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    snprintf(off, sizeof(off), "%ld", offset);
+    params[5] = lim;
+    params[6] = off;
+
+    res = vbp_db_query(call->db, "org_page", 7, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    items = vbp_rows_json(res, org_names, "issssssssnnbs");
+    PQclear(res);
+
+    call->data = vbp_page_json(items, total, page, limit);
+
+    return call->data ? 0 : -1;
+}
+
+
+static int
+regions_list(vbp_call_t *call)
+{
+    PGresult    *res;
+    const char  *params[1];
+
+    static const char *const  names[] = {
+        "code", "name", "level", "provincial", "parent_code", "hospitals",
+        NULL
+    };
+
+    params[0] = vbp_actor_path(call);
+    if (params[0] == NULL) {
+        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        return 0;
+    }
+
+    res = vbp_db_query(call->db, "region_list", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    call->data = json_pack("{s:o}", "items",
+                           vbp_rows_json(res, names, "sssbni"));
+    PQclear(res);
+
+    return call->data ? 0 : -1;
+}
+
+
+/*
+ * one region and its bureau; returns 0, or -1 on a database failure, and
+ * leaves a 409 in call when the code is taken.  path: the new region's.
+ */
+static int
+region_add(vbp_call_t *call, const char *code, const char *name,
+    const char *level, const char *parent_id, int provincial,
+    const char *bureau_kind, const char *bureau_name, char *path,
+    size_t path_len)
+{
+    char         id[24], org_code[40];
+    PGresult    *res;
+    const char  *params[5];
+
+    params[0] = code;
+    params[1] = name;
+    params[2] = level;
+    params[3] = parent_id;
+    params[4] = provincial ? "true" : "false";
+
+    res = vbp_db_query(call->db, "region_insert", 5, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        vbp_conflict(call, "code", "区划编码已存在");
+        return 0;
+    }
+
+    snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    params[0] = id;
+
+    res = vbp_db_query(call->db, "region_set_path", 1, params);
+    if (res == NULL || PQntuples(res) != 1) {
+        PQclear(res);
+        return -1;
+    }
+
+    snprintf(path, path_len, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    snprintf(org_code, sizeof(org_code), "YB%s", code);
+    params[0] = org_code;
+    params[1] = bureau_name;
+    params[2] = bureau_kind;
+    params[3] = id;
+
+    res = vbp_db_query(call->db, "region_bureau", 4, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        vbp_conflict(call, "code", "该区划的医保局编码已被占用");
+        return 0;
+    }
+
+    PQclear(res);
+
+    return vbp_audit_detail(call, "region_created", "region", code, NULL,
+                            NULL, NULL,
+                            json_pack("{s:s, s:s, s:s}", "name", name,
+                                      "level", level, "bureau", org_code),
+                            path);
+}
+
+
+/*
+ * the alliance adds a province (with its 省本级 and both bureaus), a province
+ * adds a city; codes are the six-digit administrative division codes
+ */
+static int
+regions_create(vbp_call_t *call)
+{
+    int          province;
+    char         path[256], parent_id[24], sub_code[8], text[200];
+    PGresult    *res;
+    const char  *role, *code, *name, *own, *params[1];
+
+    role = vbp_actor_str(call, "role");
+    own = json_string_value(json_object_get(
+              json_object_get(call->actor, "region"), "code"));
+    province = role && strcmp(role, "alliance") == 0;
+
+    if (own == NULL
+        || (!province && (role == NULL || strcmp(role, "province_bureau") != 0)))
+    {
+        vbp_fail(call, 403, "forbidden", "只有联采办和省级医保局可以新增区划");
+        return 0;
+    }
+
+    code = vbp_arg_string(call, "code", 6, 6, "请输入六位区划编码");
+    name = vbp_arg_string(call, "name", 2, 20, "请输入区划名称");
+
+    if (code && strspn(code, "0123456789") != 6) {
+        vbp_field_error(call, "code", "区划编码应为六位数字");
+        code = NULL;
+    }
+
+    if (code && province && strcmp(code + 2, "0000") != 0) {
+        vbp_field_error(call, "code", "省级区划编码应以 0000 结尾");
+    }
+
+    if (code && !province
+        && (strcmp(code + 2, "0000") == 0 || strcmp(code + 2, "9900") == 0
+            || strncmp(code, own, 2) != 0))
+    {
+        vbp_field_error(call, "code", "市级区划编码应以本省编码的前两位开头");
+    }
+
+    if (call->status) {
+        return 0;
+    }
+
+    /* the parent: the nation for a province, the actor's own for a city */
+    params[0] = province ? "86" : own;
+
+    res = vbp_db_query(call->db, "region_by_code", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        vbp_fail(call, 409, "no_parent", "上级区划不存在");
+        return 0;
+    }
+
+    snprintf(parent_id, sizeof(parent_id), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    snprintf(text, sizeof(text), "%s医疗保障局", name);
+
+    if (region_add(call, code, name, province ? "province" : "city",
+                   parent_id, 0, province ? "province_bureau" : "city_bureau",
+                   text, path, sizeof(path)) != 0)
+    {
+        return -1;
+    }
+
+    if (call->status == 0 && province) {
+        res = vbp_db_query(call->db, "region_by_code", 1, &code);
+        if (res == NULL || PQntuples(res) != 1) {
+            PQclear(res);
+            return -1;
+        }
+
+        snprintf(parent_id, sizeof(parent_id), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+
+        snprintf(sub_code, sizeof(sub_code), "%.2s9900", code);
+        snprintf(text, sizeof(text), "%s本级", name);
+        name = text;
+
+        {
+            char  bureau[200];
+
+            snprintf(bureau, sizeof(bureau), "%.*s医疗保障局（省本级）",
+                     (int) (strlen(text) - strlen("本级")), text);
+
+            if (region_add(call, sub_code, name, "city", parent_id, 1,
+                           "city_bureau", bureau, path, sizeof(path)) != 0)
+            {
+                return -1;
+            }
+        }
+    }
+
+    if (call->status) {
+        return 0;
+    }
+
+    call->status = 201;
+    call->data = json_pack("{s:s, s:s}", "code", code,
+                           "message", "区划已新增，请为其医保局创建主账号");
 
     return call->data ? 0 : -1;
 }

@@ -44,8 +44,9 @@ vbp_password_hash(const char *password, char *out, size_t outlen)
 int
 vbp_password_verify(const char *hash, const char *password)
 {
-    if (hash == NULL) {
-        /* only the time spent matters: no user, no match */
+    /* no user, or an account whose password was never set ("!") */
+    if (hash == NULL || strncmp(hash, "$argon2", 7) != 0) {
+        /* only the time spent matters: no match */
         if (crypto_pwhash_str_verify(vbp_dummy_hash, password,
                                      strlen(password)) == 0)
         {
@@ -133,6 +134,46 @@ vbp_random_token(char *out, size_t nbytes)
     {
         return -1;
     }
+
+    return 0;
+}
+
+
+/*
+ * a one-time password for a reset: len characters (at least 12) with upper
+ * case, lower case and digits, none of the look-alikes 0/O, 1/l/I
+ */
+int
+vbp_password_generate(char *out, size_t len)
+{
+    size_t      i, j, n;
+    char        c;
+    const char  *sets[3] = { "ABCDEFGHJKLMNPQRSTUVWXYZ",
+                             "abcdefghijkmnopqrstuvwxyz",
+                             "23456789" };
+    static const char  all[] = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+                               "abcdefghijkmnopqrstuvwxyz23456789";
+
+    if (len < 13) {
+        return -1;
+    }
+
+    n = len - 1;
+
+    for (i = 0; i < n; i++) {
+        out[i] = i < 3 ? sets[i][randombytes_uniform(strlen(sets[i]))]
+                       : all[randombytes_uniform(sizeof(all) - 1)];
+    }
+
+    /* the three guaranteed characters go anywhere */
+    for (i = n - 1; i > 0; i--) {
+        j = randombytes_uniform((uint32_t) i + 1);
+        c = out[i];
+        out[i] = out[j];
+        out[j] = c;
+    }
+
+    out[n] = '\0';
 
     return 0;
 }

@@ -212,3 +212,19 @@ vbp_sessions_revoke(long long uid)
 
     return vbp_redis_run(2, argv, len, NULL);
 }
+
+
+/* ends the sessions of every user whose id is in column col of res */
+int
+vbp_sessions_revoke_rows(PGresult *res, int col)
+{
+    int  row;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        if (vbp_sessions_revoke(atoll(PQgetvalue(res, row, col))) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}

@@ -17,6 +17,13 @@
 
 #define VBP_FRAME_MAX_DEFAULT  (8 * 1024 * 1024)
 
+/* the Chinese name of an org kind, as an SQL expression over column c */
+#define VBP_KIND_TITLE(c)                                                    \
+    "CASE " c " WHEN 'alliance' THEN '联采办'"                               \
+    " WHEN 'province_bureau' THEN '省级医保局'"                              \
+    " WHEN 'city_bureau' THEN '市级医保局'"                                  \
+    " WHEN 'hospital' THEN '医疗机构' ELSE '生产企业' END"
+
 
 typedef struct {
     PGconn      *conn;
@@ -56,6 +63,7 @@ typedef struct {
     vbp_op_handler_t   handler;
     int                needs_actor;
     int                one_statement;   /* no BEGIN/COMMIT round trips */
+    const char        *permission;      /* NULL: any signed-in user */
 } vbp_op_t;
 
 typedef struct {
@@ -70,11 +78,56 @@ typedef struct {
     int          redis_port;
     size_t       frame_max;
     int          idle_timeout;  /* seconds a kept-alive connection may idle */
+    const char  *upload_dir;    /* nginx's client_body_temp_path */
 } vbp_config_t;
 
 extern vbp_config_t  vbp_config;
 extern volatile int  vbp_quit;
 
+
+/* one record of an imported file (csv.c, xlsx.c) */
+typedef struct {
+    long          line;         /* the line (CSV) or row (XLSX) it began on */
+    char        **fields;       /* the reader's buffers: may be trimmed */
+    int           nfields;
+    const char   *error;        /* what is wrong with the record as read */
+} vbp_record_t;
+
+/* returns 0 to go on, -1 to stop */
+typedef int (*vbp_record_pt)(void *data, vbp_record_t *rec);
+
+#define VBP_CSV_FIELD_MAX   512
+#define VBP_CSV_FIELDS_MAX  16
+
+typedef struct {
+    vbp_record_pt   record;
+    void           *data;
+    long            line;
+    long            record_line;
+    int             bom;
+    unsigned        quoted:1;
+    unsigned        quote_pending:1;
+    unsigned        was_quoted:1;
+    unsigned        cr:1;
+    unsigned        too_wide:1;
+    unsigned        at_start:1;
+    size_t          len;
+    char            field[VBP_CSV_FIELD_MAX];
+    int             nfields;
+    char           *fields[VBP_CSV_FIELDS_MAX];
+    char            text[(VBP_CSV_FIELD_MAX + 1) * VBP_CSV_FIELDS_MAX];
+    size_t          used;
+    const char     *error;
+} vbp_csv_t;
+
+/* csv.c */
+void vbp_csv_init(vbp_csv_t *csv, vbp_record_pt record, void *data);
+int vbp_csv_feed(vbp_csv_t *csv, const char *buf, size_t len);
+int vbp_csv_finish(vbp_csv_t *csv);
+
+/* xlsx.c: the first sheet's rows; NULL, or why the file cannot be read */
+const char *vbp_xlsx_read(const char *path, vbp_record_pt record,
+    void *data);
 
 /* log.c */
 void vbp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -99,12 +152,33 @@ void vbp_fail(vbp_call_t *call, int status, const char *code,
     const char *message);
 void vbp_field_error(vbp_call_t *call, const char *field,
     const char *message);
+void vbp_conflict(vbp_call_t *call, const char *field, const char *message);
 const char *vbp_arg_string(vbp_call_t *call, const char *name, size_t min,
     size_t max, const char *missing);
 int vbp_audit(vbp_call_t *call, const char *action, const char *target_type,
     const char *target_id, const char *from, const char *to,
     const char *reason);
+int vbp_audit_detail(vbp_call_t *call, const char *action,
+    const char *target_type, const char *target_id, const char *from,
+    const char *to, const char *reason, json_t *detail,
+    const char *scope_path);
 int vbp_actor_int(vbp_call_t *call, const char *key, char *buf, size_t len);
+const char *vbp_call_ip(vbp_call_t *call);
+const char *vbp_actor_str(vbp_call_t *call, const char *key);
+const char *vbp_actor_path(vbp_call_t *call);
+int vbp_actor_has(vbp_call_t *call, const char *permission);
+int vbp_arg_page(vbp_call_t *call, long *limit, long *offset, long *page);
+const char *vbp_arg_choice(vbp_call_t *call, const char *name,
+    const char *const *choices, const char *missing);
+int vbp_arg_ids(vbp_call_t *call, const char *name, char *out, size_t len,
+    size_t *count);
+int vbp_arg_id(vbp_call_t *call, const char *name, char *out, size_t len);
+const char *vbp_like_pattern(const char *s, char *out, size_t len);
+json_t *vbp_row_json(PGresult *res, int row, const char *const *names,
+    const char *types);
+json_t *vbp_rows_json(PGresult *res, const char *const *names,
+    const char *types);
+json_t *vbp_page_json(json_t *items, long long total, long page, long limit);
 extern const vbp_stmt_t  vbp_ops_stmts[];
 
 /* sessions.c */
@@ -112,6 +186,7 @@ int vbp_session_store(const char *sid, long long uid, const char *json,
     long long ttl);
 int vbp_session_delete(const char *sid, long long uid);
 int vbp_sessions_revoke(long long uid);
+int vbp_sessions_revoke_rows(PGresult *res, int col);
 void vbp_sessions_close(void);
 
 /* password.c */
@@ -120,13 +195,20 @@ int vbp_password_verify(const char *hash, const char *password);
 const char *vbp_password_policy(const char *password, const char *old,
     const char *username);
 int vbp_random_token(char *out, size_t nbytes);
+int vbp_password_generate(char *out, size_t len);
 int vbp_password_init(void);
 
-/* auth.c, orgs.c */
+/* the domain files: auth.c, orgs.c, users.c, audit.c, import.c */
 extern const vbp_op_t    vbp_auth_ops[];
 extern const vbp_stmt_t  vbp_auth_stmts[];
 extern const vbp_op_t    vbp_org_ops[];
 extern const vbp_stmt_t  vbp_org_stmts[];
+extern const vbp_op_t    vbp_user_ops[];
+extern const vbp_stmt_t  vbp_user_stmts[];
+extern const vbp_op_t    vbp_audit_ops[];
+extern const vbp_stmt_t  vbp_audit_stmts[];
+extern const vbp_op_t    vbp_import_ops[];
+extern const vbp_stmt_t  vbp_import_stmts[];
 
 /* pool.c */
 int vbp_pool_run(const char *listen_addr, int children, const char *pidfile);

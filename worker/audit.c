@@ -1,0 +1,175 @@
+/*
+ * The audit log as admins read it: their scope's rows (the region path of
+ * the org a row concerns is below the actor's; the alliance sees all),
+ * filtered and paged, newest first.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vbp.h"
+
+
+#define AUDIT_FILTER                                                         \
+    " FROM audit_log a LEFT JOIN orgs o ON o.id = a.actor_org_id"            \
+    " WHERE ($1 = '' OR starts_with(a.scope_path, $1))"                      \
+    "  AND ($2 = '' OR a.action = $2)"                                       \
+    "  AND ($3 = '' OR a.actor_name ILIKE $3 OR a.target_id ILIKE $3)"       \
+    "  AND ($4 = '' OR a.at >= $4::date::timestamp AT TIME ZONE"            \
+    "                 'Asia/Shanghai')"                                      \
+    "  AND ($5 = '' OR a.at < ($5::date + 1)::timestamp AT TIME ZONE"       \
+    "                 'Asia/Shanghai')"
+
+
+static int audit_list(vbp_call_t *call);
+
+
+const vbp_op_t  vbp_audit_ops[] = {
+    { "audit.list", audit_list, 1, 0, "admin.audit" },
+    { NULL, NULL, 0, 0, NULL }
+};
+
+
+const vbp_stmt_t  vbp_audit_stmts[] = {
+
+    { "audit_count", "SELECT count(*)" AUDIT_FILTER },
+
+    { "audit_page",
+      "SELECT a.id, to_char(a.at AT TIME ZONE 'Asia/Shanghai',"
+      "  'YYYY-MM-DD HH24:MI:SS'), a.actor_name, o.name, host(a.ip),"
+      "  a.action, a.target_type, a.target_id, a.from_state, a.to_state,"
+      "  a.reason, a.detail::text"
+      AUDIT_FILTER " ORDER BY a.at DESC, a.id DESC LIMIT $6 OFFSET $7" },
+
+    { NULL, NULL }
+};
+
+
+static const struct {
+    const char  *action;
+    const char  *title;
+} audit_actions[] = {
+    { "login", "登录" },
+    { "login_failed", "登录失败" },
+    { "login_locked", "账户锁定中登录" },
+    { "logout", "退出登录" },
+    { "password_changed", "修改密码" },
+    { "password_reset", "重置密码" },
+    { "user_created", "新增账户" },
+    { "subuser_created", "新增子账户" },
+    { "user_changed", "修改账户" },
+    { "user_enabled", "启用账户" },
+    { "user_disabled", "停用账户" },
+    { "permissions_granted", "授权" },
+    { "region_created", "新增区划" },
+    { "orgs_imported", "导入机构" },
+    { NULL, NULL }
+};
+
+
+/* YYYY-MM-DD or nothing */
+static const char *
+audit_date(vbp_call_t *call, const char *name)
+{
+    const char  *s;
+
+    s = vbp_arg_string(call, name, 0, 10, NULL);
+
+    if (s && *s
+        && (strlen(s) != 10 || s[4] != '-' || s[7] != '-'
+            || strspn(s, "0123456789") != 4
+            || strspn(s + 5, "0123456789") != 2
+            || strspn(s + 8, "0123456789") != 2
+            || atoi(s + 5) < 1 || atoi(s + 5) > 12
+            || atoi(s + 8) < 1 || atoi(s + 8) > 31))
+    {
+        vbp_field_error(call, name, "日期格式应为 YYYY-MM-DD");
+        return NULL;
+    }
+
+    return s;
+}
+
+
+static int
+audit_list(vbp_call_t *call)
+{
+    int          i;
+    long         limit, offset, page;
+    size_t       row;
+    char         q[200], lim[24], off[24];
+    json_t      *items, *item;
+    PGresult    *res;
+    long long    total;
+    const char  *params[7], *s, *role;
+
+    static const char *const  names[] = {
+        "id", "at", "actor", "actor_org", "ip", "action", "target_type",
+        "target_id", "from", "to", "reason", "detail", NULL
+    };
+
+    static const char *actions[sizeof(audit_actions) / sizeof(audit_actions[0])];
+
+    for (i = 0; audit_actions[i].action; i++) {
+        actions[i] = audit_actions[i].action;
+    }
+
+    actions[i] = NULL;
+
+    role = vbp_actor_str(call, "role");
+    params[0] = role && strcmp(role, "alliance") == 0 ? ""
+                                                      : vbp_actor_path(call);
+
+    if (role == NULL || params[0] == NULL) {
+        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        return 0;
+    }
+
+    params[1] = vbp_arg_choice(call, "action", actions, NULL);
+
+    s = vbp_arg_string(call, "q", 0, 40, NULL);
+    params[2] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
+    params[3] = audit_date(call, "from");
+    params[4] = audit_date(call, "to");
+
+    if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
+        return 0;
+    }
+
+    res = vbp_db_query(call->db, "audit_count", 5, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    total = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    snprintf(off, sizeof(off), "%ld", offset);
+    params[5] = lim;
+    params[6] = off;
+
+    res = vbp_db_query(call->db, "audit_page", 7, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    items = vbp_rows_json(res, names, "isnnnsssnnnj");
+    PQclear(res);
+
+    json_array_foreach(items, row, item) {
+        s = json_string_value(json_object_get(item, "action"));
+
+        for (i = 0; s && audit_actions[i].action; i++) {
+            if (strcmp(audit_actions[i].action, s) == 0) {
+                (void) json_object_set_new(item, "action_title",
+                           json_string(audit_actions[i].title));
+            }
+        }
+    }
+
+    call->data = vbp_page_json(items, total, page, limit);
+
+    return call->data ? 0 : -1;
+}

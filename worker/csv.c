@@ -1,0 +1,226 @@
+/*
+ * A push parser for CSV (RFC 4180: commas, double quotes doubled inside
+ * quoted fields, CRLF or LF).  Bytes are fed in chunks of any size; each
+ * complete record goes to a callback with the line it started on, so memory
+ * stays at one record whatever the size of the file.  Fields longer than
+ * VBP_CSV_FIELD_MAX or records wider than VBP_CSV_FIELDS_MAX are errors of
+ * that record, not of the parse.
+ */
+
+#include <string.h>
+
+#include "vbp.h"
+
+
+static int vbp_csv_end_field(vbp_csv_t *csv);
+static int vbp_csv_end_record(vbp_csv_t *csv);
+
+
+void
+vbp_csv_init(vbp_csv_t *csv, vbp_record_pt record, void *data)
+{
+    memset(csv, 0, sizeof(*csv));
+    csv->record = record;
+    csv->data = data;
+    csv->line = 1;
+    csv->record_line = 1;
+    csv->at_start = 1;
+}
+
+
+/* 0, or -1 when the callback asked to stop */
+int
+vbp_csv_feed(vbp_csv_t *csv, const char *buf, size_t len)
+{
+    size_t  i;
+    char    c;
+
+    for (i = 0; i < len; i++) {
+        c = buf[i];
+
+        /* a UTF-8 byte order mark at the very start is not data */
+        if (csv->bom < 3 && csv->line == 1 && csv->len == 0
+            && csv->nfields == 0 && !csv->quoted)
+        {
+            static const char  bom[] = "\xEF\xBB\xBF";
+
+            if (c == bom[csv->bom]) {
+                csv->bom++;
+                continue;
+            }
+
+            csv->bom = 3;
+        }
+
+        if (csv->quoted) {
+            if (csv->quote_pending) {
+                csv->quote_pending = 0;
+
+                if (c == '"') {
+                    goto append;
+                }
+
+                csv->quoted = 0;
+                /* fall through to the unquoted handling of c */
+
+            } else if (c == '"') {
+                csv->quote_pending = 1;
+                continue;
+
+            } else {
+                if (c == '\n') {
+                    csv->line++;
+                }
+
+                goto append;
+            }
+        }
+
+        switch (c) {
+
+        case ',':
+            csv->cr = 0;
+            if (vbp_csv_end_field(csv) != 0) {
+                return -1;
+            }
+            continue;
+
+        case '\r':
+            csv->cr = 1;
+            continue;
+
+        case '\n':
+            csv->cr = 0;
+            if (vbp_csv_end_record(csv) != 0) {
+                return -1;
+            }
+            csv->line++;
+            csv->record_line = csv->line;
+            continue;
+
+        case '"':
+            if (csv->len == 0 && !csv->was_quoted) {
+                csv->quoted = 1;
+                csv->was_quoted = 1;
+                continue;
+            }
+
+            if (csv->error == NULL) {
+                csv->error = "引号位置不正确（字段中的引号须写成两个引号，"
+                             "并用引号括住整个字段）";
+            }
+            continue;
+
+        default:
+            if (csv->was_quoted && csv->error == NULL) {
+                csv->error = "引号位置不正确（字段中的引号须写成两个引号，"
+                             "并用引号括住整个字段）";
+            }
+            break;
+        }
+
+    append:
+
+        if (csv->cr) {
+            /* a lone CR inside a record is kept as data */
+            csv->cr = 0;
+            if (csv->len < VBP_CSV_FIELD_MAX) {
+                csv->field[csv->len] = '\r';
+            }
+            csv->len++;
+        }
+
+        if (csv->len < VBP_CSV_FIELD_MAX) {
+            csv->field[csv->len] = c;
+        }
+
+        csv->len++;
+    }
+
+    return 0;
+}
+
+
+/* the end of the input: the last record, or the error of an open quote */
+int
+vbp_csv_finish(vbp_csv_t *csv)
+{
+    if (csv->quoted && !csv->quote_pending) {
+        if (csv->error == NULL) {
+            csv->error = "引号未闭合";
+        }
+    }
+
+    csv->quoted = 0;
+    csv->quote_pending = 0;
+
+    if (csv->len == 0 && csv->nfields == 0 && !csv->was_quoted) {
+        return 0;                   /* the file ended with a newline */
+    }
+
+    return vbp_csv_end_record(csv);
+}
+
+
+static int
+vbp_csv_end_field(vbp_csv_t *csv)
+{
+    size_t  len, used;
+
+    if (csv->nfields >= VBP_CSV_FIELDS_MAX) {
+        csv->too_wide = 1;
+        csv->len = 0;
+        csv->was_quoted = 0;
+        return 0;
+    }
+
+    len = csv->len < VBP_CSV_FIELD_MAX ? csv->len : VBP_CSV_FIELD_MAX;
+    used = csv->used;
+
+    if (csv->len > VBP_CSV_FIELD_MAX && csv->error == NULL) {
+        csv->error = "字段过长";
+    }
+
+    memcpy(csv->text + used, csv->field, len);
+    csv->text[used + len] = '\0';
+    csv->fields[csv->nfields++] = csv->text + used;
+    csv->used = used + len + 1;
+
+    csv->len = 0;
+    csv->was_quoted = 0;
+
+    return 0;
+}
+
+
+static int
+vbp_csv_end_record(vbp_csv_t *csv)
+{
+    int          rc;
+    vbp_record_t rec;
+
+    if (vbp_csv_end_field(csv) != 0) {
+        return -1;
+    }
+
+    rec.line = csv->record_line;
+    rec.fields = csv->fields;
+    rec.nfields = csv->nfields;
+    rec.error = csv->too_wide ? "列数过多" : csv->error;
+
+    /* a line with nothing on it is skipped, as spreadsheets write them */
+    rc = 0;
+
+    if (!(rec.nfields == 1 && rec.fields[0][0] == '\0' && rec.error == NULL))
+    {
+        rc = csv->record(csv->data, &rec);
+    }
+
+    csv->nfields = 0;
+    csv->used = 0;
+    csv->error = NULL;
+    csv->too_wide = 0;
+    csv->at_start = 1;
+
+    return rc;
+}

@@ -1,0 +1,803 @@
+/*
+ * Bulk import of hospitals and manufacturers from CSV or XLSX (seed 004:
+ * "a hospital missing from the list must be importable").
+ *
+ * nginx writes the upload to a file (vbp_upload on); the frame names it.
+ * The file is streamed record by record: each row is checked on its own,
+ * then COPYed into the unlogged staging table org_import_rows, and the
+ * checks that need the database (regions, scope, duplicates, codes taken by
+ * other kinds) run as set-based statements over the staged rows.  Any bad
+ * row and nothing is written; otherwise one upsert applies the lot.  Rows
+ * equal to what is stored change nothing, so importing a file again is a
+ * no-op.  Memory holds one record and the first IMPORT_ERRORS_MAX errors.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "vbp.h"
+
+
+#define IMPORT_ERRORS_MAX  200
+#define IMPORT_ROWS_MAX    200000
+#define IMPORT_CHUNK       65536
+
+enum { COL_CODE, COL_NAME, COL_REGION, COL_CATEGORY, COLS };
+
+
+typedef struct {
+    vbp_call_t    *call;
+    PGconn        *conn;
+    const char    *kind;
+    int            header_done;
+    int            col[COLS];
+    long           rows;
+    long           bad;
+    long           last_bad_line;
+    json_t        *errors;
+    const char    *stop;        /* why reading stopped early */
+    int            copy_failed;
+    char           key[24];
+    char           line[4 * (VBP_CSV_FIELD_MAX * 2 + 2) + 64];
+} import_t;
+
+
+static int orgs_import(vbp_call_t *call);
+static int import_record(void *data, vbp_record_t *rec);
+static void import_error(import_t *im, long line, const char *field,
+    const char *message);
+static int import_header(import_t *im, vbp_record_t *rec);
+static const char *import_check(const char *value, int col);
+static int import_stream(import_t *im, const char *path, char *sha256,
+    long long *bytes);
+static int import_copy_end(import_t *im);
+static int import_apply(import_t *im, const char *sha256, long long bytes);
+static size_t import_escape(char *out, size_t len, const char *s);
+
+
+const vbp_op_t  vbp_import_ops[] = {
+    { "orgs.import", orgs_import, 1, 0, "admin.orgs" },
+    { NULL, NULL, 0, 0, NULL }
+};
+
+
+/* every way a staged row can be wrong against the database: $1 the import,
+ * $2 the kind imported, $3 and $4 the actor's kind and region path */
+#define IMPORT_PROBLEMS                                                      \
+    " SELECT s.line, 'region_code' AS field,"                                \
+    "  '区划编码不存在' AS message"                                          \
+    " FROM org_import_rows s LEFT JOIN regions r ON r.code = s.region_code"  \
+    " WHERE s.import_key = $1 AND r.id IS NULL"                              \
+    " UNION ALL"                                                             \
+    " SELECT s.line, 'region_code', CASE"                                    \
+    "  WHEN NOT vbp_manages($3, $4, $2, r.path) THEN '区划不在管辖范围内'"   \
+    "  ELSE '医疗机构应挂在市级区划（或省本级）下' END"                      \
+    " FROM org_import_rows s JOIN regions r ON r.code = s.region_code"       \
+    " WHERE s.import_key = $1 AND (NOT vbp_manages($3, $4, $2, r.path)"      \
+    "  OR ($2 = 'hospital' AND r.level <> 'city')"                           \
+    "  OR r.level = 'nation')"                                               \
+    " UNION ALL"                                                             \
+    " SELECT d.line, 'code', '编码与第 ' || d.first || ' 行重复'"            \
+    " FROM (SELECT line, min(line) OVER (PARTITION BY code) AS first"        \
+    "  FROM org_import_rows WHERE import_key = $1) d"                        \
+    " WHERE d.line <> d.first"                                               \
+    " UNION ALL"                                                             \
+    " SELECT s.line, 'code', CASE WHEN o.kind <> $2"                         \
+    "  THEN '编码已被其他类型的机构使用'"                                    \
+    "  ELSE '该编码的机构不在管辖范围内' END"                                \
+    " FROM org_import_rows s JOIN orgs o ON o.code = s.code"                 \
+    " JOIN regions r ON r.id = o.region_id"                                  \
+    " WHERE s.import_key = $1"                                               \
+    "  AND (o.kind <> $2 OR NOT vbp_manages($3, $4, o.kind, r.path))"
+
+
+const vbp_stmt_t  vbp_import_stmts[] = {
+
+    { "import_key", "SELECT nextval('org_import_key')" },
+
+    { "import_problems",
+      "SELECT line, field, message FROM (" IMPORT_PROBLEMS ") p"
+      " ORDER BY line LIMIT 200" },
+
+    { "import_bad_lines",
+      "SELECT count(DISTINCT line) FROM (" IMPORT_PROBLEMS ") p" },
+
+    /* a row equal to what is stored is not touched */
+    { "import_apply_orgs",
+      "WITH up AS (INSERT INTO orgs (code, name, kind, region_id, category)"
+      " SELECT s.code, s.name, $2, r.id, s.category"
+      " FROM org_import_rows s JOIN regions r ON r.code = s.region_code"
+      " WHERE s.import_key = $1"
+      " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,"
+      "  region_id = EXCLUDED.region_id, category = EXCLUDED.category,"
+      "  updated_at = now()"
+      " WHERE (orgs.name, orgs.region_id, orgs.category)"
+      "  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.region_id,"
+      "  EXCLUDED.category)"
+      " RETURNING xmax = 0 AS inserted)"
+      " SELECT count(*) FILTER (WHERE inserted),"
+      "  count(*) FILTER (WHERE NOT inserted) FROM up" },
+
+    /*
+     * a new org gets its main account, username = code, with no password
+     * ('!' never verifies) until its manager resets one; each creation is
+     * audited like one made by hand
+     */
+    { "import_apply_accounts",
+      "WITH acc AS (INSERT INTO users (username, display_name, org_id,"
+      "  password_hash, must_change_password, created_by)"
+      " SELECT o.code, left(o.name, 64), o.id, '!', true, $2"
+      " FROM org_import_rows s JOIN orgs o ON o.code = s.code"
+      " WHERE s.import_key = $1 AND NOT EXISTS (SELECT 1 FROM users m"
+      "  WHERE m.org_id = o.id AND m.parent_user_id IS NULL)"
+      " ON CONFLICT DO NOTHING RETURNING id, username, org_id),"
+      " aud AS (INSERT INTO audit_log (actor_user_id, actor_name,"
+      "  actor_org_id, ip, action, target_type, target_id, to_state,"
+      "  detail, scope_path)"
+      " SELECT $2, $3, $4, $5::inet, 'user_created', 'user', acc.id::text,"
+      "  'active', jsonb_build_object('username', acc.username,"
+      "  'via', 'import'), r.path"
+      " FROM acc JOIN orgs o ON o.id = acc.org_id"
+      " JOIN regions r ON r.id = o.region_id RETURNING 1)"
+      " SELECT count(*) FROM aud" },
+
+    { "import_cleanup",
+      "DELETE FROM org_import_rows WHERE import_key = $1" },
+
+    { "import_log",
+      "INSERT INTO org_imports (actor_id, kind, sha256, bytes, rows_total,"
+      "  inserted, updated) VALUES ($1, $2, $3, $4, $5, $6, $7)" },
+
+    { NULL, NULL }
+};
+
+
+/* the header names the seeds' spreadsheets use, and ours */
+static const char *const  import_headers[COLS][8] = {
+    { "code", "编码", "机构编码", "医疗机构编码", "企业编码", "代码",
+      "统一社会信用代码", NULL },
+    { "name", "名称", "机构名称", "医疗机构名称", "企业名称", NULL },
+    { "region_code", "region", "区划编码", "行政区划编码", "地区编码",
+      "所属区划", NULL },
+    { "category", "level", "type", "级别", "等级", "医院等级", "类型", NULL }
+};
+
+static const char *const  import_fields[COLS] = {
+    "code", "name", "region_code", "category"
+};
+
+
+static int
+orgs_import(vbp_call_t *call)
+{
+    int          rc;
+    char         sha256[crypto_hash_sha256_BYTES * 2 + 1];
+    json_t      *upload;
+    import_t     im;
+    PGresult    *res;
+    long long    bytes;
+    const char  *path, *role, *params[1];
+    size_t       dir_len;
+
+    static const char *const  kinds[] = { "hospital", "manufacturer", NULL };
+
+    memset(&im, 0, sizeof(im));
+    im.call = call;
+    im.conn = call->db->conn;
+    im.kind = vbp_arg_choice(call, "kind", kinds, "请选择导入的机构类型");
+
+    role = vbp_actor_str(call, "role");
+
+    if (im.kind && strcmp(im.kind, "manufacturer") == 0
+        && (role == NULL || strcmp(role, "alliance") != 0))
+    {
+        vbp_fail(call, 403, "forbidden", "只有联采办可以导入生产企业");
+        return 0;
+    }
+
+    upload = json_object_get(call->frame, "upload");
+    path = json_string_value(json_object_get(upload, "path"));
+
+    if (path == NULL
+        || json_integer_value(json_object_get(upload, "size")) <= 0)
+    {
+        vbp_field_error(call, "file", "请选择要导入的文件");
+    }
+
+    if (call->status) {
+        return 0;
+    }
+
+    /* only a file nginx wrote for this request, never a path from elsewhere */
+    dir_len = vbp_config.upload_dir ? strlen(vbp_config.upload_dir) : 0;
+
+    if (dir_len == 0 || strncmp(path, vbp_config.upload_dir, dir_len) != 0
+        || path[dir_len] != '/' || strstr(path, "/../") != NULL)
+    {
+        vbp_log("refused an upload outside the upload directory: %s", path);
+        vbp_fail(call, 400, "bad_upload", "上传的文件无法读取");
+        return 0;
+    }
+
+    im.errors = json_array();
+    if (im.errors == NULL) {
+        return -1;
+    }
+
+    for (rc = 0; rc < COLS; rc++) {
+        im.col[rc] = -1;
+    }
+
+    res = vbp_db_query(call->db, "import_key", 0, NULL);
+    if (res == NULL) {
+        json_decref(im.errors);
+        return -1;
+    }
+
+    snprintf(im.key, sizeof(im.key), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    rc = import_stream(&im, path, sha256, &bytes);
+
+    /* the database's checks run even after bad rows, for a full report */
+    if (rc == 0 && im.stop == NULL) {
+        rc = import_apply(&im, sha256, bytes);
+    }
+
+    if (rc == 0 && call->status == 0 && (im.stop || im.bad)) {
+        char  msg[160];
+
+        if (im.stop) {
+            snprintf(msg, sizeof(msg), "%s，未导入任何数据", im.stop);
+        } else {
+            snprintf(msg, sizeof(msg),
+                     "文件中有 %ld 行有误，未导入任何数据，请改正后重新导入",
+                     im.bad);
+        }
+
+        vbp_field_error(call, "file", msg);
+        vbp_fail(call, 422, "invalid_file", msg);
+        (void) json_object_set(call->error, "rows", im.errors);
+    }
+
+    json_decref(im.errors);
+
+    if (rc == 0 && call->status < 400) {
+        params[0] = im.key;
+        res = vbp_db_query(call->db, "import_cleanup", 1, params);
+        rc = res ? 0 : -1;
+        PQclear(res);
+    }
+
+    return rc;
+}
+
+
+/*
+ * reads the file once, hashing it and feeding its records to
+ * import_record; the COPY into the staging table is open meanwhile
+ */
+static int
+import_stream(import_t *im, const char *path, char *sha256, long long *bytes)
+{
+    int                           fd, xlsx;
+    char                          buf[IMPORT_CHUNK];
+    ssize_t                       n;
+    PGresult                     *res;
+    vbp_csv_t                    *csv;
+    const char                   *why;
+    unsigned char                 digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state      hash;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        vbp_log("cannot open upload %s: %s", path, strerror(errno));
+        vbp_fail(im->call, 400, "bad_upload", "上传的文件无法读取");
+        return 0;
+    }
+
+    csv = malloc(sizeof(vbp_csv_t));
+    if (csv == NULL) {
+        close(fd);
+        return -1;
+    }
+
+    vbp_csv_init(csv, import_record, im);
+
+    res = PQexec(im->conn, "COPY org_import_rows (import_key, line, code,"
+                           " name, region_code, category) FROM STDIN");
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        vbp_log("COPY failed: %s", PQerrorMessage(im->conn));
+        PQclear(res);
+        free(csv);
+        close(fd);
+        return -1;
+    }
+
+    PQclear(res);
+
+    crypto_hash_sha256_init(&hash);
+    *bytes = 0;
+    xlsx = -1;
+
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        crypto_hash_sha256_update(&hash, (unsigned char *) buf, (size_t) n);
+
+        if (xlsx < 0) {
+            /* a zip archive: an XLSX workbook, read after hashing */
+            xlsx = n >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0;
+        }
+
+        if (!xlsx && im->stop == NULL) {
+            (void) vbp_csv_feed(csv, buf, (size_t) n);
+        }
+
+        *bytes += n;
+    }
+
+    if (n < 0) {
+        vbp_log("cannot read upload %s: %s", path, strerror(errno));
+        close(fd);
+        free(csv);
+        (void) import_copy_end(im);
+        return -1;
+    }
+
+    close(fd);
+
+    if (xlsx == 1) {
+        why = vbp_xlsx_read(path, import_record, im);
+        if (why && im->stop == NULL) {
+            im->stop = why;
+        }
+
+    } else if (im->stop == NULL) {
+        (void) vbp_csv_finish(csv);
+    }
+
+    free(csv);
+
+    if (im->stop == NULL && !im->header_done) {
+        im->stop = "文件中没有数据";
+    }
+
+    if (im->stop == NULL && im->rows == 0) {
+        im->stop = "文件中只有表头，没有数据行";
+    }
+
+    crypto_hash_sha256_final(&hash, digest);
+    sodium_bin2hex(sha256, crypto_hash_sha256_BYTES * 2 + 1, digest,
+                   sizeof(digest));
+
+    return import_copy_end(im);
+}
+
+
+static int
+import_copy_end(import_t *im)
+{
+    int        ok;
+    PGresult  *res;
+
+    ok = PQputCopyEnd(im->conn, im->copy_failed ? "import stopped" : NULL)
+         == 1;
+
+    while ((res = PQgetResult(im->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && !im->copy_failed) {
+            vbp_log("COPY ended with: %s", PQerrorMessage(im->conn));
+            ok = 0;
+        }
+
+        PQclear(res);
+    }
+
+    if (PQstatus(im->conn) != CONNECTION_OK) {
+        im->call->db->broken = 1;
+    }
+
+    return ok && !im->copy_failed ? 0 : -1;
+}
+
+
+static int
+import_record(void *data, vbp_record_t *rec)
+{
+    int           c;
+    char          num[24];
+    size_t        used;
+    import_t     *im = data;
+    const char   *value, *why;
+
+    if (!im->header_done) {
+        return import_header(im, rec);
+    }
+
+    if (++im->rows > IMPORT_ROWS_MAX) {
+        im->stop = "一次最多导入 200000 行";
+        return -1;
+    }
+
+    if (rec->error) {
+        import_error(im, rec->line, NULL, rec->error);
+        return 0;
+    }
+
+    /* spreadsheets pad cells with spaces nobody meant */
+    for (c = 0; c < rec->nfields; c++) {
+        char    *f = rec->fields[c];
+        size_t   n;
+
+        n = strlen(f);
+        while (n && f[n - 1] == ' ') {
+            f[--n] = '\0';
+        }
+
+        rec->fields[c] = f + strspn(f, " ");
+    }
+
+    for (c = 0; c < COLS; c++) {
+        value = im->col[c] >= 0 && im->col[c] < rec->nfields
+                ? rec->fields[im->col[c]] : "";
+
+        why = import_check(value, c);
+        if (why) {
+            import_error(im, rec->line, import_fields[c], why);
+        }
+    }
+
+    if (im->last_bad_line == rec->line || im->copy_failed) {
+        return 0;
+    }
+
+    /* one line of COPY's text format */
+    snprintf(num, sizeof(num), "%ld", rec->line);
+    used = import_escape(im->line, sizeof(im->line), im->key);
+    used += import_escape(im->line + used, sizeof(im->line) - used, num);
+
+    for (c = 0; c < COLS; c++) {
+        value = im->col[c] >= 0 && im->col[c] < rec->nfields
+                ? rec->fields[im->col[c]] : "";
+        used += import_escape(im->line + used, sizeof(im->line) - used,
+                              value);
+    }
+
+    im->line[used - 1] = '\n';
+
+    if (PQputCopyData(im->conn, im->line, (int) used) != 1) {
+        vbp_log("COPY data failed: %s", PQerrorMessage(im->conn));
+        im->copy_failed = 1;
+    }
+
+    return 0;
+}
+
+
+/* the first record names the columns, in any order */
+static int
+import_header(import_t *im, vbp_record_t *rec)
+{
+    int          f, c, h;
+    char         missing[160];
+    const char  *name;
+
+    im->header_done = 1;
+
+    for (f = 0; f < rec->nfields; f++) {
+        name = rec->fields[f];
+        name += strspn(name, " ");
+
+        for (c = 0; c < COLS; c++) {
+            for (h = 0; import_headers[c][h]; h++) {
+                if (strncmp(name, import_headers[c][h],
+                            strlen(import_headers[c][h])) == 0
+                    && name[strspn(name + strlen(import_headers[c][h]), " ")
+                            + strlen(import_headers[c][h])] == '\0'
+                    && im->col[c] < 0)
+                {
+                    im->col[c] = f;
+                }
+            }
+        }
+    }
+
+    missing[0] = '\0';
+
+    for (c = 0; c < COL_CATEGORY; c++) {
+        if (im->col[c] < 0) {
+            snprintf(missing + strlen(missing),
+                     sizeof(missing) - strlen(missing), "%s%s",
+                     missing[0] ? "、" : "", import_headers[c][1]);
+        }
+    }
+
+    if (missing[0]) {
+        char  msg[200];
+
+        snprintf(msg, sizeof(msg), "第 %ld 行表头缺少列：%s"
+                 "（表头应为 编码,名称,区划编码,级别）", rec->line, missing);
+        import_error(im, rec->line, NULL, msg);
+        im->stop = "表头不正确";
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* NULL, or what is wrong with one value of a column */
+static const char *
+import_check(const char *value, int col)
+{
+    size_t                len, chars;
+    const unsigned char  *p;
+
+    len = strlen(value);
+
+    /* valid UTF-8 with no control characters, counted in characters */
+    for (chars = 0, p = (const unsigned char *) value; *p; chars++) {
+        if (*p < 0x80) {
+            if (*p < 0x20 || *p == 0x7F) {
+                return "含有控制字符";
+            }
+            p++;
+            continue;
+        }
+
+        if ((*p & 0xE0) == 0xC0 && *p >= 0xC2 && (p[1] & 0xC0) == 0x80) {
+            p += 2;
+        } else if ((*p & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80
+                   && (p[2] & 0xC0) == 0x80)
+        {
+            p += 3;
+        } else if ((*p & 0xF8) == 0xF0 && *p <= 0xF4
+                   && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80
+                   && (p[3] & 0xC0) == 0x80)
+        {
+            p += 4;
+        } else {
+            return "文件编码不是 UTF-8（请在 Excel 中另存为“CSV UTF-8”，"
+                   "或直接上传 XLSX）";
+        }
+    }
+
+    switch (col) {
+
+    case COL_CODE:
+        if (len == 0) {
+            return "编码不能为空";
+        }
+
+        if (len < 3 || len > 32
+            || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
+                             "wxyz0123456789_-") != len)
+        {
+            return "编码应为 3 到 32 位字母、数字、_ 或 -";
+        }
+
+        return NULL;
+
+    case COL_NAME:
+        if (chars == 0) {
+            return "名称不能为空";
+        }
+
+        return chars > 100 ? "名称不能超过 100 个字" : NULL;
+
+    case COL_REGION:
+        if (len == 0) {
+            return "区划编码不能为空";
+        }
+
+        return len > 12 || strspn(value, "0123456789") != len
+               ? "区划编码应为数字" : NULL;
+
+    default:
+        return chars > 32 ? "级别/类型不能超过 32 个字" : NULL;
+    }
+}
+
+
+/* one error of a line; a line with any error counts once */
+static void
+import_error(import_t *im, long line, const char *field, const char *message)
+{
+    if (im->last_bad_line != line) {
+        im->last_bad_line = line;
+        im->bad++;
+    }
+
+    if (json_array_size(im->errors) < IMPORT_ERRORS_MAX) {
+        (void) json_array_append_new(im->errors,
+                   json_pack("{s:I, s:s?, s:s}", "line", (json_int_t) line,
+                             "field", field, "message", message));
+    }
+}
+
+
+/*
+ * the database's checks, added to the errors; when no row is bad, the
+ * upsert, the accounts and the log
+ */
+static int
+import_apply(import_t *im, const char *sha256, long long bytes)
+{
+    int           row;
+    char          uid[24], org[24], rows[24], ins[24], upd[24], size[24];
+    long          bad, read_bad;
+    PGresult     *res;
+    vbp_call_t   *call = im->call;
+    const char   *params[7];
+    long long     inserted, updated, accounts;
+
+    params[0] = im->key;
+    params[1] = im->kind;
+    params[2] = vbp_actor_str(call, "role");
+    params[3] = vbp_actor_path(call);
+
+    if (params[2] == NULL || params[3] == NULL
+        || vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0
+        || vbp_actor_int(call, "org_id", org, sizeof(org)) != 0)
+    {
+        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        return 0;
+    }
+
+    read_bad = im->bad;
+
+    res = vbp_db_query(call->db, "import_problems", 4, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    for (row = 0; row < PQntuples(res); row++) {
+        import_error(im, atol(PQgetvalue(res, row, 0)),
+                     PQgetvalue(res, row, 1), PQgetvalue(res, row, 2));
+    }
+
+    PQclear(res);
+
+    res = vbp_db_query(call->db, "import_bad_lines", 4, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    /* lines the database found wrong that reading had not */
+    bad = atol(PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    im->bad = read_bad + bad;
+
+    if (im->bad) {
+        /* sort the two reports into one, by line */
+        json_t  *sorted;
+        size_t   i, j;
+
+        sorted = im->errors;
+        for (i = 1; i < json_array_size(sorted); i++) {
+            for (j = i; j > 0
+                        && json_integer_value(json_object_get(
+                               json_array_get(sorted, j - 1), "line"))
+                           > json_integer_value(json_object_get(
+                               json_array_get(sorted, j), "line"));
+                 j--)
+            {
+                json_t  *a = json_incref(json_array_get(sorted, j - 1));
+
+                (void) json_array_set(sorted, j - 1,
+                                      json_array_get(sorted, j));
+                (void) json_array_set_new(sorted, j, a);
+            }
+        }
+
+        return 0;
+    }
+
+    res = vbp_db_query(call->db, "import_apply_orgs", 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    inserted = atoll(PQgetvalue(res, 0, 0));
+    updated = atoll(PQgetvalue(res, 0, 1));
+    PQclear(res);
+
+    params[1] = uid;
+    params[2] = json_string_value(json_object_get(call->actor, "username"));
+    params[3] = org;
+    params[4] = vbp_call_ip(call);
+
+    res = vbp_db_query(call->db, "import_apply_accounts", 5, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    accounts = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    snprintf(rows, sizeof(rows), "%ld", im->rows);
+    snprintf(ins, sizeof(ins), "%lld", inserted);
+    snprintf(upd, sizeof(upd), "%lld", updated);
+    snprintf(size, sizeof(size), "%lld", bytes);
+
+    params[0] = uid;
+    params[1] = im->kind;
+    params[2] = sha256;
+    params[3] = size;
+    params[4] = rows;
+    params[5] = ins;
+    params[6] = upd;
+
+    res = vbp_db_query(call->db, "import_log", 7, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    PQclear(res);
+
+    if (vbp_audit_detail(call, "orgs_imported", "import", sha256, NULL, NULL,
+                         NULL,
+                         json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}",
+                                   "kind", im->kind,
+                                   "rows", (json_int_t) im->rows,
+                                   "inserted", (json_int_t) inserted,
+                                   "updated", (json_int_t) updated,
+                                   "accounts", (json_int_t) accounts,
+                                   "bytes", (json_int_t) bytes),
+                         NULL)
+        != 0)
+    {
+        return -1;
+    }
+
+    call->data = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}",
+                           "rows", (json_int_t) im->rows,
+                           "inserted", (json_int_t) inserted,
+                           "updated", (json_int_t) updated,
+                           "unchanged",
+                           (json_int_t) (im->rows - inserted - updated),
+                           "accounts", (json_int_t) accounts,
+                           "message", inserted + updated
+                                      ? "导入完成" : "导入完成：没有需要更新的数据");
+
+    return call->data ? 0 : -1;
+}
+
+
+/* a value in COPY text format followed by a tab; returns bytes written */
+static size_t
+import_escape(char *out, size_t len, const char *s)
+{
+    size_t  n;
+
+    for (n = 0; *s && n + 3 < len; s++) {
+        switch (*s) {
+        case '\\':
+            out[n++] = '\\';
+            out[n++] = '\\';
+            break;
+        case '\t':
+            out[n++] = '\\';
+            out[n++] = 't';
+            break;
+        case '\n':
+            out[n++] = '\\';
+            out[n++] = 'n';
+            break;
+        case '\r':
+            out[n++] = '\\';
+            out[n++] = 'r';
+            break;
+        default:
+            out[n++] = *s;
+        }
+    }
+
+    out[n++] = '\t';
+
+    return n;
+}

@@ -1,0 +1,1158 @@
+/*
+ * Accounts (seed 004 user management, seed 001 sub-user management, seeds
+ * 000 and 002 password resets).
+ *
+ * Two kinds of manager share one implementation, told apart by a mode that
+ * goes into every statement as $1 and is resolved by the SQL function
+ * vbp_user_scope():
+ *   "admin"  users.*     accounts of the orgs below the actor
+ *                        (alliance > province > city > hospital)
+ *   "sub"    subusers.*  the sub-accounts of the actor's own org
+ * Parameters $2..$5 are always the actor's org kind, region path, org id and
+ * user id, taken from the session, never from the client.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vbp.h"
+
+
+#define USER_ACTOR_PARAMS  5
+#define USER_IDS_MAX       (500 * 12 + 3)
+
+#define USER_FROM                                                            \
+    " FROM users u JOIN orgs o ON o.id = u.org_id"                           \
+    " JOIN regions r ON r.id = o.region_id"
+
+#define USER_IN_SCOPE                                                        \
+    " vbp_user_scope($1, $2, $3, $4::integer, $5::integer,"                  \
+    "  u.id, u.org_id, u.parent_user_id, o.kind, r.path)"
+
+#define USER_FILTER                                                          \
+    USER_FROM " WHERE" USER_IN_SCOPE                                         \
+    "  AND ($6 = '' OR u.username ILIKE $6 OR u.display_name ILIKE $6)"     \
+    "  AND ($7 = '' OR o.name ILIKE $7 OR o.code ILIKE $7)"                  \
+    "  AND ($8 = '' OR u.status = $8)"                                       \
+    "  AND ($9 = '' OR o.kind = $9)"
+
+#define USER_COLUMNS                                                         \
+    "SELECT u.id, u.username, u.display_name, u.phone, u.status,"            \
+    "  u.parent_user_id IS NULL, o.code, o.name, o.kind, r.name,"            \
+    "  to_char(u.last_login_at AT TIME ZONE 'Asia/Shanghai',"                \
+    "          'YYYY-MM-DD HH24:MI'),"                                        \
+    "  to_char(u.created_at AT TIME ZONE 'Asia/Shanghai',"                   \
+    "          'YYYY-MM-DD HH24:MI'),"                                        \
+    "  u.must_change_password,"                                              \
+    "  (SELECT COALESCE(json_agg(g.permission ORDER BY g.permission), '[]')" \
+    "   FROM user_permissions g WHERE g.user_id = u.id)::text,"              \
+    "  u.status = 'active', " VBP_KIND_TITLE("o.kind")
+
+
+typedef struct {
+    const char  *mode;
+    const char  *params[USER_ACTOR_PARAMS];
+    char         org[24];
+    char         uid[24];
+} user_actor_t;
+
+
+static int users_list(vbp_call_t *call);
+static int users_get(vbp_call_t *call);
+static int users_create(vbp_call_t *call);
+static int users_update(vbp_call_t *call);
+static int users_set_status(vbp_call_t *call);
+static int users_reset_password(vbp_call_t *call);
+static int subusers_list(vbp_call_t *call);
+static int subusers_get(vbp_call_t *call);
+static int subusers_create(vbp_call_t *call);
+static int subusers_update(vbp_call_t *call);
+static int subusers_set_status(vbp_call_t *call);
+static int subusers_reset_password(vbp_call_t *call);
+static int subusers_grant(vbp_call_t *call);
+static int permissions_tree(vbp_call_t *call);
+
+static int user_actor(vbp_call_t *call, const char *mode, user_actor_t *a);
+static int user_list(vbp_call_t *call, const char *mode);
+static int user_get(vbp_call_t *call, const char *mode);
+static int user_create(vbp_call_t *call, const char *mode);
+static int user_update(vbp_call_t *call, const char *mode);
+static int user_set_status(vbp_call_t *call, const char *mode);
+static int user_reset_password(vbp_call_t *call, const char *mode);
+static PGresult *user_lock(vbp_call_t *call, user_actor_t *a,
+    const char *ids, size_t count);
+static int user_issue_password(vbp_call_t *call, const char *uid,
+    const char *username, char *password, size_t len);
+static const char *user_display_name(vbp_call_t *call, int strict);
+static const char *user_phone(vbp_call_t *call);
+static int user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
+    const char *scope_path);
+
+
+const vbp_op_t  vbp_user_ops[] = {
+    { "users.list", users_list, 1, 0, "admin.users" },
+    { "users.get", users_get, 1, 1, "admin.users" },
+    { "users.create", users_create, 1, 0, "admin.users" },
+    { "users.update", users_update, 1, 0, "admin.users" },
+    { "users.set_status", users_set_status, 1, 0, "admin.users" },
+    { "users.reset_password", users_reset_password, 1, 0, "admin.users" },
+    { "subusers.list", subusers_list, 1, 0, "account.subusers" },
+    { "subusers.get", subusers_get, 1, 1, "account.subusers" },
+    { "subusers.create", subusers_create, 1, 0, "account.subusers" },
+    { "subusers.update", subusers_update, 1, 0, "account.subusers" },
+    { "subusers.set_status", subusers_set_status, 1, 0, "account.subusers" },
+    { "subusers.reset_password", subusers_reset_password, 1, 0,
+      "account.subusers" },
+    { "subusers.grant", subusers_grant, 1, 0, "account.subusers" },
+    { "permissions.tree", permissions_tree, 1, 0, "account.subusers" },
+    { NULL, NULL, 0, 0, NULL }
+};
+
+
+const vbp_stmt_t  vbp_user_stmts[] = {
+
+    { "user_count", "SELECT count(*)" USER_FILTER },
+
+    { "user_page",
+      USER_COLUMNS USER_FILTER " ORDER BY u.id LIMIT $10 OFFSET $11" },
+
+    { "user_get",
+      USER_COLUMNS USER_FROM " WHERE" USER_IN_SCOPE " AND u.id = $6" },
+
+    /* the rows an action changes, locked; out of scope means not there */
+    { "user_lock",
+      "SELECT u.id, u.username, u.status, u.display_name, u.phone, r.path,"
+      "  u.parent_user_id IS NULL"
+      USER_FROM " WHERE" USER_IN_SCOPE " AND u.id = ANY ($6::integer[])"
+      " ORDER BY u.id FOR UPDATE OF u" },
+
+    { "user_target_org",
+      "SELECT o.id, r.path, EXISTS (SELECT 1 FROM users m"
+      "  WHERE m.org_id = o.id AND m.parent_user_id IS NULL)"
+      " FROM orgs o JOIN regions r ON r.id = o.region_id"
+      " WHERE o.code = $1 AND vbp_manages($2, $3, o.kind, r.path)" },
+
+    { "user_main_of_org",
+      "SELECT id FROM users WHERE org_id = $1 AND parent_user_id IS NULL" },
+
+    { "user_name_taken",
+      "SELECT 1 FROM users WHERE username = $1" },
+
+    /* a concurrent insert of the same username or main account: no row */
+    { "user_insert",
+      "INSERT INTO users (username, display_name, phone, org_id,"
+      "  parent_user_id, password_hash, must_change_password, created_by)"
+      " VALUES ($1, $2, $3, $4, $5, $6, true, $7)"
+      " ON CONFLICT DO NOTHING RETURNING id" },
+
+    { "user_update",
+      "UPDATE users SET display_name = $2, phone = $3, updated_at = now()"
+      " WHERE id = $1" },
+
+    { "user_set_status",
+      "UPDATE users SET status = $2, updated_at = now()"
+      " WHERE id = ANY ($1::integer[]) AND status <> $2 RETURNING id" },
+
+    { "user_subs_of",
+      "SELECT id FROM users WHERE parent_user_id = ANY ($1::integer[])" },
+
+    { "user_set_password",
+      "UPDATE users SET password_hash = $2, must_change_password = true,"
+      "  updated_at = now() WHERE id = $1" },
+
+    { "user_clear_lock",
+      "DELETE FROM login_locks WHERE username = $1" },
+
+    { "user_grants",
+      "SELECT COALESCE(array_agg(permission ORDER BY permission), '{}')::text"
+      " FROM user_permissions WHERE user_id = $1" },
+
+    { "user_grant_clear",
+      "DELETE FROM user_permissions WHERE user_id = $1" },
+
+    { "user_grant_insert",
+      "INSERT INTO user_permissions (user_id, permission)"
+      " SELECT $1, unnest($2::text[])" },
+
+    /* leaves an org kind may hold; groups and implicit ones are not granted */
+    { "perm_grantable",
+      "SELECT count(*) FROM permissions WHERE code = ANY ($1::text[])"
+      " AND NOT is_group AND NOT implicit AND $2 = ANY (kinds)" },
+
+    { "perm_tree",
+      "SELECT code, name, parent, is_group FROM permissions"
+      " WHERE $1 = ANY (kinds) AND NOT implicit ORDER BY sort" },
+
+    { NULL, NULL }
+};
+
+
+/* columns of USER_COLUMNS */
+static const char *const  user_names[] = {
+    "id", "username", "display_name", "phone", "status", "main_account",
+    "org_code", "org_name", "org_kind", "region_name", "last_login_at",
+    "created_at", "must_change_password", "permissions", "active",
+    "org_kind_title", NULL
+};
+
+static const char  user_types[] = "issssbssssnnbjbs";
+
+
+static int users_list(vbp_call_t *call) { return user_list(call, "admin"); }
+static int users_get(vbp_call_t *call) { return user_get(call, "admin"); }
+static int users_create(vbp_call_t *call) { return user_create(call, "admin"); }
+static int users_update(vbp_call_t *call) { return user_update(call, "admin"); }
+
+static int
+users_set_status(vbp_call_t *call)
+{
+    return user_set_status(call, "admin");
+}
+
+static int
+users_reset_password(vbp_call_t *call)
+{
+    return user_reset_password(call, "admin");
+}
+
+static int subusers_list(vbp_call_t *call) { return user_list(call, "sub"); }
+static int subusers_get(vbp_call_t *call) { return user_get(call, "sub"); }
+static int subusers_create(vbp_call_t *call) { return user_create(call, "sub"); }
+static int subusers_update(vbp_call_t *call) { return user_update(call, "sub"); }
+
+static int
+subusers_set_status(vbp_call_t *call)
+{
+    return user_set_status(call, "sub");
+}
+
+static int
+subusers_reset_password(vbp_call_t *call)
+{
+    return user_reset_password(call, "sub");
+}
+
+
+/* the actor's half of every statement's parameters */
+static int
+user_actor(vbp_call_t *call, const char *mode, user_actor_t *a)
+{
+    a->mode = mode;
+    a->params[0] = mode;
+    a->params[1] = vbp_actor_str(call, "role");
+    a->params[2] = vbp_actor_path(call);
+    a->params[3] = a->org;
+    a->params[4] = a->uid;
+
+    if (a->params[1] == NULL || a->params[2] == NULL
+        || vbp_actor_int(call, "org_id", a->org, sizeof(a->org)) != 0
+        || vbp_actor_int(call, "uid", a->uid, sizeof(a->uid)) != 0)
+    {
+        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+user_list(vbp_call_t *call, const char *mode)
+{
+    long           limit, offset, page;
+    long long      total;
+    char           q[200], org[200], lim[24], off[24];
+    json_t        *items;
+    PGresult      *res;
+    const char    *params[11], *s;
+    user_actor_t   a;
+
+    static const char *const  statuses[] = { "active", "disabled", NULL };
+    static const char *const  kinds[] = { "province_bureau", "city_bureau",
+                                          "hospital", "manufacturer", NULL };
+
+    if (user_actor(call, mode, &a) != 0) {
+        return 0;
+    }
+
+    memcpy(params, a.params, sizeof(a.params));
+
+    s = vbp_arg_string(call, "q", 0, 40, NULL);
+    params[5] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
+
+    s = vbp_arg_string(call, "org", 0, 40, NULL);
+    params[6] = s && *s ? vbp_like_pattern(s, org, sizeof(org)) : "";
+
+    params[7] = vbp_arg_choice(call, "status", statuses, NULL);
+    params[8] = vbp_arg_choice(call, "kind", kinds, NULL);
+
+    if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
+        return 0;
+    }
+
+    res = vbp_db_query(call->db, "user_count", 9, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    total = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    snprintf(off, sizeof(off), "%ld", offset);
+    params[9] = lim;
+    params[10] = off;
+
+    res = vbp_db_query(call->db, "user_page", 11, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    items = vbp_rows_json(res, user_names, user_types);
+    PQclear(res);
+
+    call->data = vbp_page_json(items, total, page, limit);
+    if (call->data == NULL) {
+        return -1;
+    }
+
+    return json_object_set_new(call->data, "query",
+                               json_pack("{s:s?, s:s?, s:s, s:s}",
+                                         "q", vbp_arg_string(call, "q", 0, 40,
+                                                             NULL),
+                                         "org", vbp_arg_string(call, "org", 0,
+                                                               40, NULL),
+                                         "status", params[7],
+                                         "kind", params[8]));
+}
+
+
+static int
+user_get(vbp_call_t *call, const char *mode)
+{
+    char           id[24];
+    PGresult      *res;
+    const char    *params[6];
+    user_actor_t   a;
+
+    if (user_actor(call, mode, &a) != 0 || vbp_arg_id(call, "id", id, sizeof(id))
+        != 0)
+    {
+        return 0;
+    }
+
+    memcpy(params, a.params, sizeof(a.params));
+    params[5] = id;
+
+    res = vbp_db_query(call->db, "user_get", 6, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        vbp_fail(call, 404, "not_found", "账户不存在或不在管辖范围内");
+        return 0;
+    }
+
+    call->data = vbp_row_json(res, 0, user_names, user_types);
+    PQclear(res);
+
+    return call->data ? 0 : -1;
+}
+
+
+static int
+user_create(vbp_call_t *call, const char *mode)
+{
+    int            sub;
+    char           password[16], hash[256], id[24], path[256];
+    PGresult      *res;
+    const char    *username, *name, *phone, *org_code, *params[7];
+    const char    *org_id, *parent;
+    user_actor_t   a;
+    char           org_buf[24], parent_buf[24];
+
+    if (user_actor(call, mode, &a) != 0) {
+        return 0;
+    }
+
+    sub = strcmp(mode, "sub") == 0;
+
+    username = vbp_arg_string(call, "username", 1, 32, "请输入用户名");
+    if (username && (strlen(username) < 3
+                     || strspn(username, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "abcdefghijklmnopqrstuvwxyz"
+                                         "0123456789_.@-")
+                        != strlen(username)))
+    {
+        vbp_field_error(call, "username",
+                        "用户名为 3 到 32 位字母、数字或 _ . @ -");
+    }
+
+    name = user_display_name(call, sub);
+    phone = user_phone(call);
+    org_code = sub ? NULL
+                   : vbp_arg_string(call, "org_code", 1, 32, "请选择所属单位");
+
+    if (call->status) {
+        return 0;
+    }
+
+    /* the org: a sub-account's is the actor's own, under its main account */
+    if (sub) {
+        params[0] = a.org;
+        res = vbp_db_query(call->db, "user_main_of_org", 1, params);
+        if (res == NULL) {
+            return -1;
+        }
+
+        if (PQntuples(res) != 1) {
+            PQclear(res);
+            vbp_fail(call, 409, "no_main_account", "本单位尚无主账号");
+            return 0;
+        }
+
+        snprintf(parent_buf, sizeof(parent_buf), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+
+        org_id = a.org;
+        parent = parent_buf;
+        path[0] = '\0';
+
+    } else {
+        params[0] = org_code;
+        params[1] = a.params[1];
+        params[2] = a.params[2];
+
+        res = vbp_db_query(call->db, "user_target_org", 3, params);
+        if (res == NULL) {
+            return -1;
+        }
+
+        if (PQntuples(res) == 0) {
+            PQclear(res);
+            vbp_field_error(call, "org_code", "单位不存在或不在管辖范围内");
+            return 0;
+        }
+
+        if (PQgetvalue(res, 0, 2)[0] == 't') {
+            PQclear(res);
+            vbp_conflict(call, "org_code", "该单位已有主账号");
+            return 0;
+        }
+
+        snprintf(org_buf, sizeof(org_buf), "%s", PQgetvalue(res, 0, 0));
+        snprintf(path, sizeof(path), "%s", PQgetvalue(res, 0, 1));
+        PQclear(res);
+
+        org_id = org_buf;
+        parent = NULL;
+    }
+
+    if (vbp_password_generate(password, 13) != 0
+        || vbp_password_hash(password, hash, sizeof(hash)) != 0)
+    {
+        return -1;
+    }
+
+    params[0] = username;
+    params[1] = name;
+    params[2] = phone;
+    params[3] = org_id;
+    params[4] = parent;
+    params[5] = hash;
+    params[6] = a.uid;
+
+    res = vbp_db_query(call->db, "user_insert", 7, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+
+        /* lost a race: say which of the two unique rules it was */
+        res = vbp_db_query(call->db, "user_name_taken", 1, params);
+        if (res == NULL) {
+            return -1;
+        }
+
+        vbp_conflict(call, PQntuples(res) ? "username" : "org_code",
+                     PQntuples(res) ? "用户名已存在" : "该单位已有主账号");
+        PQclear(res);
+        return 0;
+    }
+
+    snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    if (vbp_audit_detail(call, sub ? "subuser_created" : "user_created",
+                         "user", id, NULL, "active", NULL,
+                         json_pack("{s:s, s:s, s:s, s:s?}", "username",
+                                   username, "display_name", name,
+                                   "phone", phone, "org_code", org_code),
+                         *path ? path : NULL)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (sub && json_object_get(call->args, "permissions")
+        && user_grant(call, &a, id, NULL) != 0)
+    {
+        return -1;
+    }
+
+    if (call->status) {
+        return 0;
+    }
+
+    call->status = 201;
+    call->data = json_pack("{s:I, s:s, s:s, s:s}",
+                           "id", (json_int_t) atoll(id),
+                           "username", username,
+                           "password", password,
+                           "message", "账户已创建。初始密码只显示这一次，"
+                                      "请转交本人，首次登录须修改密码");
+
+    return call->data ? 0 : -1;
+}
+
+
+static int
+user_update(vbp_call_t *call, const char *mode)
+{
+    char           id[24];
+    PGresult      *res;
+    const char    *name, *phone, *params[6];
+    user_actor_t   a;
+    char           ids[32];
+
+    if (user_actor(call, mode, &a) != 0) {
+        return 0;
+    }
+
+    if (vbp_arg_id(call, "id", id, sizeof(id)) != 0) {
+        return 0;
+    }
+
+    name = user_display_name(call, strcmp(mode, "sub") == 0);
+    phone = user_phone(call);
+
+    /* the username is not an argument: it never changes */
+    if (call->status) {
+        return 0;
+    }
+
+    snprintf(ids, sizeof(ids), "{%s}", id);
+
+    res = user_lock(call, &a, ids, 1);
+    if (res == NULL) {
+        return call->status ? 0 : -1;
+    }
+
+    if (vbp_audit_detail(call, "user_changed", "user", id, NULL, NULL, NULL,
+                         json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}",
+                                   "from", "display_name",
+                                   PQgetvalue(res, 0, 3),
+                                   "phone", PQgetvalue(res, 0, 4),
+                                   "to", "display_name", name,
+                                   "phone", phone),
+                         PQgetvalue(res, 0, 5))
+        != 0)
+    {
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+
+    params[0] = id;
+    params[1] = name;
+    params[2] = phone;
+
+    res = vbp_db_query(call->db, "user_update", 3, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    PQclear(res);
+
+    /* the page shows the account as it is now */
+    if (user_get(call, mode) != 0 || call->data == NULL) {
+        return -1;
+    }
+
+    return json_object_set_new(call->data, "message", json_string("已保存"));
+}
+
+
+/* enable or disable one or many: all in scope, or nothing changes */
+static int
+user_set_status(vbp_call_t *call, const char *mode)
+{
+    int            row, rc;
+    char           ids[USER_IDS_MAX];
+    size_t         count;
+    PGresult      *res, *changed, *subs;
+    const char    *status, *params[2];
+    user_actor_t   a;
+
+    static const char *const  statuses[] = { "active", "disabled", NULL };
+
+    if (user_actor(call, mode, &a) != 0) {
+        return 0;
+    }
+
+    status = vbp_arg_choice(call, "status", statuses, "请选择启用或停用");
+
+    if (vbp_arg_ids(call, "ids", ids, sizeof(ids), &count) != 0
+        || call->status)
+    {
+        return 0;
+    }
+
+    res = user_lock(call, &a, ids, count);
+    if (res == NULL) {
+        return call->status ? 0 : -1;
+    }
+
+    params[0] = ids;
+    params[1] = status;
+
+    changed = vbp_db_query(call->db, "user_set_status", 2, params);
+    if (changed == NULL) {
+        PQclear(res);
+        return -1;
+    }
+
+    rc = 0;
+
+    for (row = 0; rc == 0 && row < PQntuples(res); row++) {
+        if (strcmp(PQgetvalue(res, row, 2), status) == 0) {
+            continue;
+        }
+
+        rc = vbp_audit_detail(call, strcmp(status, "active") == 0
+                                    ? "user_enabled" : "user_disabled",
+                              "user", PQgetvalue(res, row, 0),
+                              PQgetvalue(res, row, 2), status, NULL,
+                              json_pack("{s:s}", "username",
+                                        PQgetvalue(res, row, 1)),
+                              PQgetvalue(res, row, 5));
+    }
+
+    PQclear(res);
+
+    /* a disabled account, and the sub-accounts of a disabled main, sign out */
+    if (rc == 0 && strcmp(status, "disabled") == 0) {
+        subs = vbp_db_query(call->db, "user_subs_of", 1, params);
+
+        if (subs == NULL) {
+            rc = -1;
+
+        } else if (vbp_sessions_revoke_rows(changed, 0) != 0
+                   || vbp_sessions_revoke_rows(subs, 0) != 0)
+        {
+            PQclear(subs);
+            PQclear(changed);
+            vbp_fail(call, 503, "unavailable", "会话服务暂时不可用，请稍后再试");
+            return 0;
+
+        } else {
+            PQclear(subs);
+        }
+    }
+
+    if (rc == 0) {
+        call->data = json_pack("{s:i, s:s}", "changed", PQntuples(changed),
+                               "message", strcmp(status, "active") == 0
+                                          ? "已启用" : "已停用");
+    }
+
+    PQclear(changed);
+
+    return rc == 0 && call->data ? 0 : -1;
+}
+
+
+static int
+user_reset_password(vbp_call_t *call, const char *mode)
+{
+    char           id[24], ids[32], password[16], username[64];
+    PGresult      *res;
+    user_actor_t   a;
+
+    if (user_actor(call, mode, &a) != 0
+        || vbp_arg_id(call, "id", id, sizeof(id)) != 0)
+    {
+        return 0;
+    }
+
+    snprintf(ids, sizeof(ids), "{%s}", id);
+
+    res = user_lock(call, &a, ids, 1);
+    if (res == NULL) {
+        return call->status ? 0 : -1;
+    }
+
+    snprintf(username, sizeof(username), "%s", PQgetvalue(res, 0, 1));
+
+    if (vbp_audit_detail(call, "password_reset", "user", id, NULL, NULL, NULL,
+                         json_pack("{s:s}", "username", username),
+                         PQgetvalue(res, 0, 5))
+        != 0)
+    {
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+
+    if (user_issue_password(call, id, username, password, sizeof(password))
+        != 0)
+    {
+        return call->status ? 0 : -1;
+    }
+
+    call->data = json_pack("{s:s, s:s, s:s}", "username", username,
+                           "password", password,
+                           "message", "密码已重置。新密码只显示这一次，"
+                                      "请转交本人，登录后须修改密码");
+
+    return call->data ? 0 : -1;
+}
+
+
+/*
+ * the target rows of an action, locked; when any of them is outside the
+ * actor's scope (or does not exist) the answer is 404 and nothing changes
+ */
+static PGresult *
+user_lock(vbp_call_t *call, user_actor_t *a, const char *ids, size_t count)
+{
+    PGresult    *res;
+    const char  *params[6];
+
+    memcpy(params, a->params, sizeof(a->params));
+    params[5] = ids;
+
+    res = vbp_db_query(call->db, "user_lock", 6, params);
+    if (res == NULL) {
+        return NULL;
+    }
+
+    if ((size_t) PQntuples(res) != count) {
+        PQclear(res);
+        vbp_fail(call, 404, "not_found", count > 1
+                 ? "部分账户不存在或不在管辖范围内，未做任何修改"
+                 : "账户不存在或不在管辖范围内");
+        return NULL;
+    }
+
+    return res;
+}
+
+
+/* a new one-time password; the old sessions end and a lockout is lifted */
+static int
+user_issue_password(vbp_call_t *call, const char *uid, const char *username,
+    char *password, size_t len)
+{
+    char         hash[256];
+    PGresult    *res;
+    const char  *params[2];
+
+    if (len < 13
+        || vbp_password_generate(password, 13) != 0
+        || vbp_password_hash(password, hash, sizeof(hash)) != 0)
+    {
+        return -1;
+    }
+
+    params[0] = uid;
+    params[1] = hash;
+
+    res = vbp_db_query(call->db, "user_set_password", 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    PQclear(res);
+
+    params[0] = username;
+
+    res = vbp_db_query(call->db, "user_clear_lock", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    PQclear(res);
+
+    if (vbp_sessions_revoke(atoll(uid)) != 0) {
+        vbp_fail(call, 503, "unavailable", "会话服务暂时不可用，请稍后再试");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * a display name: 1 to 32 characters; a sub-account's only Chinese
+ * characters, letters and digits (seed 001), others no control characters
+ */
+static const char *
+user_display_name(vbp_call_t *call, int strict)
+{
+    unsigned int          cp;
+    const unsigned char  *p;
+    const char           *name;
+
+    name = vbp_arg_string(call, "display_name", 1, 32, "请输入姓名");
+    if (name == NULL) {
+        return NULL;
+    }
+
+    for (p = (const unsigned char *) name; *p; /* void */ ) {
+        if (*p < 0x80) {
+            cp = *p++;
+
+        } else if ((*p & 0xE0) == 0xC0 && p[1]) {
+            cp = ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu);
+            p += 2;
+
+        } else if ((*p & 0xF0) == 0xE0 && p[1] && p[2]) {
+            cp = ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6)
+                 | (p[2] & 0x3Fu);
+            p += 3;
+
+        } else {
+            cp = 0x10000;       /* beyond the plane of common characters */
+            p += (*p & 0xF8) == 0xF0 && p[1] && p[2] && p[3] ? 4 : 1;
+        }
+
+        if (cp < 0x20 || cp == 0x7F) {
+            break;
+        }
+
+        if (strict
+            && !((cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z')
+                 || (cp >= 'a' && cp <= 'z')
+                 || (cp >= 0x4E00 && cp <= 0x9FFF)
+                 || (cp >= 0x3400 && cp <= 0x4DBF)))
+        {
+            break;
+        }
+    }
+
+    if (*p) {
+        vbp_field_error(call, "display_name", strict
+                        ? "姓名只能包含汉字、字母和数字"
+                        : "姓名含有不允许的字符");
+        return NULL;
+    }
+
+    return name;
+}
+
+
+/* a mainland mobile number, or nothing */
+static const char *
+user_phone(vbp_call_t *call)
+{
+    const char  *phone;
+
+    phone = vbp_arg_string(call, "phone", 0, 11, NULL);
+    if (phone == NULL) {
+        vbp_field_error(call, "phone", "手机号格式不正确");
+        return NULL;
+    }
+
+    if (*phone
+        && (strlen(phone) != 11 || phone[0] != '1' || phone[1] < '3'
+            || strspn(phone, "0123456789") != 11))
+    {
+        vbp_field_error(call, "phone", "手机号格式不正确");
+        return NULL;
+    }
+
+    return phone;
+}
+
+
+/*
+ * replaces a sub-account's grants with args.permissions: leaves of the
+ * tree that the org's kind may hold and that the actor holds itself (a
+ * sub-account that manages others cannot hand out more than it has)
+ */
+static int
+user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
+    const char *scope_path)
+{
+    int          rc;
+    char         list[2048], old[2048];
+    size_t       i, n, used;
+    json_t      *v, *item, *granted;
+    PGresult    *res;
+    const char  *code, *params[2];
+
+    v = json_object_get(call->args, "permissions");
+    if (v && json_is_string(v)) {
+        granted = json_pack("[O]", v);     /* one checkbox of a form */
+    } else {
+        granted = json_is_array(v) ? json_incref(v) : json_array();
+    }
+
+    if (granted == NULL) {
+        return -1;
+    }
+
+    used = (size_t) snprintf(list, sizeof(list), "{");
+    n = 0;
+
+    json_array_foreach(granted, i, item) {
+        code = json_string_value(item);
+
+        if (code == NULL || *code == '\0' || strlen(code) > 64
+            || strspn(code, "abcdefghijklmnopqrstuvwxyz_.") != strlen(code)
+            || used + strlen(code) + 3 > sizeof(list))
+        {
+            json_decref(granted);
+            vbp_field_error(call, "permissions", "权限不存在");
+            return 0;
+        }
+
+        if (!vbp_actor_has(call, code)) {
+            json_decref(granted);
+            vbp_field_error(call, "permissions", "不能授予自己没有的权限");
+            call->status = 403;
+            return 0;
+        }
+
+        used += (size_t) snprintf(list + used, sizeof(list) - used, "%s%s",
+                                  n++ ? "," : "", code);
+    }
+
+    json_decref(granted);
+    list[used++] = '}';
+    list[used] = '\0';
+
+    params[0] = list;
+    params[1] = a->params[1];
+
+    res = vbp_db_query(call->db, "perm_grantable", 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    rc = atoll(PQgetvalue(res, 0, 0)) == (long long) n;
+    PQclear(res);
+
+    /* a repeated code counts once in SQL: compare distinct, tell it plainly */
+    if (!rc) {
+        vbp_field_error(call, "permissions", "权限不存在或不能授予子账户");
+        return 0;
+    }
+
+    params[0] = uid;
+
+    res = vbp_db_query(call->db, "user_grants", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    snprintf(old, sizeof(old), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    res = vbp_db_query(call->db, "user_grant_clear", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    PQclear(res);
+
+    params[1] = list;
+
+    res = vbp_db_query(call->db, "user_grant_insert", 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    PQclear(res);
+
+    if (vbp_audit_detail(call, "permissions_granted", "user", uid, old, list,
+                         NULL, NULL, scope_path)
+        != 0)
+    {
+        return -1;
+    }
+
+    /* the new grants take effect at the next sign-in: end the live ones */
+    if (vbp_sessions_revoke(atoll(uid)) != 0) {
+        vbp_fail(call, 503, "unavailable", "会话服务暂时不可用，请稍后再试");
+    }
+
+    return 0;
+}
+
+
+static int
+subusers_grant(vbp_call_t *call)
+{
+    char           id[24], ids[32];
+    PGresult      *res;
+    user_actor_t   a;
+
+    if (user_actor(call, "sub", &a) != 0
+        || vbp_arg_id(call, "id", id, sizeof(id)) != 0)
+    {
+        return 0;
+    }
+
+    snprintf(ids, sizeof(ids), "{%s}", id);
+
+    res = user_lock(call, &a, ids, 1);
+    if (res == NULL) {
+        return call->status ? 0 : -1;
+    }
+
+    PQclear(res);
+
+    if (user_grant(call, &a, id, NULL) != 0) {
+        return -1;
+    }
+
+    if (call->status == 0) {
+        call->data = json_pack("{s:s}", "message",
+                               "权限已保存，该子账户重新登录后生效");
+    }
+
+    return call->status || call->data ? 0 : -1;
+}
+
+
+/*
+ * the tree a sub-account's permissions are chosen from: groups that unfold
+ * into leaves, only leaves the actor holds; with args.id, that
+ * sub-account's grants are marked
+ */
+static int
+permissions_tree(vbp_call_t *call)
+{
+    int            row, g;
+    char           id[24];
+    json_t        *tree, *group, *leaf, *grants, *p;
+    size_t         i;
+    PGresult      *res;
+    const char    *params[6], *code, *parent;
+    user_actor_t   a;
+
+    if (user_actor(call, "sub", &a) != 0) {
+        return 0;
+    }
+
+    grants = NULL;
+
+    if (json_object_get(call->args, "id")) {
+        if (vbp_arg_id(call, "id", id, sizeof(id)) != 0) {
+            return 0;
+        }
+
+        memcpy(params, a.params, sizeof(a.params));
+        params[5] = id;
+
+        res = vbp_db_query(call->db, "user_get", 6, params);
+        if (res == NULL) {
+            return -1;
+        }
+
+        if (PQntuples(res) == 0) {
+            PQclear(res);
+            vbp_fail(call, 404, "not_found", "账户不存在或不在管辖范围内");
+            return 0;
+        }
+
+        grants = json_loads(PQgetvalue(res, 0, 13), 0, NULL);
+        PQclear(res);
+    }
+
+    params[0] = a.params[1];
+
+    res = vbp_db_query(call->db, "perm_tree", 1, params);
+    if (res == NULL) {
+        json_decref(grants);
+        return -1;
+    }
+
+    tree = json_array();
+
+    for (row = 0; tree && row < PQntuples(res); row++) {
+        if (PQgetvalue(res, row, 3)[0] != 't') {
+            continue;
+        }
+
+        group = json_pack("{s:s, s:s, s:[]}", "code", PQgetvalue(res, row, 0),
+                          "name", PQgetvalue(res, row, 1), "children");
+
+        for (g = 0; group && g < PQntuples(res); g++) {
+            code = PQgetvalue(res, g, 0);
+            parent = PQgetvalue(res, g, 2);
+
+            if (PQgetvalue(res, g, 3)[0] == 't'
+                || strcmp(parent, PQgetvalue(res, row, 0)) != 0
+                || !vbp_actor_has(call, code))
+            {
+                continue;
+            }
+
+            leaf = json_pack("{s:s, s:s, s:b}", "code", code,
+                             "name", PQgetvalue(res, g, 1), "granted", 0);
+
+            json_array_foreach(grants, i, p) {
+                if (leaf && json_is_string(p)
+                    && strcmp(json_string_value(p), code) == 0)
+                {
+                    (void) json_object_set_new(leaf, "granted", json_true());
+                }
+            }
+
+            if (leaf == NULL
+                || json_array_append_new(json_object_get(group, "children"),
+                                         leaf) != 0)
+            {
+                json_decref(group);
+                group = NULL;
+            }
+        }
+
+        if (group == NULL) {
+            json_decref(tree);
+            tree = NULL;
+            break;
+        }
+
+        if (json_array_size(json_object_get(group, "children")) == 0) {
+            json_decref(group);
+            continue;
+        }
+
+        if (json_array_append_new(tree, group) != 0) {
+            json_decref(tree);
+            tree = NULL;
+        }
+    }
+
+    PQclear(res);
+    json_decref(grants);
+
+    if (tree == NULL) {
+        return -1;
+    }
+
+    call->data = json_pack("{s:o}", "tree", tree);
+
+    return call->data ? 0 : -1;
+}
