@@ -15,7 +15,8 @@
     " FROM audit_log a LEFT JOIN orgs o ON o.id = a.actor_org_id"            \
     " WHERE ($1 = '' OR starts_with(a.scope_path, $1))"                      \
     "  AND ($2 = '' OR a.action = $2)"                                       \
-    "  AND ($3 = '' OR a.actor_name ILIKE $3 OR a.target_id ILIKE $3)"       \
+    "  AND ($3 = '' OR a.actor_name ILIKE $3 OR a.target_id ILIKE $3"        \
+    "       OR a.detail->>'username' ILIKE $3)"                             \
     "  AND ($4 = '' OR a.at >= $4::date::timestamp AT TIME ZONE"            \
     "                 'Asia/Shanghai')"                                      \
     "  AND ($5 = '' OR a.at < ($5::date + 1)::timestamp AT TIME ZONE"       \

@@ -434,6 +434,7 @@ user_create(vbp_call_t *call, const char *mode)
         if (PQntuples(res) == 0) {
             PQclear(res);
             vbp_field_error(call, "org_code", "单位不存在或不在管辖范围内");
+            vbp_fail(call, 404, "not_found", "单位不存在或不在管辖范围内");
             return 0;
         }
 
@@ -554,7 +555,8 @@ user_update(vbp_call_t *call, const char *mode)
     }
 
     if (vbp_audit_detail(call, "user_changed", "user", id, NULL, NULL, NULL,
-                         json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}",
+                         json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}}",
+                                   "username", PQgetvalue(res, 0, 1),
                                    "from", "display_name",
                                    PQgetvalue(res, 0, 3),
                                    "phone", PQgetvalue(res, 0, 4),
@@ -894,7 +896,7 @@ user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
 {
     int          rc;
     char         list[2048], old[2048];
-    size_t       i, n, used;
+    size_t       i, j, n, used;
     json_t      *v, *item, *granted;
     PGresult    *res;
     const char  *code, *params[2];
@@ -921,22 +923,25 @@ user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
             || used + strlen(code) + 3 > sizeof(list))
         {
             json_decref(granted);
-            vbp_field_error(call, "permissions", "权限不存在");
+            vbp_field_error(call, "permissions", "权限不存在或不能授予子账户");
             return 0;
         }
 
-        if (!vbp_actor_has(call, code)) {
-            json_decref(granted);
-            vbp_field_error(call, "permissions", "不能授予自己没有的权限");
-            call->status = 403;
-            return 0;
+        /* a code given twice is granted once */
+        for (j = 0; j < i && !json_equal(json_array_get(granted, j), item);
+             j++)
+        {
+            /* void */
+        }
+
+        if (j < i) {
+            continue;
         }
 
         used += (size_t) snprintf(list + used, sizeof(list) - used, "%s%s",
                                   n++ ? "," : "", code);
     }
 
-    json_decref(granted);
     list[used++] = '}';
     list[used] = '\0';
 
@@ -945,17 +950,29 @@ user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
 
     res = vbp_db_query(call->db, "perm_grantable", 2, params);
     if (res == NULL) {
+        json_decref(granted);
         return -1;
     }
 
     rc = atoll(PQgetvalue(res, 0, 0)) == (long long) n;
     PQclear(res);
 
-    /* a repeated code counts once in SQL: compare distinct, tell it plainly */
     if (!rc) {
+        json_decref(granted);
         vbp_field_error(call, "permissions", "权限不存在或不能授予子账户");
         return 0;
     }
+
+    json_array_foreach(granted, i, item) {
+        if (!vbp_actor_has(call, json_string_value(item))) {
+            json_decref(granted);
+            vbp_field_error(call, "permissions", "不能授予自己没有的权限");
+            vbp_fail(call, 403, "forbidden", "不能授予自己没有的权限");
+            return 0;
+        }
+    }
+
+    json_decref(granted);
 
     params[0] = uid;
 

@@ -34,9 +34,11 @@ INSERT INTO permissions (code, name, parent, kinds, sort, is_group) VALUES
     ('admin.audit', '操作日志', 'admin',
      '{alliance,province_bureau,city_bureau}', 83, false);
 
--- an account created by an import has no password until one is reset:
--- password_hash '!' never verifies
-ALTER TABLE users ADD COLUMN created_by integer REFERENCES users (id);
+-- who created an account (NULL for demo data and removed creators).  An
+-- account created by an import has password_hash '!', which never
+-- verifies: its manager resets a password before first use.
+ALTER TABLE users ADD COLUMN created_by integer REFERENCES users (id)
+    ON DELETE SET NULL;
 
 CREATE INDEX users_org ON users (org_id);
 CREATE INDEX users_created ON users (created_at, id);

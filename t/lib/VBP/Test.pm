@@ -16,9 +16,12 @@ package VBP::Test;
 #
 # Setup lines:
 #   user NAME [password=P] [must_change=0|1] [status=active|disabled]
-#   login NAME PASSWORD [ttl=SECONDS]     signs in through the worker's real
+#   login NAME PASSWORD [ttl=SECONDS] [as=X]
+#                                         signs in through the worker's real
 #                                         auth.login: @SID@ @CSRF@ (then
-#                                         @SID2@ @CSRF2@ ... for the next);
+#                                         @SID2@ @CSRF2@ ... for the next in
+#                                         the same block; @SID_X@ @CSRF_X@
+#                                         with as=X);
 #                                         tokens stay defined for the blocks
 #                                         that follow (no_shuffle) until a
 #                                         later setup redefines them
@@ -26,6 +29,7 @@ package VBP::Test;
 #                                         does: @CAPID1@ @CAP1@ ... (and
 #                                         @CAPID@ @CAP@ for the first)
 #   sql STATEMENT                         runs it in the test database
+#   token NAME STATEMENT                  @NAME@ is its first value
 #   redis WORD...                         one Redis command
 #   sleep SECONDS
 #   kill_worker_child                     SIGKILL to one child of the pool
@@ -62,6 +66,8 @@ $ENV{TEST_NGINX_LOAD_MODULES} //= "$VbpTop/build/ngx_http_vbp_module.so";
 $ENV{TEST_NGINX_VBP_WORKER} //= "unix:$VbpState/worker.sock";
 $ENV{TEST_NGINX_REDIS_PORT} //= slurp("$VbpState/redis.port") // 6391;
 $ENV{TEST_NGINX_VBP_TOP} //= $VbpTop;
+# uploads go where the worker pool (-u) reads them
+$ENV{TEST_NGINX_UPLOAD_DIR} //= "$VbpState/nginx/body";
 
 our $Conninfo = $ENV{VBP_TEST_CONNINFO} // slurp("$VbpState/conninfo");
 
@@ -78,6 +84,7 @@ _EOC_
 
 our $Config = <<'_EOC_';
     vbp_worker_pass vbp_workers;
+    client_body_temp_path $TEST_NGINX_UPLOAD_DIR;
     vbp_login_throttle 1000 1m;
 
     include $TEST_NGINX_VBP_TOP/conf/vbp-routes.conf;
@@ -171,9 +178,14 @@ sub run_setup {
         });
         die "setup login $name failed: " . encode_json($answer) . "\n"
             unless $answer->{status} == 200;
-        my $n = 1;
-        $n++ while exists $tokens->{ $n == 1 ? '@SID@' : "\@SID$n\@" };
-        my $sfx = $n == 1 ? '' : $n;
+        my $sfx;
+        if (defined $o{as}) {
+            $sfx = "_$o{as}";
+        } else {
+            my $n = 1;
+            $n++ while exists $tokens->{ $n == 1 ? '@SID@' : "\@SID$n\@" };
+            $sfx = $n == 1 ? '' : $n;
+        }
         $tokens->{"\@SID$sfx\@"} = $answer->{session}{id};
         my $s = vbp_redis('GET', "vbp:sess:$answer->{session}{id}");
         $tokens->{"\@CSRF$sfx\@"} = decode_json($s)->{csrf};
@@ -193,6 +205,10 @@ sub run_setup {
         $tokens->{'@CAPID@'} = $tokens->{'@CAPID1@'};
         $tokens->{'@CAP@'} = $tokens->{'@CAP1@'};
         $tokens->{'@cap@'} = $tokens->{'@cap1@'};
+
+    } elsif ($cmd eq 'token') {
+        my ($name, $sql) = split ' ', $rest, 2;
+        $tokens->{"\@$name\@"} = vbp_sql($sql) // '';
 
     } elsif ($cmd eq 'redis') {
         vbp_redis(split ' ', $rest);
