@@ -83,9 +83,12 @@ is(get('/api/org', $sid)->{status}, 200, '... and the one after');
 $r = $http->post("$base/api/login", { content => 'x' x (2 * 1024 * 1024),
                                       headers => { 'Content-Type' => 'application/json' } });
 is($r->{status}, 413, 'a 2 MB body is refused with 413');
+like($r->{content}, qr/^\{"error":\{"code":"too_large",/, '... in the JSON error format');
 
 $r = get('/api/small-buffer', $sid);
 is($r->{status}, 502, 'an answer larger than vbp_worker_buffer_size: 502');
+like($r->{content}, qr/^\{"error":\{"code":"unavailable","message":"服务暂时不可用，请稍后再试"/,
+     '... in the JSON error format, not nginx\'s page');
 is(get('/api/org', $sid)->{status}, 200, '... and the next request is fine');
 
 (my $path = $ENV{TEST_NGINX_VBP_WORKER}) =~ s/^unix://;
