@@ -196,8 +196,8 @@ vbp_csv_end_field(vbp_csv_t *csv)
 static int
 vbp_csv_end_record(vbp_csv_t *csv)
 {
-    int          rc;
-    vbp_record_t rec;
+    int           i, rc;
+    vbp_record_t  rec;
 
     if (vbp_csv_end_field(csv) != 0) {
         return -1;
@@ -208,11 +208,17 @@ vbp_csv_end_record(vbp_csv_t *csv)
     rec.nfields = csv->nfields;
     rec.error = csv->too_wide ? "列数过多" : csv->error;
 
-    /* a line with nothing on it is skipped, as spreadsheets write them */
+    /* a line of nothing but blanks and commas is skipped, as spreadsheets
+     * write them */
     rc = 0;
 
-    if (!(rec.nfields == 1 && rec.fields[0][0] == '\0' && rec.error == NULL))
+    for (i = 0; i < rec.nfields && rec.fields[i][strspn(rec.fields[i], " ")]
+                                   == '\0'; i++)
     {
+        /* void */
+    }
+
+    if (i < rec.nfields || rec.error) {
         rc = csv->record(csv->data, &rec);
     }
 

@@ -171,6 +171,10 @@ static const char *const  import_fields[COLS] = {
     "code", "name", "region_code", "category"
 };
 
+static const char *const  import_titles[COLS] = {
+    "编码", "名称", "区划编码", "级别"
+};
+
 
 static int
 orgs_import(vbp_call_t *call)
@@ -511,7 +515,7 @@ import_header(import_t *im, vbp_record_t *rec)
         if (im->col[c] < 0) {
             snprintf(missing + strlen(missing),
                      sizeof(missing) - strlen(missing), "%s%s",
-                     missing[0] ? "、" : "", import_headers[c][1]);
+                     missing[0] ? "、" : "", import_titles[c]);
         }
     }
 

@@ -48,7 +48,7 @@ use Time::HiRes qw(sleep);
 
 use Exporter 'import';
 our @EXPORT = qw(vbp_blocks vbp_sql vbp_frame vbp_redis vbp_setup vbp_nginx_start
-                 vbp_nginx_stop vbp_error_log $VbpTop $VbpState);
+                 vbp_nginx_stop vbp_error_log vbp_xlsx $VbpTop $VbpState);
 
 our $VbpTop = abs_path(dirname(__FILE__) . '/../../..');
 our $VbpState = $ENV{VBP_TEST_STATE} // "$VbpTop/.run/test";
@@ -341,6 +341,55 @@ sub vbp_redis {
     }
     die "redis: $line\n" if $type eq '-';
     return $line;
+}
+
+# a minimal XLSX workbook (one sheet, shared and inline strings) with the
+# given rows, as bytes; cells that look like numbers are stored as numbers
+sub vbp_xlsx {
+    my @rows = @_;
+    require IO::Compress::Zip;
+    my (@strings, %index, $sheet);
+    my $esc = sub { my $s = shift; $s =~ s/&/&amp;/g; $s =~ s/</&lt;/g; $s };
+    for my $r (0 .. $#rows) {
+        my $n = $r + 1;
+        $sheet .= qq{<row r="$n">};
+        for my $c (0 .. $#{ $rows[$r] }) {
+            my $v = $rows[$r][$c];
+            my $ref = chr(ord('A') + $c) . $n;
+            if ($v =~ /^\d{1,9}$/) {
+                $sheet .= qq{<c r="$ref"><v>$v</v></c>};
+            } elsif ($c % 2) {
+                $index{$v} //= do { push @strings, $v; $#strings };
+                $sheet .= qq{<c r="$ref" t="s"><v>$index{$v}</v></c>};
+            } else {
+                $sheet .= qq{<c r="$ref" t="inlineStr"><is><t>} . $esc->($v) . '</t></is></c>';
+            }
+        }
+        $sheet .= '</row>';
+    }
+    my $main = 'http://schemas.openxmlformats.org/spreadsheetml/2006/main';
+    my $rel = 'http://schemas.openxmlformats.org/officeDocument/2006/relationships';
+    my %parts = (
+        '[Content_Types].xml' => '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        'xl/workbook.xml' => qq{<?xml version="1.0"?><workbook xmlns="$main" xmlns:r="$rel"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>},
+        'xl/_rels/workbook.xml.rels' => qq{<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="$rel/worksheet" Target="worksheets/sheet1.xml"/></Relationships>},
+        'xl/sharedStrings.xml' => qq{<?xml version="1.0"?><sst xmlns="$main">}
+            . join('', map { '<si><t>' . $esc->($_) . '</t></si>' } @strings) . '</sst>',
+        'xl/worksheets/sheet1.xml' => qq{<?xml version="1.0"?><worksheet xmlns="$main"><sheetData>$sheet</sheetData></worksheet>},
+    );
+    my $out = '';
+    my $zip;
+    for my $name (sort keys %parts) {
+        if ($zip) {
+            $zip->newStream(Name => $name);
+        } else {
+            $zip = IO::Compress::Zip->new(\$out, Name => $name, Minimal => 1)
+                or die "zip: $IO::Compress::Zip::ZipError\n";
+        }
+        $zip->print($parts{$name});
+    }
+    $zip->close;
+    return $out;
 }
 
 # one frame to the worker pool, as the nginx module sends it
