@@ -47,7 +47,10 @@
     "  u.must_change_password,"                                              \
     "  (SELECT COALESCE(json_agg(g.permission ORDER BY g.permission), '[]')" \
     "   FROM user_permissions g WHERE g.user_id = u.id)::text,"              \
-    "  u.status = 'active', " VBP_KIND_TITLE("o.kind")
+    "  u.status = 'active', " VBP_KIND_TITLE("o.kind") ","                   \
+    "  (SELECT COALESCE(json_agg(p.name ORDER BY p.sort), '[]')"             \
+    "   FROM user_permissions g JOIN permissions p ON p.code = g.permission" \
+    "   WHERE g.user_id = u.id)::text"
 
 
 typedef struct {
@@ -193,10 +196,10 @@ static const char *const  user_names[] = {
     "id", "username", "display_name", "phone", "status", "main_account",
     "org_code", "org_name", "org_kind", "region_name", "last_login_at",
     "created_at", "must_change_password", "permissions", "active",
-    "org_kind_title", NULL
+    "org_kind_title", "permission_names", NULL
 };
 
-static const char  user_types[] = "issssbssssnnbjbs";
+static const char  user_types[] = "issssbssssnnbjbsj";
 
 
 static int users_list(vbp_call_t *call) { return user_list(call, "admin"); }
