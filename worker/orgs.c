@@ -15,7 +15,8 @@
 #define ORG_FILTER                                                           \
     " FROM orgs o JOIN regions r ON r.id = o.region_id"                      \
     " LEFT JOIN users m ON m.org_id = o.id AND m.parent_user_id IS NULL"     \
-    " WHERE vbp_manages($1, $2, o.kind, r.path)"                             \
+    " WHERE o.kind = ANY (vbp_managed_kinds($1))"                            \
+    "  AND o.region_id IN (SELECT id FROM regions WHERE starts_with(path, $2))" \
     "  AND ($3 = '' OR o.name ILIKE $3 OR o.code ILIKE $3)"                  \
     "  AND ($4 = '' OR o.kind = $4)"                                         \
     "  AND ($5 = '' OR r.code = $5)"

@@ -30,12 +30,32 @@
     " vbp_user_scope($1, $2, $3, $4::integer, $5::integer,"                  \
     "  u.id, u.org_id, u.parent_user_id, o.kind, r.path)"
 
+/* the list's filters; $1 and $2 are the scope's (see USER_LIST_*) */
 #define USER_FILTER                                                          \
-    USER_FROM " WHERE" USER_IN_SCOPE                                         \
-    "  AND ($6 = '' OR u.username ILIKE $6 OR u.display_name ILIKE $6)"     \
-    "  AND ($7 = '' OR o.name ILIKE $7 OR o.code ILIKE $7)"                  \
-    "  AND ($8 = '' OR u.status = $8)"                                       \
-    "  AND ($9 = '' OR o.kind = $9)"
+    "  AND ($3 = '' OR u.username ILIKE $3 OR u.display_name ILIKE $3)"     \
+    "  AND ($4 = '' OR EXISTS (SELECT 1 FROM orgs f WHERE f.id = u.org_id"   \
+    "       AND (f.name ILIKE $4 OR f.code ILIKE $4)))"                      \
+    "  AND ($5 = '' OR u.status = $5)"                                       \
+    "  AND ($6 = '' OR u.org_kind = $6)"
+
+/*
+ * the lists spell out vbp_user_scope() per mode, in terms the planner can
+ * drive from an index (a generic plan of the CASE scans every account):
+ * admin: $1 actor kind, $2 region path, over users_scope (org kind and
+ * region path kept on each account, see migration 002); sub: $1 org id,
+ * $2 user id
+ */
+#define USER_LIST_ADMIN                                                      \
+    " WHERE u.org_kind = ANY (vbp_managed_kinds($1))"                        \
+    "  AND u.scope_path COLLATE \"C\" >= $2"                                 \
+    "  AND u.scope_path COLLATE \"C\" < $2 || ':'"                           \
+    "  AND starts_with(u.scope_path, $2)"                                    \
+    USER_FILTER
+
+#define USER_LIST_SUB                                                        \
+    " WHERE u.org_id = $1::integer AND u.parent_user_id IS NOT NULL"         \
+    "  AND u.id <> $2::integer"                                              \
+    USER_FILTER
 
 #define USER_COLUMNS                                                         \
     "SELECT u.id, u.username, u.display_name, u.phone, u.status,"            \
@@ -115,10 +135,18 @@ const vbp_op_t  vbp_user_ops[] = {
 
 const vbp_stmt_t  vbp_user_stmts[] = {
 
-    { "user_count", "SELECT count(*)" USER_FILTER },
+    { "user_count_admin", "SELECT count(*) FROM users u" USER_LIST_ADMIN },
 
-    { "user_page",
-      USER_COLUMNS USER_FILTER " ORDER BY u.id LIMIT $10 OFFSET $11" },
+    /* the page's ids first, then the 20 rows they name */
+    { "user_page_admin",
+      USER_COLUMNS USER_FROM " WHERE u.id IN (SELECT u.id FROM users u"
+      USER_LIST_ADMIN " ORDER BY u.id LIMIT $7 OFFSET $8) ORDER BY u.id" },
+
+    { "user_count_sub", "SELECT count(*) FROM users u" USER_LIST_SUB },
+
+    { "user_page_sub",
+      USER_COLUMNS USER_FROM " WHERE u.id IN (SELECT u.id FROM users u"
+      USER_LIST_SUB " ORDER BY u.id LIMIT $7 OFFSET $8) ORDER BY u.id" },
 
     { "user_get",
       USER_COLUMNS USER_FROM " WHERE" USER_IN_SCOPE " AND u.id = $6" },
@@ -263,12 +291,14 @@ user_actor(vbp_call_t *call, const char *mode, user_actor_t *a)
 static int
 user_list(vbp_call_t *call, const char *mode)
 {
+    int            sub;
     long           limit, offset, page;
     long long      total;
     char           q[200], org[200], lim[24], off[24];
+    char           count_stmt[32], page_stmt[32];
     json_t        *items;
     PGresult      *res;
-    const char    *params[11], *s;
+    const char    *params[8], *s;
     user_actor_t   a;
 
     static const char *const  statuses[] = { "active", "disabled", NULL };
@@ -279,22 +309,27 @@ user_list(vbp_call_t *call, const char *mode)
         return 0;
     }
 
-    memcpy(params, a.params, sizeof(a.params));
+    sub = strcmp(mode, "sub") == 0;
+    params[0] = sub ? a.org : a.params[1];
+    params[1] = sub ? a.uid : a.params[2];
 
     s = vbp_arg_string(call, "q", 0, 40, NULL);
-    params[5] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
+    params[2] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
 
     s = vbp_arg_string(call, "org", 0, 40, NULL);
-    params[6] = s && *s ? vbp_like_pattern(s, org, sizeof(org)) : "";
+    params[3] = s && *s ? vbp_like_pattern(s, org, sizeof(org)) : "";
 
-    params[7] = vbp_arg_choice(call, "status", statuses, NULL);
-    params[8] = vbp_arg_choice(call, "kind", kinds, NULL);
+    params[4] = vbp_arg_choice(call, "status", statuses, NULL);
+    params[5] = vbp_arg_choice(call, "kind", kinds, NULL);
 
     if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
         return 0;
     }
 
-    res = vbp_db_query(call->db, "user_count", 9, params);
+    snprintf(count_stmt, sizeof(count_stmt), "user_count_%s", mode);
+    snprintf(page_stmt, sizeof(page_stmt), "user_page_%s", mode);
+
+    res = vbp_db_query(call->db, count_stmt, 6, params);
     if (res == NULL) {
         return -1;
     }
@@ -304,10 +339,10 @@ user_list(vbp_call_t *call, const char *mode)
 
     snprintf(lim, sizeof(lim), "%ld", limit);
     snprintf(off, sizeof(off), "%ld", offset);
-    params[9] = lim;
-    params[10] = off;
+    params[6] = lim;
+    params[7] = off;
 
-    res = vbp_db_query(call->db, "user_page", 11, params);
+    res = vbp_db_query(call->db, page_stmt, 8, params);
     if (res == NULL) {
         return -1;
     }
@@ -326,8 +361,8 @@ user_list(vbp_call_t *call, const char *mode)
                                                              NULL),
                                          "org", vbp_arg_string(call, "org", 0,
                                                                40, NULL),
-                                         "status", params[7],
-                                         "kind", params[8]));
+                                         "status", params[4],
+                                         "kind", params[5]));
 }
 
 

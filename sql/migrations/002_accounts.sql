@@ -4,18 +4,24 @@
 -- Who may manage an org (its accounts, its directory entry): the alliance
 -- every org but itself, a province its cities (and 省本级) and their
 -- hospitals, a city its hospitals.  Paths are region paths ('/1/2/4/'), so
--- "below" is a prefix test.  Every scoped statement calls this one rule.
+-- "below" is a prefix test.  vbp_manages() is the rule; lists spell it out
+-- as "kind = ANY (vbp_managed_kinds(k)) AND region in the subtree", the
+-- same test in a form the planner can drive from the indexes.
+CREATE FUNCTION vbp_managed_kinds(actor_kind text)
+RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE actor_kind
+        WHEN 'alliance' THEN '{province_bureau,city_bureau,hospital,manufacturer}'
+        WHEN 'province_bureau' THEN '{city_bureau,hospital}'
+        WHEN 'city_bureau' THEN '{hospital}'
+        ELSE '{}'
+    END::text[]
+$$;
+
 CREATE FUNCTION vbp_manages(actor_kind text, actor_path text,
                             target_kind text, target_path text)
 RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE actor_kind
-        WHEN 'alliance' THEN target_kind <> 'alliance'
-        WHEN 'province_bureau' THEN target_kind IN ('city_bureau', 'hospital')
-                                    AND starts_with(target_path, actor_path)
-        WHEN 'city_bureau' THEN target_kind = 'hospital'
-                                AND starts_with(target_path, actor_path)
-        ELSE false
-    END
+    SELECT target_kind = ANY (vbp_managed_kinds(actor_kind))
+           AND starts_with(target_path, actor_path)
 $$;
 
 -- permissions that group others and are not granted by themselves
@@ -95,3 +101,41 @@ CREATE UNLOGGED TABLE org_import_rows (
 );
 CREATE INDEX org_import_rows_key ON org_import_rows (import_key, code);
 CREATE SEQUENCE org_import_key;
+
+-- Every account carries its org's kind and region path, kept by triggers,
+-- so that a province's list of 10,000 accounts is one index range instead
+-- of a join through every org.  Region paths are '/' and digits, so the
+-- accounts below path P are exactly those in [P, P || ':') in byte order.
+ALTER TABLE users ADD COLUMN org_kind text, ADD COLUMN scope_path text;
+
+UPDATE users u SET org_kind = o.kind, scope_path = r.path
+FROM orgs o JOIN regions r ON r.id = o.region_id WHERE o.id = u.org_id;
+
+ALTER TABLE users ALTER COLUMN org_kind SET NOT NULL,
+                  ALTER COLUMN scope_path SET NOT NULL;
+
+CREATE INDEX users_scope ON users (org_kind, scope_path COLLATE "C", id);
+
+CREATE FUNCTION vbp_users_scope_fill() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT o.kind, r.path INTO NEW.org_kind, NEW.scope_path
+    FROM orgs o JOIN regions r ON r.id = o.region_id WHERE o.id = NEW.org_id;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER users_scope_fill BEFORE INSERT OR UPDATE OF org_id ON users
+    FOR EACH ROW EXECUTE FUNCTION vbp_users_scope_fill();
+
+CREATE FUNCTION vbp_orgs_scope_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE users u SET org_kind = NEW.kind, scope_path = r.path
+    FROM regions r WHERE r.id = NEW.region_id AND u.org_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER orgs_scope_sync AFTER UPDATE OF kind, region_id ON orgs
+    FOR EACH ROW WHEN (OLD.kind IS DISTINCT FROM NEW.kind
+                       OR OLD.region_id IS DISTINCT FROM NEW.region_id)
+    EXECUTE FUNCTION vbp_orgs_scope_sync();
