@@ -136,15 +136,18 @@ Content-Type: application/json
 "POST /api/users/create
 {\"username\":\"t20_sy03\",\"display_name\":\"名字\"}",
 "POST /api/users/create
+{\"username\":\"t20_sy03\",\"display_name\":\"名字\",\"region_code\":\"999999\"}",
+"POST /api/users/create
 {\"username\":\"t20_sy03\",",
 "GET /api/users?q=t20_sy03"]
 --- error_code eval
-[422, 422, 422, 422, 400, 200]
+[422, 422, 422, 422, 404, 400, 200]
 --- response_body_like eval
 ['"fields":\{"username":"用户名为 3 到 32 位字母、数字或 _ . @ -","display_name":"请输入姓名","phone":"手机号格式不正确"\}',
 '"fields":\{"username":"用户名为 3 到 32 位字母、数字或 _ . @ -","display_name":"长度应为 1 到 32 个字符"\}',
 '"fields":\{"username":"应为文本","display_name":"应为文本"\}',
 '"fields":\{"org_code":"请选择所属单位"\}',
+'"fields":\{"region_code":"区划不存在或不在管辖范围内"\}',
 '"code":"bad_request"',
 '"total":0']
 
@@ -361,7 +364,7 @@ Content-Type: application/json
 --- error_code eval
 [201, 403, 404, 200]
 --- response_body_like eval
-['"username":"t20_sub3"', '"permissions":"不能授予自己没有的权限"', '"code":"not_found"', '"total":1']
+['"username":"t20_sub3"', '"permissions":"不能授予自己没有的权限"', '"code":"not_found"', '^(?!.*"username":"t20_sub1").*"username":"t20_sub3"']
 
 
 
@@ -413,7 +416,7 @@ token H11 SELECT id FROM users WHERE username = 'H21010200011'
 {\"code\":\"220000\",\"name\":\"吉林省\"}",
 "GET /api/regions",
 "POST /api/users/create
-{\"username\":\"t20_jl_admin\",\"display_name\":\"吉林省医保局管理员\",\"org_code\":\"YB220000\"}"]
+{\"username\":\"t20_jl_admin\",\"display_name\":\"吉林省医保局管理员\",\"region_code\":\"220000\"}"]
 --- error_code eval
 [201, 200, 201]
 --- response_body_like eval

@@ -162,7 +162,9 @@ const vbp_stmt_t  vbp_user_stmts[] = {
       "SELECT o.id, r.path, EXISTS (SELECT 1 FROM users m"
       "  WHERE m.org_id = o.id AND m.parent_user_id IS NULL)"
       " FROM orgs o JOIN regions r ON r.id = o.region_id"
-      " WHERE o.code = $1 AND vbp_manages($2, $3, o.kind, r.path)" },
+      " WHERE (o.code = $1 OR ($1 = '' AND r.code = $4"
+      "        AND o.kind IN ('province_bureau', 'city_bureau')))"
+      "  AND vbp_manages($2, $3, o.kind, r.path)" },
 
     { "user_main_of_org",
       "SELECT id FROM users WHERE org_id = $1 AND parent_user_id IS NULL" },
@@ -407,7 +409,8 @@ user_create(vbp_call_t *call, const char *mode)
     int            sub;
     char           password[16], hash[256], id[24], path[256];
     PGresult      *res;
-    const char    *username, *name, *phone, *org_code, *params[7];
+    const char    *username, *name, *phone, *org_code, *region_code;
+    const char    *params[7];
     const char    *org_id, *parent;
     user_actor_t   a;
     char           org_buf[24], parent_buf[24];
@@ -431,8 +434,20 @@ user_create(vbp_call_t *call, const char *mode)
 
     name = user_display_name(call, sub);
     phone = user_phone(call);
-    org_code = sub ? NULL
-                   : vbp_arg_string(call, "org_code", 1, 32, "请选择所属单位");
+    /* the org by its code, or a bureau by the code of its region */
+    org_code = NULL;
+    region_code = NULL;
+
+    if (!sub) {
+        org_code = vbp_arg_string(call, "org_code", 0, 32, NULL);
+        region_code = vbp_arg_string(call, "region_code", 0, 12, NULL);
+
+        if (org_code && region_code && *org_code == '\0'
+            && *region_code == '\0')
+        {
+            vbp_field_error(call, "org_code", "请选择所属单位");
+        }
+    }
 
     if (call->status) {
         return 0;
@@ -463,16 +478,21 @@ user_create(vbp_call_t *call, const char *mode)
         params[0] = org_code;
         params[1] = a.params[1];
         params[2] = a.params[2];
+        params[3] = region_code;
 
-        res = vbp_db_query(call->db, "user_target_org", 3, params);
+        res = vbp_db_query(call->db, "user_target_org", 4, params);
         if (res == NULL) {
             return -1;
         }
 
         if (PQntuples(res) == 0) {
             PQclear(res);
-            vbp_field_error(call, "org_code", "单位不存在或不在管辖范围内");
-            vbp_fail(call, 404, "not_found", "单位不存在或不在管辖范围内");
+            vbp_field_error(call, *org_code ? "org_code" : "region_code",
+                            *org_code ? "单位不存在或不在管辖范围内"
+                                      : "区划不存在或不在管辖范围内");
+            vbp_fail(call, 404, "not_found", *org_code
+                     ? "单位不存在或不在管辖范围内"
+                     : "区划不存在或不在管辖范围内");
             return 0;
         }
 
