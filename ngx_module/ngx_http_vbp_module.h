@@ -94,6 +94,7 @@ typedef struct {
     unsigned                    access_started:1;
     unsigned                    access_done:1;
     unsigned                    answered:1;
+    unsigned                    session_unread:1;   /* raw only (/api/me) */
 
     /* the operation, request arguments and the worker's reply */
     ngx_str_t                   op;

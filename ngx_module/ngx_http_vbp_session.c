@@ -20,6 +20,7 @@ static ngx_int_t ngx_http_vbp_access_decide(ngx_http_request_t *r,
     ngx_http_vbp_ctx_t *ctx);
 static ngx_int_t ngx_http_vbp_access_deny(ngx_http_request_t *r,
     ngx_int_t rc);
+static ngx_int_t ngx_http_vbp_session_unread(ngx_http_request_t *r);
 static ngx_int_t ngx_http_vbp_has_permission(json_t *session,
     ngx_str_t *perm);
 static ngx_int_t ngx_http_vbp_valid_token(ngx_str_t *s, size_t len);
@@ -212,19 +213,27 @@ ngx_http_vbp_access_done(ngx_http_request_t *r,
     if (ctx->sid.len) {
         if (replies[i].type == 1 /* REDIS_REPLY_STRING */) {
             ctx->session_raw = replies[i].str;
-            ctx->session = json_loadb((const char *) ctx->session_raw.data,
-                                      ctx->session_raw.len, 0, &jerr);
 
-            if (ctx->session == NULL || !json_is_object(ctx->session)
-                || ngx_http_vbp_pool_json(r->pool, ctx->session) != NGX_OK)
-            {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "vbp: unreadable session \"%V\"", &ctx->sid);
-                ctx->session = NULL;
+            if (ngx_http_vbp_session_unread(r)) {
+                ctx->session_unread = 1;
+
+            } else {
+                ctx->session = json_loadb((const char *) ctx->session_raw.data,
+                                          ctx->session_raw.len, 0, &jerr);
+
+                if (ctx->session == NULL || !json_is_object(ctx->session)
+                    || ngx_http_vbp_pool_json(r->pool, ctx->session)
+                       != NGX_OK)
+                {
+                    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                                  "vbp: unreadable session \"%V\"",
+                                  &ctx->sid);
+                    ctx->session = NULL;
+                }
             }
         }
 
-        if (ctx->session == NULL) {
+        if (ctx->session == NULL && !ctx->session_unread) {
             ngx_str_null(&ctx->sid);
         }
 
@@ -251,6 +260,27 @@ ngx_http_vbp_access_done(ngx_http_request_t *r,
 }
 
 
+/*
+ * /api/me sends the session as Redis holds it: when nothing else needs to
+ * look inside (no permission, no pending-change check, a safe method), it
+ * is not parsed at all, which is most of the cost of that request
+ */
+static ngx_int_t
+ngx_http_vbp_session_unread(ngx_http_request_t *r)
+{
+    ngx_http_vbp_loc_conf_t   *vlcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    return clcf->handler == ngx_http_vbp_me_handler
+           && vlcf->permission.len == 0
+           && vlcf->password_change == 1
+           && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD));
+}
+
+
 static ngx_int_t
 ngx_http_vbp_access_decide(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 {
@@ -270,6 +300,10 @@ ngx_http_vbp_access_decide(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
             return ngx_http_vbp_access_deny(r, NGX_HTTP_TOO_MANY_REQUESTS);
         }
 
+        return NGX_OK;
+    }
+
+    if (ctx->session_unread) {
         return NGX_OK;
     }
 
@@ -541,7 +575,7 @@ ngx_http_vbp_me_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_vbp_module);
 
-    if (ctx == NULL || ctx->session == NULL) {
+    if (ctx == NULL || (ctx->session == NULL && !ctx->session_unread)) {
         return ngx_http_vbp_send_error(r, NGX_HTTP_UNAUTHORIZED,
                                        "unauthenticated",
                                        "未登录或登录已超时，请重新登录");

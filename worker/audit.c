@@ -27,8 +27,8 @@ static int audit_list(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_audit_ops[] = {
-    { "audit.list", audit_list, 1, 0, "admin.audit" },
-    { NULL, NULL, 0, 0, NULL }
+    { "audit.list", audit_list, 1, 0, "admin.audit", NULL },
+    { NULL, NULL, 0, 0, NULL, NULL }
 };
 
 
@@ -97,12 +97,9 @@ static int
 audit_list(vbp_call_t *call)
 {
     int          i;
-    long         limit, offset, page;
     size_t       row;
-    char         q[200], lim[24], off[24];
-    json_t      *items, *item;
-    PGresult    *res;
-    long long    total;
+    char         q[200];
+    json_t      *item;
     const char  *params[7], *s, *role;
 
     static const char *const  names[] = {
@@ -134,32 +131,13 @@ audit_list(vbp_call_t *call)
     params[3] = audit_date(call, "from");
     params[4] = audit_date(call, "to");
 
-    if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
-        return 0;
-    }
-
-    res = vbp_db_query(call->db, "audit_count", 5, params);
-    if (res == NULL) {
+    if (vbp_list(call, "audit_count", "audit_page", params, 5, names,
+                 "isnnnsssnnnj") != 0)
+    {
         return -1;
     }
 
-    total = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-
-    snprintf(lim, sizeof(lim), "%ld", limit);
-    snprintf(off, sizeof(off), "%ld", offset);
-    params[5] = lim;
-    params[6] = off;
-
-    res = vbp_db_query(call->db, "audit_page", 7, params);
-    if (res == NULL) {
-        return -1;
-    }
-
-    items = vbp_rows_json(res, names, "isnnnsssnnnj");
-    PQclear(res);
-
-    json_array_foreach(items, row, item) {
+    json_array_foreach(json_object_get(call->data, "items"), row, item) {
         s = json_string_value(json_object_get(item, "action"));
 
         for (i = 0; s && audit_actions[i].action; i++) {
@@ -170,7 +148,5 @@ audit_list(vbp_call_t *call)
         }
     }
 
-    call->data = vbp_page_json(items, total, page, limit);
-
-    return call->data ? 0 : -1;
+    return 0;
 }

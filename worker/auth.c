@@ -29,11 +29,11 @@ static long long auth_uid(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_auth_ops[] = {
-    { "auth.login", auth_login, 0, 0, NULL },
-    { "auth.logout", auth_logout, 1, 0, NULL },
-    { "auth.change_password", auth_change_password, 1, 0, NULL },
-    { "auth.home", auth_home, 1, 1, "home" },
-    { NULL, NULL, 0, 0, NULL }
+    { "auth.login", auth_login, 0, 0, NULL, NULL },
+    { "auth.logout", auth_logout, 1, 0, NULL, NULL },
+    { "auth.change_password", auth_change_password, 1, 0, NULL, NULL },
+    { "auth.home", auth_home, 1, 1, "home", NULL },
+    { NULL, NULL, 0, 0, NULL, NULL }
 };
 
 
@@ -406,12 +406,9 @@ auth_change_password(vbp_call_t *call)
 
     params[1] = hash;
 
-    res = vbp_db_query(call->db, "auth_set_password", 2, params);
-    if (res == NULL) {
+    if (vbp_db_run(call->db, "auth_set_password", 2, params) != 0) {
         return -1;
     }
-
-    PQclear(res);
 
     if (vbp_audit(call, "password_changed", "user",
                   json_string_value(json_object_get(call->actor, "username")),

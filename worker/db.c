@@ -5,6 +5,7 @@
  * before the next operation.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "vbp.h"
@@ -128,4 +129,43 @@ vbp_db_exec(vbp_db_t *db, const char *sql)
     PQclear(res);
 
     return ok ? 0 : -1;
+}
+
+
+/* the first column of a one-row answer: 1 found, 0 no row, -1 failure */
+int
+vbp_db_value(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params, char *out, size_t len)
+{
+    int        found;
+    PGresult  *res;
+
+    res = vbp_db_query(db, stmt, nparams, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    found = PQntuples(res) > 0;
+
+    if (found) {
+        snprintf(out, len, "%s", PQgetvalue(res, 0, 0));
+    }
+
+    PQclear(res);
+
+    return found;
+}
+
+
+/* a statement whose answer is not needed: 0, or -1 on failure */
+int
+vbp_db_run(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params)
+{
+    PGresult  *res;
+
+    res = vbp_db_query(db, stmt, nparams, params);
+    PQclear(res);
+
+    return res ? 0 : -1;
 }

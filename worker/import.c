@@ -61,8 +61,8 @@ static size_t import_escape(char *out, size_t len, const char *s);
 
 
 const vbp_op_t  vbp_import_ops[] = {
-    { "orgs.import", orgs_import, 1, 0, "admin.orgs" },
-    { NULL, NULL, 0, 0, NULL }
+    { "orgs.import", orgs_import, 1, 0, "admin.orgs", NULL },
+    { NULL, NULL, 0, 0, NULL, NULL }
 };
 
 
@@ -736,12 +736,9 @@ import_apply(import_t *im, const char *sha256, long long bytes)
     params[5] = ins;
     params[6] = upd;
 
-    res = vbp_db_query(call->db, "import_log", 7, params);
-    if (res == NULL) {
+    if (vbp_db_run(call->db, "import_log", 7, params) != 0) {
         return -1;
     }
-
-    PQclear(res);
 
     if (vbp_audit_detail(call, "orgs_imported", "import", sha256, NULL, NULL,
                          NULL,

@@ -77,6 +77,8 @@ vbp_call_run(vbp_call_t *call, vbp_db_t *db)
         return;
     }
 
+    call->variant = op->variant;
+
     if (op->needs_actor && !json_is_object(call->actor)) {
         vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
         return;
@@ -744,4 +746,50 @@ vbp_page_json(json_t *items, long long total, long page, long limit)
                      "has_next", (long long) page * limit < total,
                      "prev_page", (int) (page > 1 ? page - 1 : 1),
                      "next_page", (int) page + 1);
+}
+
+
+/*
+ * a paged list: count_stmt with params[0..n-1], then page_stmt with the
+ * same and LIMIT, OFFSET as params n and n + 1 (params has room for them);
+ * call->data is the page
+ */
+int
+vbp_list(vbp_call_t *call, const char *count_stmt, const char *page_stmt,
+    const char **params, int n, const char *const *names, const char *types)
+{
+    long         limit, offset, page;
+    char         lim[24], off[24];
+    json_t      *items;
+    PGresult    *res;
+    long long    total;
+
+    if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
+        return 0;
+    }
+
+    res = vbp_db_query(call->db, count_stmt, n, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    total = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    snprintf(off, sizeof(off), "%ld", offset);
+    params[n] = lim;
+    params[n + 1] = off;
+
+    res = vbp_db_query(call->db, page_stmt, n + 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    items = vbp_rows_json(res, names, types);
+    PQclear(res);
+
+    call->data = vbp_page_json(items, total, page, limit);
+
+    return call->data ? 0 : -1;
 }

@@ -29,11 +29,11 @@ static int regions_create(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_org_ops[] = {
-    { "org.self", org_self, 1, 1, "org.view" },
-    { "orgs.list", orgs_list, 1, 0, "admin.orgs" },
-    { "regions.list", regions_list, 1, 1, "admin.orgs" },
-    { "regions.create", regions_create, 1, 0, "admin.orgs" },
-    { NULL, NULL, 0, 0, NULL }
+    { "org.self", org_self, 1, 1, "org.view", NULL },
+    { "orgs.list", orgs_list, 1, 0, "admin.orgs", NULL },
+    { "regions.list", regions_list, 1, 1, "admin.orgs", NULL },
+    { "regions.create", regions_create, 1, 0, "admin.orgs", NULL },
+    { NULL, NULL, 0, 0, NULL, NULL }
 };
 
 
@@ -133,11 +133,7 @@ static const char *const  org_names[] = {
 static int
 orgs_list(vbp_call_t *call)
 {
-    long         limit, offset, page;
-    char         q[200], lim[24], off[24];
-    json_t      *items;
-    PGresult    *res;
-    long long    total;
+    char         q[200];
     const char  *params[7], *s;
 
     static const char *const  kinds[] = { "province_bureau", "city_bureau",
@@ -156,34 +152,8 @@ orgs_list(vbp_call_t *call)
     params[3] = vbp_arg_choice(call, "kind", kinds, NULL);
     params[4] = vbp_arg_string(call, "region", 0, 12, NULL);
 
-    if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
-        return 0;
-    }
-
-    res = vbp_db_query(call->db, "org_count", 5, params);
-    if (res == NULL) {
-        return -1;
-    }
-
-    total = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-
-    snprintf(lim, sizeof(lim), "%ld", limit);
-    snprintf(off, sizeof(off), "%ld", offset);
-    params[5] = lim;
-    params[6] = off;
-
-    res = vbp_db_query(call->db, "org_page", 7, params);
-    if (res == NULL) {
-        return -1;
-    }
-
-    items = vbp_rows_json(res, org_names, "issssssssnnbs");
-    PQclear(res);
-
-    call->data = vbp_page_json(items, total, page, limit);
-
-    return call->data ? 0 : -1;
+    return vbp_list(call, "org_count", "org_page", params, 5, org_names,
+                    "issssssssnnbs");
 }
 
 
@@ -298,7 +268,6 @@ regions_create(vbp_call_t *call)
 {
     int          province;
     char         path[256], parent_id[24], sub_code[8], text[200];
-    PGresult    *res;
     const char  *role, *code, *name, *own, *params[1];
 
     role = vbp_actor_str(call, "role");
@@ -339,19 +308,15 @@ regions_create(vbp_call_t *call)
     /* the parent: the nation for a province, the actor's own for a city */
     params[0] = province ? "86" : own;
 
-    res = vbp_db_query(call->db, "region_by_code", 1, params);
-    if (res == NULL) {
+    switch (vbp_db_value(call->db, "region_by_code", 1, params, parent_id,
+                         sizeof(parent_id)))
+    {
+    case -1:
         return -1;
-    }
-
-    if (PQntuples(res) != 1) {
-        PQclear(res);
+    case 0:
         vbp_fail(call, 409, "no_parent", "上级区划不存在");
         return 0;
     }
-
-    snprintf(parent_id, sizeof(parent_id), "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
 
     snprintf(text, sizeof(text), "%s医疗保障局", name);
 
@@ -363,14 +328,11 @@ regions_create(vbp_call_t *call)
     }
 
     if (call->status == 0 && province) {
-        res = vbp_db_query(call->db, "region_by_code", 1, &code);
-        if (res == NULL || PQntuples(res) != 1) {
-            PQclear(res);
+        if (vbp_db_value(call->db, "region_by_code", 1, &code, parent_id,
+                         sizeof(parent_id)) != 1)
+        {
             return -1;
         }
-
-        snprintf(parent_id, sizeof(parent_id), "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
 
         snprintf(sub_code, sizeof(sub_code), "%.2s9900", code);
         snprintf(text, sizeof(text), "%s本级", name);

@@ -81,28 +81,16 @@ typedef struct {
 } user_actor_t;
 
 
-static int users_list(vbp_call_t *call);
-static int users_get(vbp_call_t *call);
-static int users_create(vbp_call_t *call);
-static int users_update(vbp_call_t *call);
-static int users_set_status(vbp_call_t *call);
-static int users_reset_password(vbp_call_t *call);
-static int subusers_list(vbp_call_t *call);
-static int subusers_get(vbp_call_t *call);
-static int subusers_create(vbp_call_t *call);
-static int subusers_update(vbp_call_t *call);
-static int subusers_set_status(vbp_call_t *call);
-static int subusers_reset_password(vbp_call_t *call);
 static int subusers_grant(vbp_call_t *call);
 static int permissions_tree(vbp_call_t *call);
 
-static int user_actor(vbp_call_t *call, const char *mode, user_actor_t *a);
-static int user_list(vbp_call_t *call, const char *mode);
-static int user_get(vbp_call_t *call, const char *mode);
-static int user_create(vbp_call_t *call, const char *mode);
-static int user_update(vbp_call_t *call, const char *mode);
-static int user_set_status(vbp_call_t *call, const char *mode);
-static int user_reset_password(vbp_call_t *call, const char *mode);
+static int user_actor(vbp_call_t *call, user_actor_t *a);
+static int user_list(vbp_call_t *call);
+static int user_get(vbp_call_t *call);
+static int user_create(vbp_call_t *call);
+static int user_update(vbp_call_t *call);
+static int user_set_status(vbp_call_t *call);
+static int user_reset_password(vbp_call_t *call);
 static PGresult *user_lock(vbp_call_t *call, user_actor_t *a,
     const char *ids, size_t count);
 static int user_issue_password(vbp_call_t *call, const char *uid,
@@ -113,23 +101,26 @@ static int user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
     const char *scope_path);
 
 
+/* the variant is the mode, see the top of this file */
 const vbp_op_t  vbp_user_ops[] = {
-    { "users.list", users_list, 1, 0, "admin.users" },
-    { "users.get", users_get, 1, 1, "admin.users" },
-    { "users.create", users_create, 1, 0, "admin.users" },
-    { "users.update", users_update, 1, 0, "admin.users" },
-    { "users.set_status", users_set_status, 1, 0, "admin.users" },
-    { "users.reset_password", users_reset_password, 1, 0, "admin.users" },
-    { "subusers.list", subusers_list, 1, 0, "account.subusers" },
-    { "subusers.get", subusers_get, 1, 1, "account.subusers" },
-    { "subusers.create", subusers_create, 1, 0, "account.subusers" },
-    { "subusers.update", subusers_update, 1, 0, "account.subusers" },
-    { "subusers.set_status", subusers_set_status, 1, 0, "account.subusers" },
-    { "subusers.reset_password", subusers_reset_password, 1, 0,
-      "account.subusers" },
-    { "subusers.grant", subusers_grant, 1, 0, "account.subusers" },
-    { "permissions.tree", permissions_tree, 1, 0, "account.subusers" },
-    { NULL, NULL, 0, 0, NULL }
+    { "users.list", user_list, 1, 0, "admin.users", "admin" },
+    { "users.get", user_get, 1, 1, "admin.users", "admin" },
+    { "users.create", user_create, 1, 0, "admin.users", "admin" },
+    { "users.update", user_update, 1, 0, "admin.users", "admin" },
+    { "users.set_status", user_set_status, 1, 0, "admin.users", "admin" },
+    { "users.reset_password", user_reset_password, 1, 0, "admin.users",
+      "admin" },
+    { "subusers.list", user_list, 1, 0, "account.subusers", "sub" },
+    { "subusers.get", user_get, 1, 1, "account.subusers", "sub" },
+    { "subusers.create", user_create, 1, 0, "account.subusers", "sub" },
+    { "subusers.update", user_update, 1, 0, "account.subusers", "sub" },
+    { "subusers.set_status", user_set_status, 1, 0, "account.subusers",
+      "sub" },
+    { "subusers.reset_password", user_reset_password, 1, 0,
+      "account.subusers", "sub" },
+    { "subusers.grant", subusers_grant, 1, 0, "account.subusers", "sub" },
+    { "permissions.tree", permissions_tree, 1, 0, "account.subusers", "sub" },
+    { NULL, NULL, 0, 0, NULL, NULL }
 };
 
 
@@ -232,47 +223,12 @@ static const char *const  user_names[] = {
 static const char  user_types[] = "issssbssssnnbjbsj";
 
 
-static int users_list(vbp_call_t *call) { return user_list(call, "admin"); }
-static int users_get(vbp_call_t *call) { return user_get(call, "admin"); }
-static int users_create(vbp_call_t *call) { return user_create(call, "admin"); }
-static int users_update(vbp_call_t *call) { return user_update(call, "admin"); }
-
-static int
-users_set_status(vbp_call_t *call)
-{
-    return user_set_status(call, "admin");
-}
-
-static int
-users_reset_password(vbp_call_t *call)
-{
-    return user_reset_password(call, "admin");
-}
-
-static int subusers_list(vbp_call_t *call) { return user_list(call, "sub"); }
-static int subusers_get(vbp_call_t *call) { return user_get(call, "sub"); }
-static int subusers_create(vbp_call_t *call) { return user_create(call, "sub"); }
-static int subusers_update(vbp_call_t *call) { return user_update(call, "sub"); }
-
-static int
-subusers_set_status(vbp_call_t *call)
-{
-    return user_set_status(call, "sub");
-}
-
-static int
-subusers_reset_password(vbp_call_t *call)
-{
-    return user_reset_password(call, "sub");
-}
-
-
 /* the actor's half of every statement's parameters */
 static int
-user_actor(vbp_call_t *call, const char *mode, user_actor_t *a)
+user_actor(vbp_call_t *call, user_actor_t *a)
 {
-    a->mode = mode;
-    a->params[0] = mode;
+    a->mode = call->variant;
+    a->params[0] = call->variant;
     a->params[1] = vbp_actor_str(call, "role");
     a->params[2] = vbp_actor_path(call);
     a->params[3] = a->org;
@@ -291,15 +247,10 @@ user_actor(vbp_call_t *call, const char *mode, user_actor_t *a)
 
 
 static int
-user_list(vbp_call_t *call, const char *mode)
+user_list(vbp_call_t *call)
 {
     int            sub;
-    long           limit, offset, page;
-    long long      total;
-    char           q[200], org[200], lim[24], off[24];
-    char           count_stmt[32], page_stmt[32];
-    json_t        *items;
-    PGresult      *res;
+    char           q[200], org[200], count_stmt[32], page_stmt[32];
     const char    *params[8], *s;
     user_actor_t   a;
 
@@ -307,11 +258,11 @@ user_list(vbp_call_t *call, const char *mode)
     static const char *const  kinds[] = { "province_bureau", "city_bureau",
                                           "hospital", "manufacturer", NULL };
 
-    if (user_actor(call, mode, &a) != 0) {
+    if (user_actor(call, &a) != 0) {
         return 0;
     }
 
-    sub = strcmp(mode, "sub") == 0;
+    sub = strcmp(a.mode, "sub") == 0;
     params[0] = sub ? a.org : a.params[1];
     params[1] = sub ? a.uid : a.params[2];
 
@@ -324,37 +275,18 @@ user_list(vbp_call_t *call, const char *mode)
     params[4] = vbp_arg_choice(call, "status", statuses, NULL);
     params[5] = vbp_arg_choice(call, "kind", kinds, NULL);
 
-    if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
-        return 0;
-    }
+    snprintf(count_stmt, sizeof(count_stmt), "user_count_%s", a.mode);
+    snprintf(page_stmt, sizeof(page_stmt), "user_page_%s", a.mode);
 
-    snprintf(count_stmt, sizeof(count_stmt), "user_count_%s", mode);
-    snprintf(page_stmt, sizeof(page_stmt), "user_page_%s", mode);
-
-    res = vbp_db_query(call->db, count_stmt, 6, params);
-    if (res == NULL) {
+    if (vbp_list(call, count_stmt, page_stmt, params, 6, user_names,
+                 user_types)
+        != 0)
+    {
         return -1;
     }
 
-    total = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-
-    snprintf(lim, sizeof(lim), "%ld", limit);
-    snprintf(off, sizeof(off), "%ld", offset);
-    params[6] = lim;
-    params[7] = off;
-
-    res = vbp_db_query(call->db, page_stmt, 8, params);
-    if (res == NULL) {
-        return -1;
-    }
-
-    items = vbp_rows_json(res, user_names, user_types);
-    PQclear(res);
-
-    call->data = vbp_page_json(items, total, page, limit);
     if (call->data == NULL) {
-        return -1;
+        return 0;
     }
 
     return json_object_set_new(call->data, "query",
@@ -369,14 +301,14 @@ user_list(vbp_call_t *call, const char *mode)
 
 
 static int
-user_get(vbp_call_t *call, const char *mode)
+user_get(vbp_call_t *call)
 {
     char           id[24];
     PGresult      *res;
     const char    *params[6];
     user_actor_t   a;
 
-    if (user_actor(call, mode, &a) != 0 || vbp_arg_id(call, "id", id, sizeof(id))
+    if (user_actor(call, &a) != 0 || vbp_arg_id(call, "id", id, sizeof(id))
         != 0)
     {
         return 0;
@@ -404,7 +336,7 @@ user_get(vbp_call_t *call, const char *mode)
 
 
 static int
-user_create(vbp_call_t *call, const char *mode)
+user_create(vbp_call_t *call)
 {
     int            sub;
     char           password[16], hash[256], id[24], path[256];
@@ -415,11 +347,11 @@ user_create(vbp_call_t *call, const char *mode)
     user_actor_t   a;
     char           org_buf[24], parent_buf[24];
 
-    if (user_actor(call, mode, &a) != 0) {
+    if (user_actor(call, &a) != 0) {
         return 0;
     }
 
-    sub = strcmp(mode, "sub") == 0;
+    sub = strcmp(a.mode, "sub") == 0;
 
     username = vbp_arg_string(call, "username", 1, 32, "请输入用户名");
     if (username && (strlen(username) < 3
@@ -456,19 +388,16 @@ user_create(vbp_call_t *call, const char *mode)
     /* the org: a sub-account's is the actor's own, under its main account */
     if (sub) {
         params[0] = a.org;
-        res = vbp_db_query(call->db, "user_main_of_org", 1, params);
-        if (res == NULL) {
-            return -1;
-        }
 
-        if (PQntuples(res) != 1) {
-            PQclear(res);
+        switch (vbp_db_value(call->db, "user_main_of_org", 1, params,
+                             parent_buf, sizeof(parent_buf)))
+        {
+        case -1:
+            return -1;
+        case 0:
             vbp_fail(call, 409, "no_main_account", "本单位尚无主账号");
             return 0;
         }
-
-        snprintf(parent_buf, sizeof(parent_buf), "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
 
         org_id = a.org;
         parent = parent_buf;
@@ -581,7 +510,7 @@ user_create(vbp_call_t *call, const char *mode)
 
 
 static int
-user_update(vbp_call_t *call, const char *mode)
+user_update(vbp_call_t *call)
 {
     char           id[24];
     PGresult      *res;
@@ -589,7 +518,7 @@ user_update(vbp_call_t *call, const char *mode)
     user_actor_t   a;
     char           ids[32];
 
-    if (user_actor(call, mode, &a) != 0) {
+    if (user_actor(call, &a) != 0) {
         return 0;
     }
 
@@ -597,7 +526,7 @@ user_update(vbp_call_t *call, const char *mode)
         return 0;
     }
 
-    name = user_display_name(call, strcmp(mode, "sub") == 0);
+    name = user_display_name(call, strcmp(a.mode, "sub") == 0);
     phone = user_phone(call);
 
     /* the username is not an argument: it never changes */
@@ -633,15 +562,12 @@ user_update(vbp_call_t *call, const char *mode)
     params[1] = name;
     params[2] = phone;
 
-    res = vbp_db_query(call->db, "user_update", 3, params);
-    if (res == NULL) {
+    if (vbp_db_run(call->db, "user_update", 3, params) != 0) {
         return -1;
     }
 
-    PQclear(res);
-
     /* the page shows the account as it is now */
-    if (user_get(call, mode) != 0 || call->data == NULL) {
+    if (user_get(call) != 0 || call->data == NULL) {
         return -1;
     }
 
@@ -651,7 +577,7 @@ user_update(vbp_call_t *call, const char *mode)
 
 /* enable or disable one or many: all in scope, or nothing changes */
 static int
-user_set_status(vbp_call_t *call, const char *mode)
+user_set_status(vbp_call_t *call)
 {
     int            row, rc;
     char           ids[USER_IDS_MAX];
@@ -662,7 +588,7 @@ user_set_status(vbp_call_t *call, const char *mode)
 
     static const char *const  statuses[] = { "active", "disabled", NULL };
 
-    if (user_actor(call, mode, &a) != 0) {
+    if (user_actor(call, &a) != 0) {
         return 0;
     }
 
@@ -739,13 +665,13 @@ user_set_status(vbp_call_t *call, const char *mode)
 
 
 static int
-user_reset_password(vbp_call_t *call, const char *mode)
+user_reset_password(vbp_call_t *call)
 {
     char           id[24], ids[32], password[16], username[64];
     PGresult      *res;
     user_actor_t   a;
 
-    if (user_actor(call, mode, &a) != 0
+    if (user_actor(call, &a) != 0
         || vbp_arg_id(call, "id", id, sizeof(id)) != 0)
     {
         return 0;
@@ -822,7 +748,6 @@ user_issue_password(vbp_call_t *call, const char *uid, const char *username,
     char *password, size_t len)
 {
     char         hash[256];
-    PGresult    *res;
     const char  *params[2];
 
     if (len < 13
@@ -835,21 +760,15 @@ user_issue_password(vbp_call_t *call, const char *uid, const char *username,
     params[0] = uid;
     params[1] = hash;
 
-    res = vbp_db_query(call->db, "user_set_password", 2, params);
-    if (res == NULL) {
+    if (vbp_db_run(call->db, "user_set_password", 2, params) != 0) {
         return -1;
     }
-
-    PQclear(res);
 
     params[0] = username;
 
-    res = vbp_db_query(call->db, "user_clear_lock", 1, params);
-    if (res == NULL) {
+    if (vbp_db_run(call->db, "user_clear_lock", 1, params) != 0) {
         return -1;
     }
-
-    PQclear(res);
 
     if (vbp_sessions_revoke(atoll(uid)) != 0) {
         vbp_fail(call, 503, "unavailable", "会话服务暂时不可用，请稍后再试");
@@ -1042,21 +961,15 @@ user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
     snprintf(old, sizeof(old), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
 
-    res = vbp_db_query(call->db, "user_grant_clear", 1, params);
-    if (res == NULL) {
+    if (vbp_db_run(call->db, "user_grant_clear", 1, params) != 0) {
         return -1;
     }
-
-    PQclear(res);
 
     params[1] = list;
 
-    res = vbp_db_query(call->db, "user_grant_insert", 2, params);
-    if (res == NULL) {
+    if (vbp_db_run(call->db, "user_grant_insert", 2, params) != 0) {
         return -1;
     }
-
-    PQclear(res);
 
     if (vbp_audit_detail(call, "permissions_granted", "user", uid, old, list,
                          NULL, NULL, scope_path)
@@ -1081,7 +994,7 @@ subusers_grant(vbp_call_t *call)
     PGresult      *res;
     user_actor_t   a;
 
-    if (user_actor(call, "sub", &a) != 0
+    if (user_actor(call, &a) != 0
         || vbp_arg_id(call, "id", id, sizeof(id)) != 0)
     {
         return 0;
@@ -1118,40 +1031,31 @@ static int
 permissions_tree(vbp_call_t *call)
 {
     int            row, g;
-    char           id[24];
     json_t        *tree, *group, *leaf, *grants, *p;
     size_t         i;
     PGresult      *res;
     const char    *params[6], *code, *parent;
     user_actor_t   a;
 
-    if (user_actor(call, "sub", &a) != 0) {
+    if (user_actor(call, &a) != 0) {
         return 0;
     }
 
     grants = NULL;
 
+    /* the sub-account whose grants are marked, read as users_get does */
     if (json_object_get(call->args, "id")) {
-        if (vbp_arg_id(call, "id", id, sizeof(id)) != 0) {
-            return 0;
-        }
-
-        memcpy(params, a.params, sizeof(a.params));
-        params[5] = id;
-
-        res = vbp_db_query(call->db, "user_get", 6, params);
-        if (res == NULL) {
+        if (user_get(call) != 0) {
             return -1;
         }
 
-        if (PQntuples(res) == 0) {
-            PQclear(res);
-            vbp_fail(call, 404, "not_found", "账户不存在或不在管辖范围内");
+        if (call->status) {
             return 0;
         }
 
-        grants = json_loads(PQgetvalue(res, 0, 13), 0, NULL);
-        PQclear(res);
+        grants = json_incref(json_object_get(call->data, "permissions"));
+        json_decref(call->data);
+        call->data = NULL;
     }
 
     params[0] = a.params[1];

@@ -43,6 +43,7 @@ typedef struct {
     long long    session_ttl;
     int          captcha_ok;
     json_t      *who;           /* audit identity when not the actor */
+    const char  *variant;       /* of the operation, see vbp_op_t */
 
     /* the answer */
     int          status;        /* 0 until decided: 200 */
@@ -64,7 +65,8 @@ typedef struct {
     int                needs_actor;
     int                one_statement;   /* no BEGIN/COMMIT round trips */
     const char        *permission;      /* NULL: any signed-in user */
-} vbp_op_t;
+    const char        *variant;         /* call->variant: one handler, */
+} vbp_op_t;                             /* several operations */
 
 typedef struct {
     const char  *name;
@@ -142,6 +144,10 @@ void vbp_db_close(vbp_db_t *db);
 PGresult *vbp_db_query(vbp_db_t *db, const char *stmt, int nparams,
     const char *const *params);
 int vbp_db_exec(vbp_db_t *db, const char *sql);
+int vbp_db_run(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params);
+int vbp_db_value(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params, char *out, size_t len);
 
 /* ops.c */
 const vbp_op_t *vbp_op_find(const char *name);
@@ -179,6 +185,8 @@ json_t *vbp_row_json(PGresult *res, int row, const char *const *names,
 json_t *vbp_rows_json(PGresult *res, const char *const *names,
     const char *types);
 json_t *vbp_page_json(json_t *items, long long total, long page, long limit);
+int vbp_list(vbp_call_t *call, const char *count_stmt, const char *page_stmt,
+    const char **params, int n, const char *const *names, const char *types);
 extern const vbp_stmt_t  vbp_ops_stmts[];
 
 /* sessions.c */
