@@ -243,6 +243,12 @@ ngx_http_vbp_render_page(ngx_http_request_t *r, const ngx_http_vbp_tpl_t *tpl,
         if (value) {
             (void) json_object_set(root, "error", value);
         }
+
+        /* the options the request chose, for <select> on pages */
+        value = json_object_get(reply, "chosen");
+        if (value) {
+            (void) json_object_set(root, "chosen", value);
+        }
     }
 
     out.pool = r->pool;

@@ -40,7 +40,22 @@ const vbp_stmt_t  vbp_audit_stmts[] = {
       "SELECT a.id, to_char(a.at AT TIME ZONE 'Asia/Shanghai',"
       "  'YYYY-MM-DD HH24:MI:SS'), a.actor_name, o.name, host(a.ip),"
       "  a.action, a.target_type, a.target_id, a.from_state, a.to_state,"
-      "  a.reason, a.detail::text"
+      "  a.reason, a.detail::text,"
+      /* what changed, in words, for the page */
+      "  CASE a.action"
+      "   WHEN 'user_changed' THEN concat('姓名 ',"
+      "    a.detail->'from'->>'display_name', ' → ',"
+      "    a.detail->'to'->>'display_name', '；手机 ',"
+      "    a.detail->'from'->>'phone', ' → ', a.detail->'to'->>'phone')"
+      "   WHEN 'orgs_imported' THEN concat(a.detail->>'rows', ' 行：新增 ',"
+      "    a.detail->>'inserted', '，更新 ', a.detail->>'updated',"
+      "    '，新建账户 ', a.detail->>'accounts')"
+      "   WHEN 'permissions_granted' THEN concat(a.from_state, ' → ',"
+      "    a.to_state)"
+      "   ELSE concat_ws(' ', a.detail->>'username',"
+      "    CASE WHEN a.to_state IS NOT NULL"
+      "     THEN concat(a.from_state, ' → ', a.to_state) END)"
+      "  END"
       AUDIT_FILTER " ORDER BY a.at DESC, a.id DESC LIMIT $6 OFFSET $7" },
 
     { NULL, NULL }
@@ -104,7 +119,7 @@ audit_list(vbp_call_t *call)
 
     static const char *const  names[] = {
         "id", "at", "actor", "actor_org", "ip", "action", "target_type",
-        "target_id", "from", "to", "reason", "detail", NULL
+        "target_id", "from", "to", "reason", "detail", "summary", NULL
     };
 
     static const char *actions[sizeof(audit_actions) / sizeof(audit_actions[0])];
@@ -132,7 +147,7 @@ audit_list(vbp_call_t *call)
     params[4] = audit_date(call, "to");
 
     if (vbp_list(call, "audit_count", "audit_page", params, 5, names,
-                 "isnnnsssnnnj") != 0)
+                 "isnnnsssnnnjs") != 0)
     {
         return -1;
     }

@@ -506,6 +506,36 @@ vbp_arg_page(vbp_call_t *call, long *limit, long *offset, long *page)
 }
 
 
+/*
+ * pages keep a chosen option selected: "status": "active" is echoed as
+ * "chosen": {"status_active": true}, which a logic-less template can test
+ */
+static void
+vbp_choice_flag(vbp_call_t *call, const char *name, const char *value)
+{
+    char     key[128];
+    json_t  *chosen;
+
+    chosen = json_object_get(call->extra, "chosen");
+
+    if (chosen == NULL) {
+        if (call->extra == NULL) {
+            call->extra = json_object();
+        }
+
+        chosen = json_object();
+        if (call->extra == NULL
+            || json_object_set_new(call->extra, "chosen", chosen) != 0)
+        {
+            return;
+        }
+    }
+
+    snprintf(key, sizeof(key), "%s_%s", name, value);
+    (void) json_object_set_new(chosen, key, json_true());
+}
+
+
 /* an optional argument that must be one of choices ("" when not given) */
 const char *
 vbp_arg_choice(vbp_call_t *call, const char *name, const char *const *choices,
@@ -531,6 +561,7 @@ vbp_arg_choice(vbp_call_t *call, const char *name, const char *const *choices,
 
     for ( /* void */ ; s && *choices; choices++) {
         if (strcmp(s, *choices) == 0) {
+            vbp_choice_flag(call, name, *choices);
             return *choices;
         }
     }
