@@ -152,6 +152,8 @@ char *ngx_http_vbp_worker_pass(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_vbp_wants_page(ngx_http_request_t *r);
 ngx_int_t ngx_http_vbp_render_reply(ngx_http_request_t *r,
     ngx_http_vbp_ctx_t *ctx, ngx_int_t status, json_t *reply, ngx_buf_t **out);
+ngx_int_t ngx_http_vbp_render_data(ngx_http_request_t *r, u_char *frame,
+    size_t len, ngx_buf_t **out);
 ngx_int_t ngx_http_vbp_send_error(ngx_http_request_t *r, ngx_int_t status,
     const char *code, const char *message);
 ngx_int_t ngx_http_vbp_send_field_error(ngx_http_request_t *r,

@@ -162,6 +162,69 @@ ngx_http_vbp_render_reply(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
 }
 
 
+/*
+ * an answer of the form {"status":NNN,"data":X}, for a JSON location: X is
+ * the body as it stands in the frame (the worker writes "data" last and
+ * extras before it, so the shape says there is nothing else to act on);
+ * the closing brace becomes the final newline.  NGX_DECLINED: not that
+ * shape or not a JSON location, render the parsed reply instead.
+ */
+ngx_int_t
+ngx_http_vbp_render_data(ngx_http_request_t *r, u_char *frame, size_t len,
+    ngx_buf_t **out)
+{
+    u_char                   *p;
+    ngx_int_t                 status;
+    ngx_buf_t                *b;
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
+    static const char  head[] = "{\"status\":";
+    static const char  data[] = ",\"data\":";
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    if (vlcf->page || vlcf->redirect.len
+        || len < sizeof(head) - 1 + 3 + sizeof(data) - 1 + 2
+        || ngx_strncmp(frame, head, sizeof(head) - 1) != 0
+        || ngx_strncmp(frame + sizeof(head) - 1 + 3, data, sizeof(data) - 1)
+           != 0
+        || frame[len - 1] != '}')
+    {
+        return NGX_DECLINED;
+    }
+
+    p = frame + sizeof(head) - 1;
+    status = ngx_atoi(p, 3);
+
+    if (status < 200 || status > 299) {
+        return NGX_DECLINED;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->start = frame;
+    b->pos = p + 3 + sizeof(data) - 1;
+    b->last = frame + len;
+    b->end = b->last;
+    b->temporary = 1;
+    b->last[-1] = '\n';
+
+    *out = b;
+
+    if (ngx_http_vbp_set_headers(r, status, &ngx_http_vbp_json_type,
+                                 b->last - b->pos)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return status;
+}
+
+
 /* "session": {"id": ...} signs in, "clear_session": true signs out */
 
 static ngx_int_t

@@ -209,7 +209,8 @@ ngx_http_vbp_op_start(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 static ngx_int_t
 ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 {
-    size_t                     len;
+    char                      *text;
+    size_t                     len, rest, actor;
     json_t                    *frame;
     ngx_buf_t                 *b;
     ngx_http_vbp_loc_conf_t   *vlcf;
@@ -229,15 +230,13 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    if (ctx->session) {
-        if (json_object_set(frame, "actor", ctx->session) != 0
-            || json_object_set_new(frame, "sid",
-                                   json_stringn((const char *) ctx->sid.data,
-                                                ctx->sid.len))
-               != 0)
-        {
-            return NGX_ERROR;
-        }
+    if (ctx->session
+        && json_object_set_new(frame, "sid",
+                               json_stringn((const char *) ctx->sid.data,
+                                            ctx->sid.len))
+           != 0)
+    {
+        return NGX_ERROR;
     }
 
     if (vlcf->upload && r->request_body && r->request_body->temp_file
@@ -265,13 +264,26 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    len = json_dumpb(frame, NULL, 0, JSON_COMPACT);
-    if (len == 0 || len > 0x7fffffff) {
+    /*
+     * one pass of jansson over the small part; the actor is the session
+     * exactly as Redis holds it (the worker wrote it, the access phase
+     * checked it), spliced in rather than dumped again
+     */
+    text = json_dumps(frame, JSON_COMPACT);
+    if (text == NULL) {
         return NGX_ERROR;
     }
 
-    b = ngx_create_temp_buf(r->pool, NGX_HTTP_VBP_FRAME_HEADER + len);
+    rest = ngx_strlen(text) - 1;        /* without the closing brace */
+    actor = ctx->session ? sizeof(",\"actor\":") - 1 + ctx->session_raw.len
+                         : 0;
+    len = rest + actor + 1;
+
+    b = (len > 0x7fffffff) ? NULL
+        : ngx_create_temp_buf(r->pool, NGX_HTTP_VBP_FRAME_HEADER + len);
+
     if (b == NULL) {
+        ngx_free(text);
         return NGX_ERROR;
     }
 
@@ -280,11 +292,17 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
     *b->last++ = (u_char) (len >> 8);
     *b->last++ = (u_char) len;
 
-    if (json_dumpb(frame, (char *) b->last, len, JSON_COMPACT) != len) {
-        return NGX_ERROR;
+    b->last = ngx_cpymem(b->last, text, rest);
+    ngx_free(text);
+
+    if (ctx->session) {
+        b->last = ngx_cpymem(b->last, ",\"actor\":",
+                             sizeof(",\"actor\":") - 1);
+        b->last = ngx_cpymem(b->last, ctx->session_raw.data,
+                             ctx->session_raw.len);
     }
 
-    b->last += len;
+    *b->last++ = '}';
     ctx->frame = b;
 
     return NGX_OK;
@@ -408,6 +426,17 @@ ngx_http_vbp_process_header(ngx_http_request_t *r)
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
+    /* the common answer, data for an API call, needs no parsing */
+    code = ngx_http_vbp_render_data(r, p + NGX_HTTP_VBP_FRAME_HEADER, len,
+                                    &out);
+    if (code == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (code != NGX_DECLINED) {
+        goto done;
+    }
+
     reply = json_loadb((const char *) p + NGX_HTTP_VBP_FRAME_HEADER, len, 0,
                        &jerr);
 
@@ -433,6 +462,8 @@ ngx_http_vbp_process_header(ngx_http_request_t *r)
     if (code == NGX_ERROR) {
         return NGX_ERROR;
     }
+
+done:
 
     /* the frame is consumed whole: the connection is clean for the next */
     u->keepalive = 1;

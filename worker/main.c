@@ -67,6 +67,12 @@ main(int argc, char **argv)
             vbp_config.conninfo = optarg;
             break;
         case 'r':
+            if (strncmp(optarg, "unix:", 5) == 0) {
+                vbp_config.redis_host = optarg + 5;
+                vbp_config.redis_port = 0;
+                break;
+            }
+
             colon = strrchr(optarg, ':');
             if (colon == NULL) {
                 return vbp_usage();
@@ -138,7 +144,7 @@ static int
 vbp_usage(void)
 {
     fprintf(stderr,
-            "usage: vbp-worker -l ADDR [-n N] [-d CONNINFO] [-r HOST:PORT]"
+            "usage: vbp-worker -l ADDR [-n N] [-d CONNINFO] [-r HOST:PORT|unix:PATH]"
             " [-i SEC] [-m BYTES] [-p PIDFILE]\n"
             "                  [-u UPLOAD_DIR]\n"
             "       vbp-worker hash < password\n");

@@ -189,6 +189,14 @@ vbp_call_answer(vbp_call_t *call)
         return NULL;
     }
 
+    /*
+     * status first, data or error last: nginx passes {"status":N,"data":X}
+     * on without parsing it when nothing stands between the two
+     */
+    if (call->extra) {
+        (void) json_object_update(answer, call->extra);
+    }
+
     if (call->status < 400) {
         (void) json_object_set_new(answer, "data",
                                    call->data ? json_incref(call->data)
@@ -196,10 +204,6 @@ vbp_call_answer(vbp_call_t *call)
 
     } else {
         (void) json_object_set(answer, "error", call->error);
-    }
-
-    if (call->extra) {
-        (void) json_object_update(answer, call->extra);
     }
 
     return answer;

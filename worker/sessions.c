@@ -37,8 +37,13 @@ vbp_redis_ready(void)
         return 0;
     }
 
-    vbp_redis = redisConnectWithTimeout(vbp_config.redis_host,
-                                        vbp_config.redis_port, tv);
+    /* -r unix:/path (same host) or host:port */
+    if (vbp_config.redis_port == 0) {
+        vbp_redis = redisConnectUnixWithTimeout(vbp_config.redis_host, tv);
+    } else {
+        vbp_redis = redisConnectWithTimeout(vbp_config.redis_host,
+                                            vbp_config.redis_port, tv);
+    }
 
     if (vbp_redis == NULL || vbp_redis->err) {
         vbp_log("redis %s:%d: %s", vbp_config.redis_host,
