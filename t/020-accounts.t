@@ -445,3 +445,41 @@ GET /users?per_page=10
 <h1>用户管理</h1>.*name="q".*共 <b id="total">\d+</b> 条.*<table class="list" id="users">.*name="ids".*id="batch-disable"
 --- no_error_log
 [error]
+
+
+
+=== TEST 27: a province renames its city; a city renames nothing; another province's city is not there
+--- more_headers eval
+["Cookie: vbp_sid=\@SID3\@\nX-CSRF-Token: \@CSRF3\@\nContent-Type: application/json",
+"Cookie: vbp_sid=\@SID\@\nX-CSRF-Token: \@CSRF\@\nContent-Type: application/json",
+"Cookie: vbp_sid=\@SID3\@\nX-CSRF-Token: \@CSRF3\@\nContent-Type: application/json",
+"Cookie: vbp_sid=\@SID3\@\nX-CSRF-Token: \@CSRF3\@\nContent-Type: application/json",
+"Cookie: vbp_sid=\@SID3\@"]
+--- request eval
+["POST /api/regions/rename
+{\"code\":\"210400\",\"name\":\"抚顺\"}",
+"POST /api/regions/rename
+{\"code\":\"210100\",\"name\":\"沈阳\"}",
+"POST /api/regions/rename
+{\"code\":\"340100\",\"name\":\"合肥\"}",
+"POST /api/regions/rename
+{\"code\":\"210000\",\"name\":\"辽宁\"}",
+"GET /api/audit?action=region_renamed"]
+--- error_code eval
+[200, 403, 404, 404, 200]
+--- response_body_like eval
+['"name":"抚顺"', '"forbidden"', '"not_found"', '"not_found"', '"action":"region_renamed","target_type":"region","target_id":"210400","from":"抚顺市","to":"抚顺"']
+
+
+
+=== TEST 28: usernames are one whatever their case
+--- more_headers
+Cookie: vbp_sid=@SID@
+X-CSRF-Token: @CSRF@
+Content-Type: application/json
+--- request
+POST /api/users/create
+{"username":"T20_SY01","display_name":"大小写","org_code":"T20H002"}
+--- error_code: 409
+--- response_body
+{"error":{"code":"conflict","message":"用户名已存在","fields":{"username":"用户名已存在"}}}

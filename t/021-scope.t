@@ -73,7 +73,7 @@ sub snapshot {
         vbp_sql("SELECT md5(string_agg(user_id || permission, ';' ORDER BY user_id, permission))"
         . " FROM user_permissions"),
         vbp_sql("SELECT count(*) FROM users"),
-        vbp_sql("SELECT count(*) FROM regions");
+        vbp_sql("SELECT md5(string_agg(code || name, ';' ORDER BY code)) FROM regions");
 }
 
 # --- who is in whose scope, from the region tree ------------------------------
@@ -225,6 +225,12 @@ for my $who (qw(H21010200011 weigao t21_sub)) {
     is($st, 403, 'a city adds no region');
     ($st) = call('ah_admin', 'POST', '/api/regions/create', { code => '210900', name => '阜新市' });
     is($st, 422, 'a province adds no city of another province');
+    ($st) = call('ah_admin', 'POST', '/api/regions/rename', { code => '210100', name => '改名' });
+    is($st, 404, 'a province renames no city of another province');
+    ($st) = call('ln_admin', 'POST', '/api/regions/rename', { code => '210000', name => '改名' });
+    is($st, 404, '... nor its own region');
+    ($st) = call('sy_admin', 'POST', '/api/regions/rename', { code => '210100', name => '改名' });
+    is($st, 403, 'a city renames no region');
 }
 is(snapshot(), $before, 'none of it changed anything');
 

@@ -79,6 +79,7 @@ static const struct {
     { "user_disabled", "停用账户" },
     { "permissions_granted", "授权" },
     { "region_created", "新增区划" },
+    { "region_renamed", "区划改名" },
     { "orgs_imported", "导入机构" },
     { NULL, NULL }
 };

@@ -26,6 +26,7 @@ static int org_self(vbp_call_t *call);
 static int orgs_list(vbp_call_t *call);
 static int regions_list(vbp_call_t *call);
 static int regions_create(vbp_call_t *call);
+static int regions_rename(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_org_ops[] = {
@@ -33,6 +34,7 @@ const vbp_op_t  vbp_org_ops[] = {
     { "orgs.list", orgs_list, 1, 0, "admin.orgs", NULL },
     { "regions.list", regions_list, 1, 1, "admin.orgs", NULL },
     { "regions.create", regions_create, 1, 0, "admin.orgs", NULL },
+    { "regions.rename", regions_rename, 1, 0, "admin.orgs", NULL },
     { NULL, NULL, 0, 0, NULL, NULL }
 };
 
@@ -61,6 +63,15 @@ const vbp_stmt_t  vbp_org_stmts[] = {
       "   AND o.kind = 'hospital')"
       " FROM regions r LEFT JOIN regions p ON p.id = r.parent_id"
       " WHERE starts_with(r.path, $1) ORDER BY r.path" },
+
+    /* a region strictly below the actor's: the alliance's provinces, a
+     * province's cities */
+    { "region_rename",
+      "WITH old AS (SELECT id, name, path FROM regions"
+      "  WHERE code = $1 AND starts_with(path, $3) AND path <> $3"
+      "  AND level <> 'nation' FOR UPDATE)"
+      " UPDATE regions r SET name = $2 FROM old WHERE r.id = old.id"
+      " RETURNING old.name, old.path" },
 
     { "region_by_code",
       "SELECT id, path, level FROM regions WHERE code = $1" },
@@ -359,6 +370,67 @@ regions_create(vbp_call_t *call)
     call->status = 201;
     call->data = json_pack("{s:s, s:s}", "code", code,
                            "message", "区划已新增，请为其医保局创建主账号");
+
+    return call->data ? 0 : -1;
+}
+
+
+/* the alliance renames its provinces, a province its cities */
+static int
+regions_rename(vbp_call_t *call)
+{
+    PGresult    *res;
+    const char  *code, *name, *role, *params[3];
+
+    role = vbp_actor_str(call, "role");
+
+    if (role == NULL || (strcmp(role, "alliance") != 0
+                         && strcmp(role, "province_bureau") != 0))
+    {
+        vbp_fail(call, 403, "forbidden", "只有联采办和省级医保局可以修改区划");
+        return 0;
+    }
+
+    code = vbp_arg_string(call, "code", 1, 12, "请选择区划");
+    name = vbp_arg_string(call, "name", 2, 20, "请输入区划名称");
+    params[2] = vbp_actor_path(call);
+
+    if (call->status) {
+        return 0;
+    }
+
+    if (params[2] == NULL) {
+        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        return 0;
+    }
+
+    params[0] = code;
+    params[1] = name;
+
+    res = vbp_db_query(call->db, "region_rename", 3, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        vbp_fail(call, 404, "not_found", "区划不存在或不在管辖范围内");
+        return 0;
+    }
+
+    if (vbp_audit_detail(call, "region_renamed", "region", code,
+                         PQgetvalue(res, 0, 0), name, NULL, NULL,
+                         PQgetvalue(res, 0, 1))
+        != 0)
+    {
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+
+    call->data = json_pack("{s:s, s:s, s:s}", "code", code, "name", name,
+                           "message", "已保存");
 
     return call->data ? 0 : -1;
 }

@@ -161,7 +161,7 @@ const vbp_stmt_t  vbp_user_stmts[] = {
       "SELECT id FROM users WHERE org_id = $1 AND parent_user_id IS NULL" },
 
     { "user_name_taken",
-      "SELECT 1 FROM users WHERE username = $1" },
+      "SELECT 1 FROM users WHERE lower(username) = lower($1)" },
 
     /* a concurrent insert of the same username or main account: no row */
     { "user_insert",

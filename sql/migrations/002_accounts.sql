@@ -47,6 +47,10 @@ ALTER TABLE users ADD COLUMN created_by integer REFERENCES users (id)
     ON DELETE SET NULL;
 
 CREATE INDEX users_org ON users (org_id);
+
+-- "ABC" and "abc" are one username: a second spelling would confuse every
+-- clerk who reads it aloud over the phone
+CREATE UNIQUE INDEX users_username_folded ON users (lower(username));
 CREATE INDEX users_created ON users (created_at, id);
 
 -- the region path of the org an audit row concerns: scoped lists of the
