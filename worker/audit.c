@@ -136,7 +136,7 @@ audit_list(vbp_call_t *call)
                                                       : vbp_actor_path(call);
 
     if (role == NULL || params[0] == NULL) {
-        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        vbp_fail_unauthenticated(call);
         return 0;
     }
 

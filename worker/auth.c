@@ -472,7 +472,7 @@ auth_home(vbp_call_t *call)
     if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0
         || vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0)
     {
-        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        vbp_fail_unauthenticated(call);
         return 0;
     }
 

@@ -80,7 +80,7 @@ vbp_call_run(vbp_call_t *call, vbp_db_t *db)
     call->variant = op->variant;
 
     if (op->needs_actor && !json_is_object(call->actor)) {
-        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        vbp_fail_unauthenticated(call);
         return;
     }
 
@@ -243,6 +243,14 @@ vbp_field_error(vbp_call_t *call, const char *field, const char *message)
     if (fields && json_object_get(fields, field) == NULL) {
         (void) json_object_set_new(fields, field, json_string(message));
     }
+}
+
+
+/* the session lacks what an operation needs of the actor */
+void
+vbp_fail_unauthenticated(vbp_call_t *call)
+{
+    vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
 }
 
 

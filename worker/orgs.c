@@ -103,7 +103,7 @@ org_self(vbp_call_t *call)
     const char  *params[1];
 
     if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0) {
-        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        vbp_fail_unauthenticated(call);
         return 0;
     }
 
@@ -154,7 +154,7 @@ orgs_list(vbp_call_t *call)
     params[1] = vbp_actor_path(call);
 
     if (params[0] == NULL || params[1] == NULL) {
-        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        vbp_fail_unauthenticated(call);
         return 0;
     }
 
@@ -181,7 +181,7 @@ regions_list(vbp_call_t *call)
 
     params[0] = vbp_actor_path(call);
     if (params[0] == NULL) {
-        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        vbp_fail_unauthenticated(call);
         return 0;
     }
 
@@ -400,7 +400,7 @@ regions_rename(vbp_call_t *call)
     }
 
     if (params[2] == NULL) {
-        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        vbp_fail_unauthenticated(call);
         return 0;
     }
 

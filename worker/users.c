@@ -93,6 +93,8 @@ static int user_set_status(vbp_call_t *call);
 static int user_reset_password(vbp_call_t *call);
 static PGresult *user_lock(vbp_call_t *call, user_actor_t *a,
     const char *ids, size_t count);
+static PGresult *user_target(vbp_call_t *call, user_actor_t *a, char *id,
+    size_t len);
 static int user_issue_password(vbp_call_t *call, const char *uid,
     const char *username, char *password, size_t len);
 static const char *user_display_name(vbp_call_t *call, int strict);
@@ -238,7 +240,7 @@ user_actor(vbp_call_t *call, user_actor_t *a)
         || vbp_actor_int(call, "org_id", a->org, sizeof(a->org)) != 0
         || vbp_actor_int(call, "uid", a->uid, sizeof(a->uid)) != 0)
     {
-        vbp_fail(call, 401, "unauthenticated", "未登录或登录已超时，请重新登录");
+        vbp_fail_unauthenticated(call);
         return -1;
     }
 
@@ -516,17 +518,8 @@ user_update(vbp_call_t *call)
     PGresult      *res;
     const char    *name, *phone, *params[6];
     user_actor_t   a;
-    char           ids[32];
 
-    if (user_actor(call, &a) != 0) {
-        return 0;
-    }
-
-    if (vbp_arg_id(call, "id", id, sizeof(id)) != 0) {
-        return 0;
-    }
-
-    name = user_display_name(call, strcmp(a.mode, "sub") == 0);
+    name = user_display_name(call, strcmp(call->variant, "sub") == 0);
     phone = user_phone(call);
 
     /* the username is not an argument: it never changes */
@@ -534,9 +527,7 @@ user_update(vbp_call_t *call)
         return 0;
     }
 
-    snprintf(ids, sizeof(ids), "{%s}", id);
-
-    res = user_lock(call, &a, ids, 1);
+    res = user_target(call, &a, id, sizeof(id));
     if (res == NULL) {
         return call->status ? 0 : -1;
     }
@@ -667,19 +658,11 @@ user_set_status(vbp_call_t *call)
 static int
 user_reset_password(vbp_call_t *call)
 {
-    char           id[24], ids[32], password[16], username[64];
+    char           id[24], password[16], username[64];
     PGresult      *res;
     user_actor_t   a;
 
-    if (user_actor(call, &a) != 0
-        || vbp_arg_id(call, "id", id, sizeof(id)) != 0)
-    {
-        return 0;
-    }
-
-    snprintf(ids, sizeof(ids), "{%s}", id);
-
-    res = user_lock(call, &a, ids, 1);
+    res = user_target(call, &a, id, sizeof(id));
     if (res == NULL) {
         return call->status ? 0 : -1;
     }
@@ -739,6 +722,25 @@ user_lock(vbp_call_t *call, user_actor_t *a, const char *ids, size_t count)
     }
 
     return res;
+}
+
+
+/*
+ * the one account an action names in args.id, locked, in the actor's scope;
+ * NULL with the answer in call (4xx) or without (a database failure)
+ */
+static PGresult *
+user_target(vbp_call_t *call, user_actor_t *a, char *id, size_t len)
+{
+    char  ids[32];
+
+    if (user_actor(call, a) != 0 || vbp_arg_id(call, "id", id, len) != 0) {
+        return NULL;
+    }
+
+    snprintf(ids, sizeof(ids), "{%s}", id);
+
+    return user_lock(call, a, ids, 1);
 }
 
 
@@ -990,19 +992,11 @@ user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
 static int
 subusers_grant(vbp_call_t *call)
 {
-    char           id[24], ids[32];
+    char           id[24];
     PGresult      *res;
     user_actor_t   a;
 
-    if (user_actor(call, &a) != 0
-        || vbp_arg_id(call, "id", id, sizeof(id)) != 0)
-    {
-        return 0;
-    }
-
-    snprintf(ids, sizeof(ids), "{%s}", id);
-
-    res = user_lock(call, &a, ids, 1);
+    res = user_target(call, &a, id, sizeof(id));
     if (res == NULL) {
         return call->status ? 0 : -1;
     }

@@ -159,6 +159,7 @@ void vbp_fail(vbp_call_t *call, int status, const char *code,
 void vbp_field_error(vbp_call_t *call, const char *field,
     const char *message);
 void vbp_conflict(vbp_call_t *call, const char *field, const char *message);
+void vbp_fail_unauthenticated(vbp_call_t *call);
 const char *vbp_arg_string(vbp_call_t *call, const char *name, size_t min,
     size_t max, const char *missing);
 int vbp_audit(vbp_call_t *call, const char *action, const char *target_type,
