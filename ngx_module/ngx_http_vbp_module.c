@@ -68,6 +68,13 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
       offsetof(ngx_http_vbp_main_conf_t, templates_dir),
       NULL },
 
+    { ngx_string("vbp_session_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_vbp_main_conf_t, session_cache),
+      NULL },
+
     { ngx_string("vbp_session_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -114,7 +121,21 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_vbp_worker_pass,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_vbp_loc_conf_t, upstream.upstream),
+      NULL },
+
+    { ngx_string("vbp_reader_pass"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_vbp_worker_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_vbp_loc_conf_t, reader),
+      NULL },
+
+    { ngx_string("vbp_read"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_vbp_loc_conf_t, read),
       NULL },
 
     { ngx_string("vbp_worker_connect_timeout"),
@@ -335,6 +356,7 @@ ngx_http_vbp_create_main_conf(ngx_conf_t *cf)
 
     vmcf->redis_timeout = NGX_CONF_UNSET_MSEC;
     vmcf->session_timeout = NGX_CONF_UNSET;
+    vmcf->session_cache = NGX_CONF_UNSET;
     vmcf->cookie_secure = NGX_CONF_UNSET;
 
     return vmcf;
@@ -348,6 +370,13 @@ ngx_http_vbp_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_msec_value(vmcf->redis_timeout, 1000);
     ngx_conf_init_value(vmcf->session_timeout, 1800);
+    ngx_conf_init_value(vmcf->session_cache, 10000);
+
+    if (vmcf->session_cache < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"vbp_session_cache\" must be 0 or more");
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_init_value(vmcf->cookie_secure, 0);
 
     if (vmcf->redis.len == 0) {
@@ -432,6 +461,7 @@ ngx_http_vbp_create_loc_conf(ngx_conf_t *cf)
     conf->captcha_expose = NGX_CONF_UNSET;
     conf->captcha_ttl = NGX_CONF_UNSET;
     conf->upload = NGX_CONF_UNSET;
+    conf->read = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -444,6 +474,7 @@ ngx_http_vbp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_vbp_loc_conf_t *conf = child;
 
     ngx_str_t                  name;
+    ngx_uint_t                 explicit;
     ngx_http_vbp_main_conf_t  *vmcf;
 
     ngx_conf_merge_ptr_value(conf->upstream.local, prev->upstream.local, NULL);
@@ -478,8 +509,24 @@ ngx_http_vbp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                        |NGX_HTTP_UPSTREAM_FT_OFF;
     }
 
-    if (conf->upstream.upstream == NULL) {
+    explicit = conf->upstream.upstream != NULL;
+
+    if (!explicit) {
         conf->upstream.upstream = prev->upstream.upstream;
+    }
+
+    if (conf->reader == NULL) {
+        conf->reader = prev->reader;
+    }
+
+    /*
+     * a pipelined read goes to the read pool where there is one, and to the
+     * transaction pool, which runs it as well, where there is none
+     */
+    ngx_conf_merge_value(conf->read, prev->read, 0);
+
+    if (conf->read && conf->reader && !explicit) {
+        conf->upstream.upstream = conf->reader;
     }
 
     ngx_conf_merge_value(conf->auth, prev->auth, 1);

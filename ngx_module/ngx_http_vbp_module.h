@@ -24,10 +24,11 @@
 #define NGX_HTTP_VBP_SID_LEN         43     /* 32 random bytes, base64url */
 #define NGX_HTTP_VBP_CAPTCHA_ID_LEN  22     /* 16 random bytes, base64url */
 #define NGX_HTTP_VBP_REDIS_MAX_ARGS  4
-#define NGX_HTTP_VBP_REDIS_MAX_CMDS  4
+#define NGX_HTTP_VBP_REDIS_MAX_CMDS  6
 
 
 typedef struct ngx_http_vbp_redis_batch_s  ngx_http_vbp_redis_batch_t;
+typedef struct ngx_http_vbp_scache_entry_s  ngx_http_vbp_scache_entry_t;
 
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     ngx_str_t                   templates_dir;
     ngx_http_vbp_tpl_set_t     *templates;
     time_t                      session_timeout;
+    ngx_int_t                   session_cache;  /* entries per process */
     ngx_str_t                   cookie_name;
     ngx_flag_t                  cookie_secure;
     ngx_str_t                   login_page;
@@ -53,6 +55,8 @@ typedef struct {
 
 typedef struct {
     ngx_http_upstream_conf_t    upstream;
+    ngx_http_upstream_srv_conf_t  *reader;      /* vbp_reader_pass */
+    ngx_flag_t                  read;           /* vbp_read: a pipelined read */
 
     ngx_str_t                   op;             /* the first one, for logs */
     ngx_array_t                *ops;            /* ngx_http_vbp_op_t */
@@ -85,6 +89,8 @@ typedef struct {
     ngx_str_t                   sid;
     ngx_str_t                   session_raw;    /* JSON text from Redis */
     json_t                     *session;
+    ngx_uint_t                  session_cmds;   /* Redis commands for it */
+    ngx_uint_t                  session_epoch;  /* of the cache, at GET */
     ngx_str_t                   captcha_id;
     ngx_str_t                   captcha_answer; /* what Redis held */
     ngx_int_t                   throttle_hits;
@@ -131,6 +137,23 @@ ngx_http_vbp_redis_batch_t *ngx_http_vbp_redis_batch(ngx_http_request_t *r,
 ngx_int_t ngx_http_vbp_redis_add(ngx_http_vbp_redis_batch_t *b,
     ngx_uint_t argc, ngx_str_t *argv);
 ngx_int_t ngx_http_vbp_redis_send(ngx_http_vbp_redis_batch_t *b);
+ngx_uint_t ngx_http_vbp_redis_tracking(void);
+void ngx_http_vbp_redis_touch(ngx_str_t *key, ngx_str_t *ttl);
+
+/* ngx_http_vbp_session_cache.c */
+void ngx_http_vbp_scache_init(ngx_cycle_t *cycle, ngx_uint_t max,
+    time_t timeout);
+ngx_uint_t ngx_http_vbp_scache_enabled(void);
+ngx_uint_t ngx_http_vbp_scache_epoch(void);
+ngx_http_vbp_scache_entry_t *ngx_http_vbp_scache_find(ngx_str_t *sid,
+    ngx_uint_t *touch);
+ngx_str_t *ngx_http_vbp_scache_raw(ngx_http_vbp_scache_entry_t *e);
+json_t *ngx_http_vbp_scache_json(ngx_http_vbp_scache_entry_t *e);
+ngx_uint_t ngx_http_vbp_scache_put(ngx_str_t *sid, ngx_str_t *raw,
+    json_t *json, ngx_uint_t epoch, long long pttl);
+void ngx_http_vbp_scache_invalidate(u_char *key, size_t len);
+void ngx_http_vbp_scache_confirm(u_char *sid, u_char *raw, size_t len);
+void ngx_http_vbp_scache_flush(void);
 
 /* ngx_http_vbp_session.c */
 ngx_int_t ngx_http_vbp_access_handler(ngx_http_request_t *r);

@@ -8,6 +8,11 @@
  * get one callback, from a posted event, when every reply is in (or the
  * connection failed, or the timeout passed).
  *
+ * A second connection, subscribed to Redis's invalidation channel, keeps
+ * the session cache honest (ngx_http_vbp_session_cache.c): the command
+ * connection has CLIENT TRACKING on, redirected to it.  Losing either
+ * connection empties the cache until both are set up again.
+ *
  * hiredis owns and closes the socket: the connection structure is freed
  * without closing the fd.  Replies are never handed to a request from
  * inside hiredis's own stack; the request may have gone away meanwhile, so
@@ -50,7 +55,27 @@ typedef struct {
 } ngx_http_vbp_redis_t;
 
 
-static ngx_int_t ngx_http_vbp_redis_connect(void);
+/* the client-side caching set-up, in the order it happens */
+typedef struct {
+    long long                    client_id;     /* of the subscriber */
+    unsigned                     sub_pending:1;
+    unsigned                     sub_ready:1;
+    unsigned                     track_pending:1;
+    unsigned                     tracking:1;
+    unsigned                     unsupported:1; /* Redis before 6 */
+} ngx_http_vbp_redis_track_t;
+
+
+static ngx_int_t ngx_http_vbp_redis_connect(ngx_http_vbp_redis_t *rc);
+static void ngx_http_vbp_redis_track(void);
+static void ngx_http_vbp_redis_sub_id(redisAsyncContext *ac, void *reply,
+    void *privdata);
+static void ngx_http_vbp_redis_sub_message(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_vbp_redis_tracking_on(redisAsyncContext *ac,
+    void *reply, void *privdata);
+static void ngx_http_vbp_redis_touched(redisAsyncContext *ac, void *reply,
+    void *privdata);
 static void ngx_http_vbp_redis_add_read(void *data);
 static void ngx_http_vbp_redis_del_read(void *data);
 static void ngx_http_vbp_redis_add_write(void *data);
@@ -70,7 +95,9 @@ static void ngx_http_vbp_redis_resume(ngx_event_t *ev);
 static void ngx_http_vbp_redis_request_gone(void *data);
 
 
-static ngx_http_vbp_redis_t  ngx_http_vbp_redis;
+static ngx_http_vbp_redis_t        ngx_http_vbp_redis;
+static ngx_http_vbp_redis_t        ngx_http_vbp_redis_sub;
+static ngx_http_vbp_redis_track_t  ngx_http_vbp_redis_track_state;
 
 
 ngx_int_t
@@ -93,6 +120,12 @@ ngx_http_vbp_redis_init_process(ngx_cycle_t *cycle)
     }
 
     ngx_memzero(&ngx_http_vbp_redis, sizeof(ngx_http_vbp_redis_t));
+    ngx_memzero(&ngx_http_vbp_redis_sub, sizeof(ngx_http_vbp_redis_t));
+    ngx_memzero(&ngx_http_vbp_redis_track_state,
+                sizeof(ngx_http_vbp_redis_track_t));
+
+    ngx_http_vbp_scache_init(cycle, (ngx_uint_t) vmcf->session_cache,
+                             vmcf->session_timeout);
 
     ngx_http_vbp_redis.log = cycle->log;
     ngx_http_vbp_redis.timeout = vmcf->redis_timeout;
@@ -133,7 +166,9 @@ ngx_http_vbp_redis_init_process(ngx_cycle_t *cycle)
     ngx_http_vbp_redis.configured = 1;
 
     /* connect early; a failure here is retried by the first request */
-    (void) ngx_http_vbp_redis_connect();
+    if (ngx_http_vbp_redis_connect(&ngx_http_vbp_redis) == NGX_OK) {
+        ngx_http_vbp_redis_track();
+    }
 
     return NGX_OK;
 }
@@ -146,16 +181,24 @@ ngx_http_vbp_redis_exit_process(ngx_cycle_t *cycle)
         redisAsyncFree(ngx_http_vbp_redis.ac);
         ngx_http_vbp_redis.ac = NULL;
     }
+
+    if (ngx_http_vbp_redis_sub.ac) {
+        redisAsyncFree(ngx_http_vbp_redis_sub.ac);
+        ngx_http_vbp_redis_sub.ac = NULL;
+    }
+
+    ngx_http_vbp_scache_flush();
 }
 
 
+/* both connections go to the address of the first */
 static ngx_int_t
-ngx_http_vbp_redis_connect(void)
+ngx_http_vbp_redis_connect(ngx_http_vbp_redis_t *rc)
 {
     ngx_connection_t   *c;
     redisAsyncContext  *ac;
 
-    if (ngx_http_vbp_redis.ac) {
+    if (rc->ac) {
         return NGX_OK;
     }
 
@@ -208,8 +251,8 @@ ngx_http_vbp_redis_connect(void)
     (void) redisAsyncSetDisconnectCallback(ac,
                                            ngx_http_vbp_redis_disconnected);
 
-    ngx_http_vbp_redis.ac = ac;
-    ngx_http_vbp_redis.conn = c;
+    rc->ac = ac;
+    rc->conn = c;
 
     return NGX_OK;
 }
@@ -291,6 +334,21 @@ ngx_http_vbp_redis_cleanup(void *data)
     if (ngx_http_vbp_redis.conn == c) {
         ngx_http_vbp_redis.conn = NULL;
         ngx_http_vbp_redis.ac = NULL;
+
+        /* the new connection must ask for tracking again */
+        ngx_http_vbp_redis_track_state.tracking = 0;
+        ngx_http_vbp_redis_track_state.track_pending = 0;
+        ngx_http_vbp_scache_flush();
+    }
+
+    if (ngx_http_vbp_redis_sub.conn == c) {
+        ngx_http_vbp_redis_sub.conn = NULL;
+        ngx_http_vbp_redis_sub.ac = NULL;
+
+        ngx_http_vbp_redis_track_state.sub_pending = 0;
+        ngx_http_vbp_redis_track_state.sub_ready = 0;
+        ngx_http_vbp_redis_track_state.tracking = 0;
+        ngx_http_vbp_scache_flush();
     }
 
     /* hiredis closes the fd itself */
@@ -411,7 +469,9 @@ ngx_http_vbp_redis_send(ngx_http_vbp_redis_batch_t *b)
     const char  *argv[NGX_HTTP_VBP_REDIS_MAX_ARGS];
     size_t       argvlen[NGX_HTTP_VBP_REDIS_MAX_ARGS];
 
-    if (ngx_http_vbp_redis_connect() == NGX_OK) {
+    if (ngx_http_vbp_redis_connect(&ngx_http_vbp_redis) == NGX_OK) {
+
+        ngx_http_vbp_redis_track();
 
         for (i = 0; i < b->ncmds; i++) {
             for (k = 0; k < b->argc[i]; k++) {
@@ -560,4 +620,258 @@ ngx_http_vbp_redis_request_gone(void *data)
 
     /* replies still pending: the reply callback frees the batch */
     b->request = NULL;
+}
+
+
+/*
+ * Client-side caching: the subscriber asks for its id and subscribes to
+ * __redis__:invalidate, then the command connection turns tracking on,
+ * redirected to it.  NOLOOP: this process's own touches invalidate nothing
+ * here.  Each step starts the next from its reply; a lost connection
+ * starts over from the first request after it.
+ */
+
+static void
+ngx_http_vbp_redis_track(void)
+{
+    ngx_http_vbp_redis_track_t  *t = &ngx_http_vbp_redis_track_state;
+
+    if (!ngx_http_vbp_scache_enabled() || t->unsupported) {
+        return;
+    }
+
+    if (!t->sub_ready) {
+        if (t->sub_pending
+            || ngx_http_vbp_redis_connect(&ngx_http_vbp_redis_sub) != NGX_OK)
+        {
+            return;
+        }
+
+        if (redisAsyncCommand(ngx_http_vbp_redis_sub.ac,
+                              ngx_http_vbp_redis_sub_id, NULL, "CLIENT ID")
+            == REDIS_OK)
+        {
+            t->sub_pending = 1;
+        }
+
+        return;
+    }
+
+    if (t->tracking || t->track_pending || ngx_http_vbp_redis.ac == NULL) {
+        return;
+    }
+
+    /* "off" first: a subscriber that came back has a new id */
+    if (redisAsyncCommand(ngx_http_vbp_redis.ac, NULL, NULL,
+                          "CLIENT TRACKING off") == REDIS_OK
+        && redisAsyncCommand(ngx_http_vbp_redis.ac,
+                             ngx_http_vbp_redis_tracking_on, NULL,
+                             "CLIENT TRACKING on REDIRECT %lld NOLOOP",
+                             t->client_id) == REDIS_OK)
+    {
+        t->track_pending = 1;
+    }
+}
+
+
+static void
+ngx_http_vbp_redis_sub_id(redisAsyncContext *ac, void *data, void *privdata)
+{
+    redisReply  *reply = data;
+
+    if (reply == NULL) {
+        return;                 /* the connection went: cleanup resets */
+    }
+
+    if (reply->type != REDIS_REPLY_INTEGER
+        || redisAsyncCommand(ac, ngx_http_vbp_redis_sub_message, NULL,
+                             "SUBSCRIBE __redis__:invalidate") != REDIS_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_http_vbp_redis.log, 0,
+                      "vbp redis: no session cache: CLIENT ID failed");
+        ngx_http_vbp_redis_track_state.unsupported = 1;
+        return;
+    }
+
+    ngx_http_vbp_redis_track_state.client_id = reply->integer;
+}
+
+
+static void
+ngx_http_vbp_redis_sub_message(redisAsyncContext *ac, void *data,
+    void *privdata)
+{
+    size_t       i;
+    redisReply  *reply = data, *kind, *keys;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements < 3
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    kind = reply->element[0];
+
+    if (kind->len == sizeof("subscribe") - 1
+        && ngx_strncmp(kind->str, "subscribe", kind->len) == 0)
+    {
+        ngx_http_vbp_redis_track_state.sub_pending = 0;
+        ngx_http_vbp_redis_track_state.sub_ready = 1;
+        ngx_http_vbp_redis_track();
+        return;
+    }
+
+    if (kind->len != sizeof("message") - 1
+        || ngx_strncmp(kind->str, "message", kind->len) != 0)
+    {
+        return;
+    }
+
+    keys = reply->element[2];
+
+    switch (keys->type) {
+
+    case REDIS_REPLY_ARRAY:
+        for (i = 0; i < keys->elements; i++) {
+            if (keys->element[i]->type == REDIS_REPLY_STRING) {
+                ngx_http_vbp_scache_invalidate(
+                                        (u_char *) keys->element[i]->str,
+                                        keys->element[i]->len);
+            }
+        }
+        break;
+
+    case REDIS_REPLY_STRING:
+        ngx_http_vbp_scache_invalidate((u_char *) keys->str, keys->len);
+        break;
+
+    default:
+        /* a nil: Redis flushed its keys, or dropped its tracking table */
+        ngx_http_vbp_scache_flush();
+    }
+}
+
+
+static void
+ngx_http_vbp_redis_tracking_on(redisAsyncContext *ac, void *data,
+    void *privdata)
+{
+    redisReply  *reply = data;
+
+    ngx_http_vbp_redis_track_state.track_pending = 0;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_http_vbp_redis.log, 0,
+                      "vbp redis: no session cache, CLIENT TRACKING: %*s",
+                      (size_t) reply->len, reply->str);
+        ngx_http_vbp_redis_track_state.unsupported = 1;
+
+        if (ngx_http_vbp_redis_sub.ac) {
+            redisAsyncFree(ngx_http_vbp_redis_sub.ac);
+        }
+
+        return;
+    }
+
+    /* what was fetched before this reply may not be tracked: not kept */
+    ngx_http_vbp_scache_flush();
+    ngx_http_vbp_redis_track_state.tracking = 1;
+}
+
+
+/*
+ * sessions may be cached: invalidations arrive.  Those already on the
+ * subscriber's socket are taken first, so that a request never uses a
+ * session whose revocation reached this host before the request was read.
+ */
+ngx_uint_t
+ngx_http_vbp_redis_tracking(void)
+{
+    ngx_http_vbp_redis_track_t  *t = &ngx_http_vbp_redis_track_state;
+
+    if (!t->tracking || !t->sub_ready || ngx_http_vbp_redis_sub.ac == NULL) {
+        return 0;
+    }
+
+    /* may free the subscriber (and empty the cache) on a broken socket */
+    redisAsyncHandleRead(ngx_http_vbp_redis_sub.ac);
+
+    return t->tracking && t->sub_ready;
+}
+
+
+/*
+ * the idle timeout of a cached session slides on: EXPIRE, then GET, which
+ * tracks the key again (the write untracked it) and checks the session is
+ * still the one cached; the request does not wait for either
+ */
+void
+ngx_http_vbp_redis_touch(ngx_str_t *key, ngx_str_t *ttl)
+{
+    u_char      *sid;
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    if (ngx_http_vbp_redis.ac == NULL
+        || key->len != sizeof("vbp:sess:") - 1 + NGX_HTTP_VBP_SID_LEN)
+    {
+        return;
+    }
+
+    sid = ngx_alloc(NGX_HTTP_VBP_SID_LEN, ngx_http_vbp_redis.log);
+    if (sid == NULL) {
+        return;
+    }
+
+    ngx_memcpy(sid, key->data + sizeof("vbp:sess:") - 1,
+               NGX_HTTP_VBP_SID_LEN);
+
+    argv[0] = "EXPIRE";
+    argvlen[0] = sizeof("EXPIRE") - 1;
+    argv[1] = (const char *) key->data;
+    argvlen[1] = key->len;
+    argv[2] = (const char *) ttl->data;
+    argvlen[2] = ttl->len;
+
+    if (redisAsyncCommandArgv(ngx_http_vbp_redis.ac, NULL, NULL, 3, argv,
+                              argvlen) != REDIS_OK)
+    {
+        ngx_free(sid);
+        return;
+    }
+
+    argv[0] = "GET";
+    argvlen[0] = sizeof("GET") - 1;
+
+    if (redisAsyncCommandArgv(ngx_http_vbp_redis.ac,
+                              ngx_http_vbp_redis_touched, sid, 2, argv,
+                              argvlen) != REDIS_OK)
+    {
+        ngx_free(sid);
+        ngx_http_vbp_scache_confirm(key->data + sizeof("vbp:sess:") - 1,
+                                    NULL, 0);
+    }
+}
+
+
+static void
+ngx_http_vbp_redis_touched(redisAsyncContext *ac, void *data, void *privdata)
+{
+    u_char      *sid = privdata;
+    redisReply  *reply = data;
+
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        ngx_http_vbp_scache_confirm(sid, (u_char *) reply->str, reply->len);
+
+    } else {
+        /* gone, or the connection with it (and the cache then, too) */
+        ngx_http_vbp_scache_confirm(sid, NULL, 0);
+    }
+
+    ngx_free(sid);
 }

@@ -3,7 +3,9 @@
  * Copyright (C) the VBP platform developers
  *
  * The ACCESS phase: who is asking, and may they?  The session cookie is
- * looked up in Redis (GETEX, so the idle timeout slides with every request);
+ * looked up in this process's session cache (ngx_http_vbp_session_cache.c)
+ * or else in Redis (GET and EXPIRE, or GETEX when nothing is cached, so the
+ * idle timeout slides with every request);
  * on the sign-in location the per-IP throttle is counted and the captcha is
  * taken (GETDEL: an answer works once).  The handler is re-entrant the way
  * ngx_http_auth_request_module's is: the first call starts the lookup and
@@ -21,6 +23,10 @@ static ngx_int_t ngx_http_vbp_access_decide(ngx_http_request_t *r,
 static ngx_int_t ngx_http_vbp_access_deny(ngx_http_request_t *r,
     ngx_int_t rc);
 static ngx_int_t ngx_http_vbp_session_unread(ngx_http_request_t *r);
+static ngx_int_t ngx_http_vbp_session_cached(ngx_http_request_t *r,
+    ngx_http_vbp_ctx_t *ctx, ngx_str_t *key, ngx_str_t *ttl);
+static void ngx_http_vbp_session_keep(ngx_http_request_t *r,
+    ngx_http_vbp_ctx_t *ctx, long long pttl);
 static ngx_int_t ngx_http_vbp_has_permission(json_t *session,
     ngx_str_t *perm);
 static ngx_int_t ngx_http_vbp_valid_token(ngx_str_t *s, size_t len);
@@ -36,6 +42,7 @@ ngx_int_t
 ngx_http_vbp_access_handler(ngx_http_request_t *r)
 {
     u_char                      *key;
+    ngx_int_t                    rc;
     ngx_str_t                    argv[4], ttl;
     ngx_http_vbp_ctx_t          *ctx;
     ngx_http_vbp_loc_conf_t     *vlcf;
@@ -73,11 +80,6 @@ ngx_http_vbp_access_handler(ngx_http_request_t *r)
     b = NULL;
 
     if (ctx->sid.len) {
-        b = ngx_http_vbp_redis_batch(r, ngx_http_vbp_access_done);
-        if (b == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
         key = ngx_pnalloc(r->pool, sizeof("vbp:sess:") + ctx->sid.len);
         ttl.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1);
         if (key == NULL || ttl.data == NULL) {
@@ -87,14 +89,50 @@ ngx_http_vbp_access_handler(ngx_http_request_t *r)
         ttl.len = ngx_sprintf(ttl.data, "%T", vmcf->session_timeout)
                   - ttl.data;
 
-        ngx_str_set(&argv[0], "GETEX");
         argv[1].data = key;
         argv[1].len = ngx_sprintf(key, "vbp:sess:%V", &ctx->sid) - key;
-        ngx_str_set(&argv[2], "EX");
-        argv[3] = ttl;
 
-        if (ngx_http_vbp_redis_add(b, 4, argv) != NGX_OK) {
+        rc = ngx_http_vbp_session_cached(r, ctx, &argv[1], &ttl);
+
+        if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            b = ngx_http_vbp_redis_batch(r, ngx_http_vbp_access_done);
+            if (b == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            /*
+             * tracking remembers the keys that read-only commands read, and
+             * a write (EXPIRE too) makes every other process drop its copy:
+             * GET and PTTL here; the touch, when it is due, comes after
+             */
+            if (ngx_http_vbp_redis_tracking()) {
+                ctx->session_cmds = 2;
+                ctx->session_epoch = ngx_http_vbp_scache_epoch();
+
+                ngx_str_set(&argv[0], "GET");
+                rc = ngx_http_vbp_redis_add(b, 2, argv);
+
+                if (rc == NGX_OK) {
+                    ngx_str_set(&argv[0], "PTTL");
+                    rc = ngx_http_vbp_redis_add(b, 2, argv);
+                }
+
+            } else {
+                ctx->session_cmds = 1;
+
+                ngx_str_set(&argv[0], "GETEX");
+                ngx_str_set(&argv[2], "EX");
+                argv[3] = ttl;
+                rc = ngx_http_vbp_redis_add(b, 4, argv);
+            }
+
+            if (rc != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
         }
     }
 
@@ -210,11 +248,12 @@ ngx_http_vbp_access_done(ngx_http_request_t *r,
 
     i = 0;
 
-    if (ctx->sid.len) {
+    if (ctx->session_cmds) {
         if (replies[i].type == 1 /* REDIS_REPLY_STRING */) {
             ctx->session_raw = replies[i].str;
 
-            if (ngx_http_vbp_session_unread(r)) {
+            /* a session for the cache is parsed once, whoever asked */
+            if (ctx->session_cmds == 1 && ngx_http_vbp_session_unread(r)) {
                 ctx->session_unread = 1;
 
             } else {
@@ -229,6 +268,9 @@ ngx_http_vbp_access_done(ngx_http_request_t *r,
                                   "vbp: unreadable session \"%V\"",
                                   &ctx->sid);
                     ctx->session = NULL;
+
+                } else if (ctx->session_cmds == 2) {
+                    ngx_http_vbp_session_keep(r, ctx, replies[1].integer);
                 }
             }
         }
@@ -237,7 +279,7 @@ ngx_http_vbp_access_done(ngx_http_request_t *r,
             ngx_str_null(&ctx->sid);
         }
 
-        i++;
+        i = ctx->session_cmds;
     }
 
     if (i + 2 <= n) {
@@ -278,6 +320,84 @@ ngx_http_vbp_session_unread(ngx_http_request_t *r)
            && vlcf->permission.len == 0
            && vlcf->password_change == 1
            && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD));
+}
+
+
+/*
+ * the session from this process's cache: NGX_OK, or NGX_DECLINED to ask
+ * Redis.  The request takes its own copy of the text and a reference to
+ * the parsed object: the entry may go while the request runs.
+ */
+static ngx_int_t
+ngx_http_vbp_session_cached(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
+    ngx_str_t *key, ngx_str_t *ttl)
+{
+    ngx_str_t                    *raw;
+    ngx_uint_t                    touch;
+    ngx_http_vbp_scache_entry_t  *e;
+
+    if (!ngx_http_vbp_redis_tracking()) {
+        return NGX_DECLINED;
+    }
+
+    e = ngx_http_vbp_scache_find(&ctx->sid, &touch);
+    if (e == NULL) {
+        return NGX_DECLINED;
+    }
+
+    raw = ngx_http_vbp_scache_raw(e);
+
+    ctx->session_raw.data = ngx_pnalloc(r->pool, raw->len + 1);
+    if (ctx->session_raw.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->session_raw.data, raw->data, raw->len);
+    ctx->session_raw.data[raw->len] = '\0';
+    ctx->session_raw.len = raw->len;
+
+    ctx->session = json_incref(ngx_http_vbp_scache_json(e));
+
+    if (ngx_http_vbp_pool_json(r->pool, ctx->session) != NGX_OK) {
+        ctx->session = NULL;
+        return NGX_ERROR;
+    }
+
+    if (touch) {
+        ngx_http_vbp_redis_touch(key, ttl);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * a session read from Redis goes into the cache, as old as its remaining
+ * time to live says it is; this request touches it if that is due
+ */
+static void
+ngx_http_vbp_session_keep(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
+    long long pttl)
+{
+    u_char                       buf[sizeof("vbp:sess:") + NGX_TIME_T_LEN
+                                     + NGX_HTTP_VBP_SID_LEN];
+    ngx_str_t                    key, ttl;
+    ngx_http_vbp_main_conf_t    *vmcf;
+
+    vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
+
+    if (!ngx_http_vbp_scache_put(&ctx->sid, &ctx->session_raw, ctx->session,
+                                 ctx->session_epoch, pttl))
+    {
+        return;
+    }
+
+    key.data = buf;
+    key.len = ngx_sprintf(buf, "vbp:sess:%V", &ctx->sid) - buf;
+    ttl.data = buf + key.len;
+    ttl.len = ngx_sprintf(ttl.data, "%T", vmcf->session_timeout) - ttl.data;
+
+    ngx_http_vbp_redis_touch(&key, &ttl);
 }
 
 

@@ -39,15 +39,18 @@ static void ngx_http_vbp_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc);
 
 
+/* vbp_worker_pass and vbp_reader_pass: an upstream {} of worker sockets */
+
 char *
 ngx_http_vbp_worker_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_vbp_loc_conf_t *vlcf = conf;
+    ngx_str_t                      *value;
+    ngx_url_t                       u;
+    ngx_http_upstream_srv_conf_t  **field;
 
-    ngx_str_t  *value;
-    ngx_url_t   u;
+    field = (ngx_http_upstream_srv_conf_t **) ((char *) conf + cmd->offset);
 
-    if (vlcf->upstream.upstream) {
+    if (*field) {
         return "is duplicate";
     }
 
@@ -58,8 +61,8 @@ ngx_http_vbp_worker_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     u.url = value[1];
     u.no_resolve = 1;
 
-    vlcf->upstream.upstream = ngx_http_upstream_add(cf, &u, 0);
-    if (vlcf->upstream.upstream == NULL) {
+    *field = ngx_http_upstream_add(cf, &u, 0);
+    if (*field == NULL) {
         return NGX_CONF_ERROR;
     }
 

@@ -218,6 +218,9 @@ login sy_admin Demo@Pass1234 ttl=2
     upstream vbp_workers {
         server $TEST_NGINX_VBP_WORKER;
     }
+    upstream vbp_readers {
+        server $TEST_NGINX_VBP_READER;
+    }
     vbp_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     vbp_templates $TEST_NGINX_VBP_TOP/lua-free-templates;
     vbp_session_timeout 6s;
@@ -235,6 +238,9 @@ sleep 3
 --- http_config
     upstream vbp_workers {
         server $TEST_NGINX_VBP_WORKER;
+    }
+    upstream vbp_readers {
+        server $TEST_NGINX_VBP_READER;
     }
     vbp_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     vbp_templates $TEST_NGINX_VBP_TOP/lua-free-templates;

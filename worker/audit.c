@@ -27,8 +27,8 @@ static int audit_list(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_audit_ops[] = {
-    { "audit.list", audit_list, 1, 0, "admin.audit", NULL },
-    { NULL, NULL, 0, 0, NULL, NULL }
+    { "audit.list", audit_list, 1, 0, "admin.audit", NULL, NULL },
+    { NULL, NULL, 0, 0, NULL, NULL, NULL }
 };
 
 

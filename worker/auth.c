@@ -29,11 +29,11 @@ static long long auth_uid(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_auth_ops[] = {
-    { "auth.login", auth_login, 0, 0, NULL, NULL },
-    { "auth.logout", auth_logout, 1, 0, NULL, NULL },
-    { "auth.change_password", auth_change_password, 1, 0, NULL, NULL },
-    { "auth.home", auth_home, 1, 1, "home", NULL },
-    { NULL, NULL, 0, 0, NULL, NULL }
+    { "auth.login", auth_login, 0, 0, NULL, NULL, NULL },
+    { "auth.logout", auth_logout, 1, 0, NULL, NULL, NULL },
+    { "auth.change_password", auth_change_password, 1, 0, NULL, NULL, NULL },
+    { "auth.home", auth_home, 1, 1, "home", NULL, NULL },
+    { NULL, NULL, 0, 0, NULL, NULL, NULL }
 };
 
 

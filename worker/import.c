@@ -61,8 +61,8 @@ static size_t import_escape(char *out, size_t len, const char *s);
 
 
 const vbp_op_t  vbp_import_ops[] = {
-    { "orgs.import", orgs_import, 1, 0, "admin.orgs", NULL },
-    { NULL, NULL, 0, 0, NULL, NULL }
+    { "orgs.import", orgs_import, 1, 0, "admin.orgs", NULL, NULL },
+    { NULL, NULL, 0, 0, NULL, NULL, NULL }
 };
 
 

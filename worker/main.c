@@ -5,6 +5,8 @@
  *
  *   -l ADDR   listen on unix:/path, /path or host:port
  *   -n N      children (default 8)
+ *   -R ADDR   listen for pipelined reads on unix:/path, /path or host:port
+ *   -N N      read children (default 2; see reader.c)
  *   -d INFO   libpq connection string
  *   -r H:P    Redis for sessions (default 127.0.0.1:6379)
  *   -i SEC    idle timeout of a kept-alive connection (default 10)
@@ -36,7 +38,8 @@ main(int argc, char **argv)
     int          opt, children;
     long         n;
     char        *colon, *end;
-    const char  *listen_addr, *pidfile;
+    int          readers;
+    const char  *listen_addr, *reader_addr, *pidfile;
 
     if (vbp_password_init() != 0) {
         fprintf(stderr, "vbp-worker: libsodium failed to initialize\n");
@@ -48,10 +51,12 @@ main(int argc, char **argv)
     }
 
     listen_addr = NULL;
+    reader_addr = NULL;
     pidfile = NULL;
     children = 8;
+    readers = 2;
 
-    while ((opt = getopt(argc, argv, "l:n:d:r:i:m:p:u:")) != -1) {
+    while ((opt = getopt(argc, argv, "l:n:R:N:d:r:i:m:p:u:")) != -1) {
         switch (opt) {
         case 'l':
             listen_addr = optarg;
@@ -62,6 +67,16 @@ main(int argc, char **argv)
                 return vbp_usage();
             }
             children = (int) n;
+            break;
+        case 'R':
+            reader_addr = optarg;
+            break;
+        case 'N':
+            n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 64) {
+                return vbp_usage();
+            }
+            readers = (int) n;
             break;
         case 'd':
             vbp_config.conninfo = optarg;
@@ -113,7 +128,7 @@ main(int argc, char **argv)
         return vbp_usage();
     }
 
-    return vbp_pool_run(listen_addr, children, pidfile);
+    return vbp_pool_run(listen_addr, children, reader_addr, readers, pidfile);
 }
 
 
@@ -144,8 +159,9 @@ static int
 vbp_usage(void)
 {
     fprintf(stderr,
-            "usage: vbp-worker -l ADDR [-n N] [-d CONNINFO] [-r HOST:PORT|unix:PATH]"
-            " [-i SEC] [-m BYTES] [-p PIDFILE]\n"
+            "usage: vbp-worker -l ADDR [-n N] [-R ADDR [-N N]] [-d CONNINFO]\n"
+            "                  [-r HOST:PORT|unix:PATH] [-i SEC] [-m BYTES]"
+            " [-p PIDFILE]\n"
             "                  [-u UPLOAD_DIR]\n"
             "       vbp-worker hash < password\n");
     return 2;

@@ -59,36 +59,93 @@ vbp_op_find(const char *name)
 }
 
 
-/*
- * one operation, one transaction; a connection lost before COMMIT was sent
- * changed nothing, so the operation is run once more on a new connection
- */
+/* the call a frame asks for; its strings are borrowed from the frame */
 void
-vbp_call_run(vbp_call_t *call, vbp_db_t *db)
+vbp_call_init(vbp_call_t *call, json_t *frame)
 {
-    int              attempt, rc;
+    json_t  *v;
+
+    memset(call, 0, sizeof(vbp_call_t));
+
+    call->frame = frame;
+    call->op = json_string_value(json_object_get(frame, "op"));
+    call->args = json_object_get(frame, "args");
+    call->ip = json_string_value(json_object_get(frame, "ip"));
+    call->sid = json_string_value(json_object_get(frame, "sid"));
+    call->captcha_ok = json_is_true(json_object_get(frame, "captcha_ok"));
+
+    v = json_object_get(frame, "actor");
+    call->actor = json_is_object(v) ? v : NULL;
+
+    v = json_object_get(frame, "session_ttl");
+    call->session_ttl = json_is_integer(v) ? json_integer_value(v) : 1800;
+
+    if (call->session_ttl < 1 || call->session_ttl > 7 * 86400) {
+        call->session_ttl = 1800;
+    }
+}
+
+
+/*
+ * the operation the call names, once the arguments, the actor and the
+ * operation's own permission allow it; NULL when the call is answered
+ */
+const vbp_op_t *
+vbp_call_prepare(vbp_call_t *call)
+{
     const vbp_op_t  *op;
 
-    call->db = db;
+    if (!json_is_object(call->args)) {
+        vbp_fail(call, 400, "bad_request", "请求参数应为 JSON 对象");
+        return NULL;
+    }
 
     op = call->op ? vbp_op_find(call->op) : NULL;
     if (op == NULL) {
         vbp_fail(call, 404, "unknown_operation", "未知的操作");
-        return;
+        return NULL;
     }
 
     call->variant = op->variant;
 
     if (op->needs_actor && !json_is_object(call->actor)) {
         vbp_fail_unauthenticated(call);
-        return;
+        return NULL;
     }
 
     /* nginx checked the route's permission; the operation checks its own */
     if (op->permission && !vbp_actor_has(call, op->permission)) {
         vbp_fail(call, 403, "forbidden", "没有此操作的权限");
-        return;
+        return NULL;
     }
+
+    return op;
+}
+
+
+void
+vbp_call_run(vbp_call_t *call, vbp_db_t *db)
+{
+    const vbp_op_t  *op;
+
+    op = vbp_call_prepare(call);
+
+    if (op != NULL) {
+        vbp_call_execute(call, op, db);
+    }
+}
+
+
+/*
+ * one operation, one transaction; a connection lost before COMMIT was sent
+ * changed nothing, so the operation is run once more on a new connection
+ */
+void
+vbp_call_execute(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db)
+{
+    int  attempt, rc;
+
+    call->db = db;
 
     for (attempt = 0; attempt < 2; attempt++) {
         vbp_call_reset(call);
@@ -101,8 +158,8 @@ vbp_call_run(vbp_call_t *call, vbp_db_t *db)
          * a read of one statement is a transaction by itself: BEGIN and
          * COMMIT would triple the round trips of the busiest requests
          */
-        if (op->one_statement) {
-            rc = op->handler(call);
+        if (op->one_statement || op->read) {
+            rc = op->read ? vbp_read_run(call, op->read) : op->handler(call);
 
             if (rc != 0 && db->broken) {
                 continue;
@@ -150,6 +207,35 @@ vbp_call_run(vbp_call_t *call, vbp_db_t *db)
 
     vbp_call_reset(call);
     vbp_fail(call, 503, "unavailable", "数据库暂时不可用，请稍后再试");
+}
+
+
+/*
+ * a pipelined read run the plain way, by a transaction child (or by a read
+ * child that was sent something else): the same parameters and answer as
+ * in the pipeline, so the two paths cannot drift apart
+ */
+int
+vbp_read_run(vbp_call_t *call, const vbp_read_t *read)
+{
+    int            rc;
+    PGresult      *res;
+    vbp_params_t   params;
+
+    rc = read->params(call, &params);
+    if (rc != 0) {
+        return rc > 0 ? 0 : -1;
+    }
+
+    res = vbp_db_query(call->db, read->stmt, params.n, params.values);
+    if (res == NULL) {
+        return -1;
+    }
+
+    rc = read->answer(call, res);
+    PQclear(res);
+
+    return rc;
 }
 
 

@@ -22,20 +22,26 @@
     "  AND ($5 = '' OR r.code = $5)"
 
 
-static int org_self(vbp_call_t *call);
+static int org_self_params(vbp_call_t *call, vbp_params_t *params);
+static int org_self_answer(vbp_call_t *call, PGresult *res);
 static int orgs_list(vbp_call_t *call);
 static int regions_list(vbp_call_t *call);
 static int regions_create(vbp_call_t *call);
 static int regions_rename(vbp_call_t *call);
 
 
+static const vbp_read_t  org_self_read = {
+    "org_self", org_self_params, org_self_answer
+};
+
+
 const vbp_op_t  vbp_org_ops[] = {
-    { "org.self", org_self, 1, 1, "org.view", NULL },
-    { "orgs.list", orgs_list, 1, 0, "admin.orgs", NULL },
-    { "regions.list", regions_list, 1, 1, "admin.orgs", NULL },
-    { "regions.create", regions_create, 1, 0, "admin.orgs", NULL },
-    { "regions.rename", regions_rename, 1, 0, "admin.orgs", NULL },
-    { NULL, NULL, 0, 0, NULL, NULL }
+    { "org.self", NULL, 1, 1, "org.view", NULL, &org_self_read },
+    { "orgs.list", orgs_list, 1, 0, "admin.orgs", NULL, NULL },
+    { "regions.list", regions_list, 1, 1, "admin.orgs", NULL, NULL },
+    { "regions.create", regions_create, 1, 0, "admin.orgs", NULL, NULL },
+    { "regions.rename", regions_rename, 1, 0, "admin.orgs", NULL, NULL },
+    { NULL, NULL, 0, 0, NULL, NULL, NULL }
 };
 
 
@@ -96,26 +102,26 @@ const vbp_stmt_t  vbp_org_stmts[] = {
 
 
 static int
-org_self(vbp_call_t *call)
+org_self_params(vbp_call_t *call, vbp_params_t *params)
 {
-    char         org[24];
-    PGresult    *res;
-    const char  *params[1];
-
-    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0) {
+    if (vbp_actor_int(call, "org_id", params->text[0], VBP_READ_PARAM_LEN)
+        != 0)
+    {
         vbp_fail_unauthenticated(call);
-        return 0;
+        return 1;
     }
 
-    params[0] = org;
+    params->values[0] = params->text[0];
+    params->n = 1;
 
-    res = vbp_db_query(call->db, "org_self", 1, params);
-    if (res == NULL) {
-        return -1;
-    }
+    return 0;
+}
 
+
+static int
+org_self_answer(vbp_call_t *call, PGresult *res)
+{
     if (PQntuples(res) != 1) {
-        PQclear(res);
         vbp_fail(call, 404, "not_found", "单位不存在");
         return 0;
     }
@@ -128,7 +134,6 @@ org_self(vbp_call_t *call)
                            "category", PQgetvalue(res, 0, 4),
                            "region", "code", PQgetvalue(res, 0, 5),
                            "name", PQgetvalue(res, 0, 6));
-    PQclear(res);
 
     return call->data ? 0 : -1;
 }

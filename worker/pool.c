@@ -8,6 +8,8 @@
  * Children accept on the shared socket and serve one connection at a time
  * until it closes or idles out, so a busy child never holds back a request
  * that an idle child could take: the idle one is the one that accepts.
+ * Read children (-R, reader.c) accept on a second socket and serve many
+ * connections at once, for the pipelined reads routed to them.
  */
 
 #define _GNU_SOURCE            /* accept4() */
@@ -41,38 +43,57 @@ static volatile sig_atomic_t  vbp_reload;
 static struct {
     pid_t    pid;
     time_t   started;
+    int      fd;            /* the socket it accepts on */
+    int      reader;        /* a read child (reader.c) */
 } vbp_children[MAX_CHILDREN];
 
 
 static int vbp_listen(const char *addr, char *unix_path, size_t len);
-static pid_t vbp_spawn(int fd);
+static pid_t vbp_spawn(int fd, int reader);
 static void vbp_child(int fd);
 static void vbp_serve(int c, vbp_db_t *db);
 static json_t *vbp_handle(json_t *frame, vbp_db_t *db);
 static void vbp_on_signal(int signo);
-static int vbp_signals(int child);
 static void vbp_stop_children(int nchildren);
 
 
 int
-vbp_pool_run(const char *listen_addr, int nchildren, const char *pidfile)
+vbp_pool_run(const char *listen_addr, int ntransact, const char *reader_addr,
+    int nreaders, const char *pidfile)
 {
-    int        fd, i, status;
+    int        fd, rfd, i, nchildren, status;
     char       unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+    char       reader_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
     pid_t      pid;
     FILE      *f;
     sigset_t   set, none;
 
-    if (nchildren < 1 || nchildren > MAX_CHILDREN) {
-        vbp_log("children must be 1..%d", MAX_CHILDREN);
+    if (reader_addr == NULL) {
+        nreaders = 0;
+    }
+
+    nchildren = ntransact + nreaders;
+
+    if (ntransact < 1 || nchildren > MAX_CHILDREN) {
+        vbp_log("children must be 1..%d in all", MAX_CHILDREN);
         return 1;
     }
 
     unix_path[0] = '\0';
+    reader_path[0] = '\0';
 
     fd = vbp_listen(listen_addr, unix_path, sizeof(unix_path));
     if (fd < 0) {
         return 1;
+    }
+
+    rfd = -1;
+
+    if (nreaders) {
+        rfd = vbp_listen(reader_addr, reader_path, sizeof(reader_path));
+        if (rfd < 0) {
+            return 1;
+        }
     }
 
     if (pidfile) {
@@ -102,11 +123,18 @@ vbp_pool_run(const char *listen_addr, int nchildren, const char *pidfile)
     sigemptyset(&none);
 
     for (i = 0; i < nchildren; i++) {
-        vbp_children[i].pid = vbp_spawn(fd);
+        vbp_children[i].reader = i >= ntransact;
+        vbp_children[i].fd = vbp_children[i].reader ? rfd : fd;
+        vbp_children[i].pid = vbp_spawn(vbp_children[i].fd,
+                                        vbp_children[i].reader);
         vbp_children[i].started = time(NULL);
     }
 
-    vbp_log("listening on %s with %d children", listen_addr, nchildren);
+    vbp_log("listening on %s with %d children", listen_addr, ntransact);
+
+    if (nreaders) {
+        vbp_log("reads on %s with %d children", reader_addr, nreaders);
+    }
 
     while (!vbp_quit) {
         sigsuspend(&none);
@@ -149,7 +177,8 @@ vbp_pool_run(const char *listen_addr, int nchildren, const char *pidfile)
                     sleep(1);
                 }
 
-                vbp_children[i].pid = vbp_spawn(fd);
+                vbp_children[i].pid = vbp_spawn(vbp_children[i].fd,
+                                                vbp_children[i].reader);
                 vbp_children[i].started = time(NULL);
                 break;
             }
@@ -161,8 +190,16 @@ vbp_pool_run(const char *listen_addr, int nchildren, const char *pidfile)
 
     close(fd);
 
+    if (rfd >= 0) {
+        close(rfd);
+    }
+
     if (unix_path[0]) {
         unlink(unix_path);
+    }
+
+    if (reader_path[0]) {
+        unlink(reader_path);
     }
 
     if (pidfile) {
@@ -307,7 +344,7 @@ vbp_listen(const char *addr, char *unix_path, size_t len)
 
 
 static pid_t
-vbp_spawn(int fd)
+vbp_spawn(int fd, int reader)
 {
     pid_t  pid;
 
@@ -319,7 +356,13 @@ vbp_spawn(int fd)
     }
 
     if (pid == 0) {
-        vbp_child(fd);
+        if (reader) {
+            vbp_reader(fd);
+
+        } else {
+            vbp_child(fd);
+        }
+
         _exit(0);
     }
 
@@ -370,6 +413,7 @@ vbp_child(int fd)
 
     vbp_db_close(&db);
     vbp_sessions_close();
+    vbp_frame_cleanup();
 }
 
 
@@ -387,9 +431,7 @@ vbp_serve(int c, vbp_db_t *db)
         }
 
         if (rc < 0) {
-            answer = json_pack("{s:i, s:{s:s, s:s, s:{}}}", "status", 400,
-                               "error", "code", "bad_frame",
-                               "message", "请求格式错误", "fields");
+            answer = vbp_frame_bad();
             if (answer) {
                 (void) vbp_frame_write(c, answer);
                 json_decref(answer);
@@ -418,34 +460,11 @@ vbp_serve(int c, vbp_db_t *db)
 static json_t *
 vbp_handle(json_t *frame, vbp_db_t *db)
 {
-    json_t      *answer, *v;
+    json_t      *answer;
     vbp_call_t   call;
 
-    memset(&call, 0, sizeof(call));
-
-    call.frame = frame;
-    call.op = json_string_value(json_object_get(frame, "op"));
-    call.args = json_object_get(frame, "args");
-    call.ip = json_string_value(json_object_get(frame, "ip"));
-    call.sid = json_string_value(json_object_get(frame, "sid"));
-    call.captcha_ok = json_is_true(json_object_get(frame, "captcha_ok"));
-
-    v = json_object_get(frame, "actor");
-    call.actor = json_is_object(v) ? v : NULL;
-
-    v = json_object_get(frame, "session_ttl");
-    call.session_ttl = json_is_integer(v) ? json_integer_value(v) : 1800;
-
-    if (call.session_ttl < 1 || call.session_ttl > 7 * 86400) {
-        call.session_ttl = 1800;
-    }
-
-    if (!json_is_object(call.args)) {
-        vbp_fail(&call, 400, "bad_request", "请求参数应为 JSON 对象");
-
-    } else {
-        vbp_call_run(&call, db);
-    }
+    vbp_call_init(&call, frame);
+    vbp_call_run(&call, db);
 
     answer = vbp_call_answer(&call);
     vbp_call_reset(&call);
@@ -470,8 +489,8 @@ vbp_on_signal(int signo)
 }
 
 
-/* no SA_RESTART: a signal must interrupt poll() and accept() */
-static int
+/* no SA_RESTART: a signal must interrupt poll(), epoll_wait(), accept() */
+int
 vbp_signals(int child)
 {
     struct sigaction  sa;

@@ -105,24 +105,24 @@ static int user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
 
 /* the variant is the mode, see the top of this file */
 const vbp_op_t  vbp_user_ops[] = {
-    { "users.list", user_list, 1, 0, "admin.users", "admin" },
-    { "users.get", user_get, 1, 1, "admin.users", "admin" },
-    { "users.create", user_create, 1, 0, "admin.users", "admin" },
-    { "users.update", user_update, 1, 0, "admin.users", "admin" },
-    { "users.set_status", user_set_status, 1, 0, "admin.users", "admin" },
+    { "users.list", user_list, 1, 0, "admin.users", "admin", NULL },
+    { "users.get", user_get, 1, 1, "admin.users", "admin", NULL },
+    { "users.create", user_create, 1, 0, "admin.users", "admin", NULL },
+    { "users.update", user_update, 1, 0, "admin.users", "admin", NULL },
+    { "users.set_status", user_set_status, 1, 0, "admin.users", "admin", NULL },
     { "users.reset_password", user_reset_password, 1, 0, "admin.users",
-      "admin" },
-    { "subusers.list", user_list, 1, 0, "account.subusers", "sub" },
-    { "subusers.get", user_get, 1, 1, "account.subusers", "sub" },
-    { "subusers.create", user_create, 1, 0, "account.subusers", "sub" },
-    { "subusers.update", user_update, 1, 0, "account.subusers", "sub" },
+      "admin", NULL },
+    { "subusers.list", user_list, 1, 0, "account.subusers", "sub", NULL },
+    { "subusers.get", user_get, 1, 1, "account.subusers", "sub", NULL },
+    { "subusers.create", user_create, 1, 0, "account.subusers", "sub", NULL },
+    { "subusers.update", user_update, 1, 0, "account.subusers", "sub", NULL },
     { "subusers.set_status", user_set_status, 1, 0, "account.subusers",
-      "sub" },
+      "sub", NULL },
     { "subusers.reset_password", user_reset_password, 1, 0,
-      "account.subusers", "sub" },
-    { "subusers.grant", subusers_grant, 1, 0, "account.subusers", "sub" },
-    { "permissions.tree", permissions_tree, 1, 0, "account.subusers", "sub" },
-    { NULL, NULL, 0, 0, NULL, NULL }
+      "account.subusers", "sub", NULL },
+    { "subusers.grant", subusers_grant, 1, 0, "account.subusers", "sub", NULL },
+    { "permissions.tree", permissions_tree, 1, 0, "account.subusers", "sub", NULL },
+    { NULL, NULL, 0, 0, NULL, NULL, NULL }
 };
 
 

@@ -59,14 +59,38 @@ typedef struct {
 /* returns 0 (the answer is in call) or -1 (database failure) */
 typedef int (*vbp_op_handler_t)(vbp_call_t *call);
 
+#define VBP_READ_PARAMS      4
+#define VBP_READ_PARAM_LEN   64
+
+typedef struct {
+    int          n;
+    const char  *values[VBP_READ_PARAMS];
+    char         text[VBP_READ_PARAMS][VBP_READ_PARAM_LEN];
+} vbp_params_t;
+
+/*
+ * A read of one prepared statement, split where the statement runs, so a
+ * read child can pipeline many calls' statements on its one connection
+ * (reader.c) and a transaction child can run it the plain way (ops.c).
+ *   params: 0 run the statement, 1 the call is answered already, -1 error
+ *   answer: the call's answer from the statement's result; 0 or -1
+ */
+typedef struct {
+    const char  *stmt;
+    int        (*params)(vbp_call_t *call, vbp_params_t *params);
+    int        (*answer)(vbp_call_t *call, PGresult *res);
+} vbp_read_t;
+
 typedef struct {
     const char        *name;
-    vbp_op_handler_t   handler;
+    vbp_op_handler_t   handler;         /* NULL for a pipelined read */
     int                needs_actor;
     int                one_statement;   /* no BEGIN/COMMIT round trips */
     const char        *permission;      /* NULL: any signed-in user */
     const char        *variant;         /* call->variant: one handler, */
-} vbp_op_t;                             /* several operations */
+                                        /* several operations */
+    const vbp_read_t  *read;            /* a pipelined read: see reader.c */
+} vbp_op_t;
 
 typedef struct {
     const char  *name;
@@ -135,8 +159,13 @@ const char *vbp_xlsx_read(const char *path, vbp_record_pt record,
 void vbp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* frame.c */
+#define VBP_FRAME_HEADER  4
 int vbp_frame_read(int fd, size_t max, int idle_timeout, json_t **frame);
 int vbp_frame_write(int fd, json_t *answer);
+int vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame);
+unsigned char *vbp_frame_encode(json_t *answer, size_t *len);
+json_t *vbp_frame_bad(void);
+void vbp_frame_cleanup(void);
 
 /* db.c */
 int vbp_db_connect(vbp_db_t *db);
@@ -151,7 +180,11 @@ int vbp_db_value(vbp_db_t *db, const char *stmt, int nparams,
 
 /* ops.c */
 const vbp_op_t *vbp_op_find(const char *name);
+void vbp_call_init(vbp_call_t *call, json_t *frame);
+const vbp_op_t *vbp_call_prepare(vbp_call_t *call);
 void vbp_call_run(vbp_call_t *call, vbp_db_t *db);
+void vbp_call_execute(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db);
+int vbp_read_run(vbp_call_t *call, const vbp_read_t *read);
 json_t *vbp_call_answer(vbp_call_t *call);
 void vbp_call_reset(vbp_call_t *call);
 void vbp_fail(vbp_call_t *call, int status, const char *code,
@@ -220,6 +253,11 @@ extern const vbp_op_t    vbp_import_ops[];
 extern const vbp_stmt_t  vbp_import_stmts[];
 
 /* pool.c */
-int vbp_pool_run(const char *listen_addr, int children, const char *pidfile);
+int vbp_pool_run(const char *listen_addr, int children,
+    const char *reader_addr, int readers, const char *pidfile);
+int vbp_signals(int child);
+
+/* reader.c */
+void vbp_reader(int fd);
 
 #endif /* VBP_H */

@@ -33,6 +33,7 @@ package VBP::Test;
 #   redis WORD...                         one Redis command
 #   sleep SECONDS
 #   kill_worker_child                     SIGKILL to one child of the pool
+#   kill_reader_child                     ... to one read child (vbp-reader)
 #   stop_redis | start_redis | restart_postgres
 
 use strict;
@@ -58,12 +59,13 @@ sub slurp {
     open my $fh, '<', $f or return undef;
     local $/;
     my $s = <$fh>;
-    chomp $s;
+    $s =~ s/\n\z// if defined $s;     # chomp does nothing while $/ is undef
     return $s;
 }
 
 $ENV{TEST_NGINX_LOAD_MODULES} //= "$VbpTop/build/ngx_http_vbp_module.so";
 $ENV{TEST_NGINX_VBP_WORKER} //= "unix:$VbpState/worker.sock";
+$ENV{TEST_NGINX_VBP_READER} //= "unix:$VbpState/reader.sock";
 $ENV{TEST_NGINX_REDIS_PORT} //= slurp("$VbpState/redis.port") // 6391;
 $ENV{TEST_NGINX_VBP_TOP} //= $VbpTop;
 # uploads go where the worker pool (-u) reads them
@@ -77,6 +79,11 @@ our $HttpConfig = <<'_EOC_';
         keepalive 2;
     }
 
+    upstream vbp_readers {
+        server $TEST_NGINX_VBP_READER;
+        keepalive 8;
+    }
+
     vbp_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     vbp_redis_timeout 2s;
     vbp_templates $TEST_NGINX_VBP_TOP/lua-free-templates;
@@ -84,6 +91,7 @@ _EOC_
 
 our $Config = <<'_EOC_';
     vbp_worker_pass vbp_workers;
+    vbp_reader_pass vbp_readers;
     client_body_temp_path $TEST_NGINX_UPLOAD_DIR;
     vbp_login_throttle 1000 1m;
 
@@ -216,9 +224,10 @@ sub run_setup {
     } elsif ($cmd eq 'sleep') {
         sleep($rest);
 
-    } elsif ($cmd eq 'kill_worker_child') {
+    } elsif ($cmd eq 'kill_worker_child' || $cmd eq 'kill_reader_child') {
         my $master = slurp("$VbpState/worker.pid") or die "no worker pid\n";
-        my ($child) = split ' ', `pgrep -P $master`;
+        my $kind = $cmd eq 'kill_reader_child' ? 'vbp-reader' : 'vbp-worker';
+        my ($child) = split ' ', `pgrep -P $master -x $kind`;
         die "no worker child\n" unless $child;
         kill 'KILL', $child;
         sleep(0.3);
@@ -257,13 +266,14 @@ our $LivePort = ($ENV{TEST_NGINX_PORT} // 1984) + 1;
 my $LiveRoot = "$VbpTop/t/servroot-live";
 
 sub vbp_nginx_start {
-    my ($extra_http, $extra_server) = @_;
+    my ($extra_http, $extra_server, $workers) = @_;
     $extra_http //= '';
     $extra_server //= '';
+    $workers //= 1;
     vbp_nginx_stop();
     system("rm -rf $LiveRoot && mkdir -p $LiveRoot/conf $LiveRoot/logs") == 0 or die;
     my $conf = "load_module $ENV{TEST_NGINX_LOAD_MODULES};\n"
-        . "worker_processes 1;\nerror_log logs/error.log info;\npid logs/nginx.pid;\n"
+        . "worker_processes $workers;\nerror_log logs/error.log info;\npid logs/nginx.pid;\n"
         . "events { worker_connections 256; }\n"
         . "http {\n access_log off;\n client_body_temp_path $LiveRoot/body;\n"
         . " client_max_body_size 1m;\n$HttpConfig\n$extra_http\n"
@@ -395,7 +405,8 @@ sub vbp_xlsx {
 # one frame to the worker pool, as the nginx module sends it
 sub vbp_frame {
     my ($frame, %o) = @_;
-    (my $path = $ENV{TEST_NGINX_VBP_WORKER}) =~ s/^unix://;
+    my $to = $o{reader} ? $ENV{TEST_NGINX_VBP_READER} : $ENV{TEST_NGINX_VBP_WORKER};
+    (my $path = $to) =~ s/^unix://;
     my $sock = IO::Socket::UNIX->new(Peer => $path, Type => SOCK_STREAM)
         or die "worker socket $path: $!\n";
     my $body = ref $frame ? encode_json($frame) : $frame;
