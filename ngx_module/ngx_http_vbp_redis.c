@@ -22,6 +22,7 @@
 
 #include "ngx_http_vbp_module.h"
 
+#include <sys/ioctl.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
@@ -82,6 +83,7 @@ static void ngx_http_vbp_redis_add_write(void *data);
 static void ngx_http_vbp_redis_del_write(void *data);
 static void ngx_http_vbp_redis_cleanup(void *data);
 static void ngx_http_vbp_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_vbp_redis_sub_read_handler(ngx_event_t *ev);
 static void ngx_http_vbp_redis_write_handler(ngx_event_t *ev);
 static void ngx_http_vbp_redis_connected(const redisAsyncContext *ac,
     int status);
@@ -235,7 +237,9 @@ ngx_http_vbp_redis_connect(ngx_http_vbp_redis_t *rc)
     }
 
     c->data = ac;
-    c->read->handler = ngx_http_vbp_redis_read_handler;
+    c->read->handler = (rc == &ngx_http_vbp_redis_sub)
+                       ? ngx_http_vbp_redis_sub_read_handler
+                       : ngx_http_vbp_redis_read_handler;
     c->write->handler = ngx_http_vbp_redis_write_handler;
     c->read->log = c->log;
     c->write->log = c->log;
@@ -364,6 +368,32 @@ ngx_http_vbp_redis_read_handler(ngx_event_t *ev)
 
     /* may free c through the cleanup hook: nothing may follow */
     redisAsyncHandleRead(c->data);
+}
+
+
+/*
+ * Invalidations are taken whole when they come: hiredis reads 16k at a
+ * time, and what stayed in the socket would wait behind requests that
+ * arrived after it.  That, and epoll reporting descriptors in the order
+ * they became ready, is why a request never meets a session whose change
+ * reached this host before the request did.
+ */
+static void
+ngx_http_vbp_redis_sub_read_handler(ngx_event_t *ev)
+{
+    int                pending;
+    ngx_connection_t  *c = ev->data;
+
+    for ( ;; ) {
+        /* may free c through the cleanup hook */
+        redisAsyncHandleRead(c->data);
+
+        if (ngx_http_vbp_redis_sub.conn != c
+            || ioctl(c->fd, FIONREAD, &pending) == -1 || pending <= 0)
+        {
+            return;
+        }
+    }
 }
 
 
@@ -784,24 +814,13 @@ ngx_http_vbp_redis_tracking_on(redisAsyncContext *ac, void *data,
 }
 
 
-/*
- * sessions may be cached: invalidations arrive.  Those already on the
- * subscriber's socket are taken first, so that a request never uses a
- * session whose revocation reached this host before the request was read.
- */
+/* sessions may be cached: the invalidations of Redis arrive */
 ngx_uint_t
 ngx_http_vbp_redis_tracking(void)
 {
     ngx_http_vbp_redis_track_t  *t = &ngx_http_vbp_redis_track_state;
 
-    if (!t->tracking || !t->sub_ready || ngx_http_vbp_redis_sub.ac == NULL) {
-        return 0;
-    }
-
-    /* may free the subscriber (and empty the cache) on a broken socket */
-    redisAsyncHandleRead(ngx_http_vbp_redis_sub.ac);
-
-    return t->tracking && t->sub_ready;
+    return t->tracking && t->sub_ready && ngx_http_vbp_redis_sub.ac != NULL;
 }
 
 

@@ -209,103 +209,139 @@ ngx_http_vbp_op_start(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 }
 
 
+/*
+ * The frame is written as text: jansson only dumps the arguments when there
+ * are any, and the actor is the session exactly as Redis holds it (the
+ * worker wrote it, the access phase checked it), spliced in.  Strings that
+ * come from outside the module are escaped for JSON.
+ */
 static ngx_int_t
 ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 {
-    char                      *text;
-    size_t                     len, rest, actor;
-    json_t                    *frame;
+    u_char                    *p;
+    char                      *args;
+    size_t                     len, args_len;
     ngx_buf_t                 *b;
+    ngx_str_t                  ip, path, type;
+    ngx_temp_file_t           *upload;
     ngx_http_vbp_loc_conf_t   *vlcf;
     ngx_http_vbp_main_conf_t  *vmcf;
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
     vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
 
-    frame = json_pack("{s:s%, s:O, s:s%, s:I}",
-                      "op", ctx->op.data, ctx->op.len,
-                      "args", ctx->args,
-                      "ip", r->connection->addr_text.data,
-                      r->connection->addr_text.len,
-                      "session_ttl", (json_int_t) vmcf->session_timeout);
+    ip = r->connection->addr_text;
 
-    if (frame == NULL || ngx_http_vbp_pool_json(r->pool, frame) != NGX_OK) {
-        return NGX_ERROR;
+    upload = (vlcf->upload && r->request_body) ? r->request_body->temp_file
+                                                : NULL;
+    ngx_str_null(&path);
+    ngx_str_null(&type);
+
+    if (upload) {
+        path = upload->file.name;
+
+        if (r->headers_in.content_type) {
+            type = r->headers_in.content_type->value;
+        }
     }
 
-    if (ctx->session
-        && json_object_set_new(frame, "sid",
-                               json_stringn((const char *) ctx->sid.data,
-                                            ctx->sid.len))
-           != 0)
-    {
-        return NGX_ERROR;
+    args = NULL;
+    args_len = 2;
+
+    if (json_object_size(ctx->args)) {
+        args = json_dumps(ctx->args, JSON_COMPACT);
+        if (args == NULL) {
+            return NGX_ERROR;
+        }
+
+        args_len = ngx_strlen(args);
     }
 
-    if (vlcf->upload && r->request_body && r->request_body->temp_file
-        && json_object_set_new(frame, "upload",
-               json_pack("{s:s%, s:I, s:s%}",
-                   "path", r->request_body->temp_file->file.name.data,
-                   r->request_body->temp_file->file.name.len,
-                   "size", (json_int_t) r->request_body->temp_file->file.offset,
-                   "type", r->headers_in.content_type
-                           ? (char *) r->headers_in.content_type->value.data
-                           : "",
-                   r->headers_in.content_type
-                           ? r->headers_in.content_type->value.len : 0))
-           != 0)
-    {
-        return NGX_ERROR;
+    len = sizeof("{\"op\":\"\",\"args\":,\"ip\":\"\",\"session_ttl\":}") - 1
+          + ctx->op.len + ngx_escape_json(NULL, ctx->op.data, ctx->op.len)
+          + args_len
+          + ip.len + ngx_escape_json(NULL, ip.data, ip.len)
+          + NGX_TIME_T_LEN;
+
+    if (ctx->session) {
+        len += sizeof(",\"sid\":\"\",\"actor\":") - 1 + ctx->sid.len
+               + ngx_escape_json(NULL, ctx->sid.data, ctx->sid.len)
+               + ctx->session_raw.len;
     }
 
-    if (vlcf->login
-        && json_object_set_new(frame, "captcha_ok",
-                               json_boolean(ngx_http_vbp_captcha_ok(ctx)
-                                            == NGX_OK))
-           != 0)
-    {
-        return NGX_ERROR;
+    if (upload) {
+        len += sizeof(",\"upload\":{\"path\":\"\",\"size\":,\"type\":\"\"}") - 1
+               + path.len + ngx_escape_json(NULL, path.data, path.len)
+               + NGX_OFF_T_LEN
+               + type.len + ngx_escape_json(NULL, type.data, type.len);
     }
 
-    /*
-     * one pass of jansson over the small part; the actor is the session
-     * exactly as Redis holds it (the worker wrote it, the access phase
-     * checked it), spliced in rather than dumped again
-     */
-    text = json_dumps(frame, JSON_COMPACT);
-    if (text == NULL) {
-        return NGX_ERROR;
+    if (vlcf->login) {
+        len += sizeof(",\"captcha_ok\":false") - 1;
     }
-
-    rest = ngx_strlen(text) - 1;        /* without the closing brace */
-    actor = ctx->session ? sizeof(",\"actor\":") - 1 + ctx->session_raw.len
-                         : 0;
-    len = rest + actor + 1;
 
     b = (len > 0x7fffffff) ? NULL
         : ngx_create_temp_buf(r->pool, NGX_HTTP_VBP_FRAME_HEADER + len);
 
     if (b == NULL) {
-        ngx_free(text);
+        ngx_free(args);
         return NGX_ERROR;
     }
 
-    *b->last++ = (u_char) (len >> 24);
-    *b->last++ = (u_char) (len >> 16);
-    *b->last++ = (u_char) (len >> 8);
-    *b->last++ = (u_char) len;
+    p = b->last + NGX_HTTP_VBP_FRAME_HEADER;
 
-    b->last = ngx_cpymem(b->last, text, rest);
-    ngx_free(text);
+    p = ngx_cpymem(p, "{\"op\":\"", sizeof("{\"op\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, ctx->op.data, ctx->op.len);
+    p = ngx_cpymem(p, "\",\"args\":", sizeof("\",\"args\":") - 1);
 
-    if (ctx->session) {
-        b->last = ngx_cpymem(b->last, ",\"actor\":",
-                             sizeof(",\"actor\":") - 1);
-        b->last = ngx_cpymem(b->last, ctx->session_raw.data,
-                             ctx->session_raw.len);
+    if (args) {
+        p = ngx_cpymem(p, args, args_len);
+        ngx_free(args);
+
+    } else {
+        p = ngx_cpymem(p, "{}", 2);
     }
 
-    *b->last++ = '}';
+    p = ngx_cpymem(p, ",\"ip\":\"", sizeof(",\"ip\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, ip.data, ip.len);
+    p = ngx_sprintf(p, "\",\"session_ttl\":%T", vmcf->session_timeout);
+
+    if (ctx->session) {
+        p = ngx_cpymem(p, ",\"sid\":\"", sizeof(",\"sid\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, ctx->sid.data, ctx->sid.len);
+        *p++ = '"';
+    }
+
+    if (upload) {
+        p = ngx_cpymem(p, ",\"upload\":{\"path\":\"",
+                       sizeof(",\"upload\":{\"path\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, path.data, path.len);
+        p = ngx_sprintf(p, "\",\"size\":%O,\"type\":\"", upload->file.offset);
+        p = (u_char *) ngx_escape_json(p, type.data, type.len);
+        p = ngx_cpymem(p, "\"}", 2);
+    }
+
+    if (vlcf->login) {
+        p = ngx_sprintf(p, ",\"captcha_ok\":%s",
+                        ngx_http_vbp_captcha_ok(ctx) == NGX_OK
+                        ? "true" : "false");
+    }
+
+    if (ctx->session) {
+        p = ngx_cpymem(p, ",\"actor\":", sizeof(",\"actor\":") - 1);
+        p = ngx_cpymem(p, ctx->session_raw.data, ctx->session_raw.len);
+    }
+
+    *p++ = '}';
+
+    len = p - b->last - NGX_HTTP_VBP_FRAME_HEADER;
+
+    b->last[0] = (u_char) (len >> 24);
+    b->last[1] = (u_char) (len >> 16);
+    b->last[2] = (u_char) (len >> 8);
+    b->last[3] = (u_char) len;
+    b->last = p;
+
     ctx->frame = b;
 
     return NGX_OK;
