@@ -457,38 +457,135 @@ vbp_frame_append(const char *text, size_t n, void *data)
 }
 
 
-/* the answer as a whole frame, header and text, in one malloc()ed buffer */
-unsigned char *
-vbp_frame_encode(json_t *answer, size_t *len)
+static unsigned char *
+vbp_frame_finish(vbp_frame_out_t *out, size_t *len)
 {
-    size_t           body;
-    vbp_frame_out_t  out;
+    size_t  body;
 
-    out.size = 512;
-    out.len = VBP_FRAME_HEADER;
-    out.buf = malloc(out.size);
+    body = out->len - VBP_FRAME_HEADER;
 
-    if (out.buf == NULL) {
+    if (body > 0x7fffffff) {
+        free(out->buf);
         return NULL;
     }
 
-    if (json_dump_callback(answer, vbp_frame_append, &out, JSON_COMPACT) != 0
-        || out.len - VBP_FRAME_HEADER > 0x7fffffff)
+    out->buf[0] = (unsigned char) (body >> 24);
+    out->buf[1] = (unsigned char) (body >> 16);
+    out->buf[2] = (unsigned char) (body >> 8);
+    out->buf[3] = (unsigned char) body;
+
+    *len = out->len;
+
+    return out->buf;
+}
+
+
+static int
+vbp_frame_start(vbp_frame_out_t *out)
+{
+    out->size = 512;
+    out->len = VBP_FRAME_HEADER;
+    out->buf = malloc(out->size);
+
+    return out->buf ? 0 : -1;
+}
+
+
+/* a JSON value as a whole frame, header and text, in one malloc()ed buffer */
+unsigned char *
+vbp_frame_encode(json_t *answer, size_t *len)
+{
+    vbp_frame_out_t  out;
+
+    if (vbp_frame_start(&out) != 0) {
+        return NULL;
+    }
+
+    if (json_dump_callback(answer, vbp_frame_append, &out, JSON_COMPACT) != 0)
     {
         free(out.buf);
         return NULL;
     }
 
-    body = out.len - VBP_FRAME_HEADER;
+    return vbp_frame_finish(&out, len);
+}
 
-    out.buf[0] = (unsigned char) (body >> 24);
-    out.buf[1] = (unsigned char) (body >> 16);
-    out.buf[2] = (unsigned char) (body >> 8);
-    out.buf[3] = (unsigned char) body;
 
-    *len = out.len;
+/*
+ * an answer frame written straight from its parts, without an answer
+ * object: {"status":N, the extra members, "key":value}.  Status first and
+ * the data last, as nginx expects to pass data on unparsed.
+ */
+unsigned char *
+vbp_frame_encode_answer(int status, json_t *extra, const char *key,
+    json_t *value, size_t *len)
+{
+    int               rc;
+    char              head[32];
+    json_t           *name, *v;
+    const char       *k;
+    vbp_frame_out_t   out;
 
-    return out.buf;
+    if (vbp_frame_start(&out) != 0) {
+        return NULL;
+    }
+
+    rc = vbp_frame_append(head, (size_t) snprintf(head, sizeof(head),
+                                                  "{\"status\":%d", status),
+                          &out);
+
+    json_object_foreach(extra, k, v) {
+        name = json_string(k);
+
+        rc = rc || name == NULL
+             || vbp_frame_append(",", 1, &out)
+             || json_dump_callback(name, vbp_frame_append, &out,
+                                   JSON_ENCODE_ANY)
+             || vbp_frame_append(":", 1, &out)
+             || json_dump_callback(v, vbp_frame_append, &out,
+                                   JSON_ENCODE_ANY | JSON_COMPACT);
+
+        json_decref(name);
+    }
+
+    rc = rc
+         || vbp_frame_append(",\"", 2, &out)
+         || vbp_frame_append(key, strlen(key), &out)
+         || vbp_frame_append("\":", 2, &out)
+         || json_dump_callback(value, vbp_frame_append, &out,
+                               JSON_ENCODE_ANY | JSON_COMPACT)
+         || vbp_frame_append("}", 1, &out);
+
+    if (rc) {
+        free(out.buf);
+        return NULL;
+    }
+
+    return vbp_frame_finish(&out, len);
+}
+
+
+/* a whole frame out on a blocking socket: 0 or -1 */
+int
+vbp_frame_send(int fd, const unsigned char *out, size_t len)
+{
+    size_t   off;
+    ssize_t  n;
+
+    for (off = 0; off < len; off += (size_t) n) {
+        n = write(fd, out + off, len - off);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                n = 0;
+                continue;
+            }
+
+            return -1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -538,8 +635,8 @@ vbp_read_full(int fd, unsigned char *buf, size_t len, int timeout_ms)
 int
 vbp_frame_write(int fd, json_t *answer)
 {
-    size_t          len, off;
-    ssize_t         n;
+    int             rc;
+    size_t          len;
     unsigned char  *out;
 
     out = vbp_frame_encode(answer, &len);
@@ -547,21 +644,8 @@ vbp_frame_write(int fd, json_t *answer)
         return -1;
     }
 
-    for (off = 0; off < len; off += (size_t) n) {
-        n = write(fd, out + off, len - off);
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                n = 0;
-                continue;
-            }
-
-            free(out);
-            return -1;
-        }
-    }
-
+    rc = vbp_frame_send(fd, out, len);
     free(out);
 
-    return 0;
+    return rc;
 }

@@ -256,43 +256,36 @@ vbp_call_reset(vbp_call_t *call)
 }
 
 
-json_t *
-vbp_call_answer(vbp_call_t *call)
+/* the answer frame of the call: data below 400, the error from 400 on */
+unsigned char *
+vbp_call_encode(vbp_call_t *call, size_t *len)
 {
-    json_t  *answer;
-
-    answer = json_object();
-    if (answer == NULL) {
-        return NULL;
-    }
+    json_t         *empty, *value;
+    const char     *key;
+    unsigned char  *out;
 
     if (call->status == 0) {
         call->status = 200;
     }
 
-    if (json_object_set_new(answer, "status", json_integer(call->status))) {
-        json_decref(answer);
-        return NULL;
-    }
-
-    /*
-     * status first, data or error last: nginx passes {"status":N,"data":X}
-     * on without parsing it when nothing stands between the two
-     */
-    if (call->extra) {
-        (void) json_object_update(answer, call->extra);
-    }
+    empty = NULL;
 
     if (call->status < 400) {
-        (void) json_object_set_new(answer, "data",
-                                   call->data ? json_incref(call->data)
-                                              : json_object());
+        key = "data";
+        value = call->data ? call->data : (empty = json_object());
 
     } else {
-        (void) json_object_set(answer, "error", call->error);
+        key = "error";
+        value = call->error ? call->error : (empty = json_object());
     }
 
-    return answer;
+    out = value ? vbp_frame_encode_answer(call->status, call->extra, key,
+                                          value, len)
+                : NULL;
+
+    json_decref(empty);
+
+    return out;
 }
 
 

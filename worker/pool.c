@@ -52,7 +52,7 @@ static int vbp_listen(const char *addr, char *unix_path, size_t len);
 static pid_t vbp_spawn(int fd, int reader);
 static void vbp_child(int fd);
 static void vbp_serve(int c, vbp_db_t *db);
-static json_t *vbp_handle(json_t *frame, vbp_db_t *db);
+static unsigned char *vbp_handle(json_t *frame, vbp_db_t *db, size_t *len);
 static void vbp_on_signal(int signo);
 static void vbp_stop_children(int nchildren);
 
@@ -420,8 +420,10 @@ vbp_child(int fd)
 static void
 vbp_serve(int c, vbp_db_t *db)
 {
-    int      rc;
-    json_t  *frame, *answer;
+    int             rc;
+    size_t          len;
+    json_t         *frame, *answer;
+    unsigned char  *out;
 
     while (!vbp_quit) {
         rc = vbp_frame_read(c, vbp_config.frame_max, vbp_config.idle_timeout,
@@ -440,15 +442,15 @@ vbp_serve(int c, vbp_db_t *db)
             return;
         }
 
-        answer = vbp_handle(frame, db);
+        out = vbp_handle(frame, db, &len);
         json_decref(frame);
 
-        if (answer == NULL) {
+        if (out == NULL) {
             return;
         }
 
-        rc = vbp_frame_write(c, answer);
-        json_decref(answer);
+        rc = vbp_frame_send(c, out, len);
+        free(out);
 
         if (rc != 0) {
             return;
@@ -457,19 +459,19 @@ vbp_serve(int c, vbp_db_t *db)
 }
 
 
-static json_t *
-vbp_handle(json_t *frame, vbp_db_t *db)
+static unsigned char *
+vbp_handle(json_t *frame, vbp_db_t *db, size_t *len)
 {
-    json_t      *answer;
-    vbp_call_t   call;
+    vbp_call_t      call;
+    unsigned char  *out;
 
     vbp_call_init(&call, frame);
     vbp_call_run(&call, db);
 
-    answer = vbp_call_answer(&call);
+    out = vbp_call_encode(&call, len);
     vbp_call_reset(&call);
 
-    return answer;
+    return out;
 }
 
 

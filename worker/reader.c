@@ -527,22 +527,19 @@ static void
 vbp_conn_answer(vbp_reader_t *rd, vbp_rconn_t *c, vbp_call_t *call,
     json_t *frame)
 {
-    json_t  *answer;
+    c->busy = 0;
 
-    answer = vbp_call_answer(call);
+    if (c->fd >= 0) {
+        c->out = vbp_call_encode(call, &c->out_len);
+        c->out_sent = 0;
+    }
+
     vbp_call_reset(call);
     json_decref(frame);
 
-    c->busy = 0;
-
     if (c->fd < 0) {
-        json_decref(answer);
         return;
     }
-
-    c->out = answer ? vbp_frame_encode(answer, &c->out_len) : NULL;
-    c->out_sent = 0;
-    json_decref(answer);
 
     if (c->out == NULL) {
         vbp_conn_close(rd, c);

@@ -164,6 +164,9 @@ int vbp_frame_read(int fd, size_t max, int idle_timeout, json_t **frame);
 int vbp_frame_write(int fd, json_t *answer);
 int vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame);
 unsigned char *vbp_frame_encode(json_t *answer, size_t *len);
+unsigned char *vbp_frame_encode_answer(int status, json_t *extra,
+    const char *key, json_t *value, size_t *len);
+int vbp_frame_send(int fd, const unsigned char *out, size_t len);
 json_t *vbp_frame_bad(void);
 void vbp_frame_cleanup(void);
 
@@ -185,7 +188,7 @@ const vbp_op_t *vbp_call_prepare(vbp_call_t *call);
 void vbp_call_run(vbp_call_t *call, vbp_db_t *db);
 void vbp_call_execute(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db);
 int vbp_read_run(vbp_call_t *call, const vbp_read_t *read);
-json_t *vbp_call_answer(vbp_call_t *call);
+unsigned char *vbp_call_encode(vbp_call_t *call, size_t *len);
 void vbp_call_reset(vbp_call_t *call);
 void vbp_fail(vbp_call_t *call, int status, const char *code,
     const char *message);
