@@ -11,8 +11,6 @@ use VBP::Test;
 use Test::More;
 use HTTP::Tiny;
 use IO::Select;
-use IO::Socket::UNIX;
-use Socket qw(SOCK_STREAM);
 use JSON::PP;
 
 my $base = vbp_nginx_start('', <<'_EOC_');
@@ -91,21 +89,11 @@ like($r->{content}, qr/^\{"error":\{"code":"unavailable","message":"服务暂时
      '... in the JSON error format, not nginx\'s page');
 is(get('/api/org', $sid)->{status}, 200, '... and the next request is fine');
 
-(my $path = $ENV{TEST_NGINX_VBP_WORKER}) =~ s/^unix://;
-
-sub raw_frame {
-    my $bytes = shift;
-    my $s = IO::Socket::UNIX->new(Peer => $path, Type => SOCK_STREAM) or die $!;
-    print $s $bytes;
-    shutdown($s, 1);
-    return VBP::Test::read_frame($s);
-}
-
-my $a = raw_frame(pack('N', 0xFFFFFFF0) . 'x');
+my $a = vbp_raw_frame(pack('N', 0xFFFFFFF0) . 'x');
 is($a->{status}, 400, 'a frame claiming 4 GB is refused');
-$a = raw_frame(pack('N', 5) . '{"op"');
+$a = vbp_raw_frame(pack('N', 5) . '{"op"');
 is($a->{status}, 400, 'a frame that is not JSON is refused');
-$a = raw_frame(pack('N', 3) . '[1]');
+$a = vbp_raw_frame(pack('N', 3) . '[1]');
 is($a->{status}, 400, 'a frame that is not an object is refused');
 $a = vbp_frame({ op => 'no.such.op', args => {} });
 is($a->{status}, 404, 'an unknown operation: 404');
@@ -126,7 +114,7 @@ print $lock "BEGIN; SELECT 1 FROM users WHERE username = 'bb_admin' FOR UPDATE;\
 select(undef, undef, undef, 0.5);
 
 my $actor = decode_json(vbp_redis('GET', "vbp:sess:$sid"));
-my $slow = IO::Socket::UNIX->new(Peer => $path, Type => SOCK_STREAM) or die $!;
+my $slow = vbp_worker_socket();
 my $body = encode_json({ op => 'auth.change_password', actor => $actor, sid => $sid,
     args => { old_password => 'Demo@Pass1234', new_password => 'Slow@Pass12345',
               confirm_password => 'Slow@Pass12345' } });

@@ -12,8 +12,6 @@ use lib 't/lib';
 use VBP::Test;
 use Test::More;
 use HTTP::Tiny;
-use IO::Socket::UNIX;
-use Socket qw(SOCK_STREAM);
 use JSON::PP;
 use POSIX ();
 
@@ -99,21 +97,11 @@ is(get('/api/org', $sid{hf_admin})->{status}, 200, '... and the next one');
 
 # --- frames straight to the read socket --------------------------------------
 
-(my $path = $ENV{TEST_NGINX_VBP_READER}) =~ s/^unix://;
-
-sub raw_frame {
-    my $bytes = shift;
-    my $s = IO::Socket::UNIX->new(Peer => $path, Type => SOCK_STREAM) or die $!;
-    print $s $bytes;
-    shutdown($s, 1);
-    return VBP::Test::read_frame($s);
-}
-
-my $a = raw_frame(pack('N', 0xFFFFFFF0) . 'x');
+my $a = vbp_raw_frame(pack('N', 0xFFFFFFF0) . 'x', reader => 1);
 is($a->{status}, 400, 'read socket: a frame claiming 4 GB is refused');
-$a = raw_frame(pack('N', 5) . '{"op"');
+$a = vbp_raw_frame(pack('N', 5) . '{"op"', reader => 1);
 is($a->{status}, 400, 'read socket: a frame that is not JSON is refused');
-$a = raw_frame(pack('N', 3) . '[1]');
+$a = vbp_raw_frame(pack('N', 3) . '[1]', reader => 1);
 is($a->{status}, 400, 'read socket: a frame that is not an object is refused');
 
 my $actor = decode_json(vbp_redis('GET', "vbp:sess:$sid{sy_admin}"));
@@ -134,7 +122,7 @@ ok($a->{data}{menu}, '... with its data');
 
 # two frames at once on one connection: answered in order
 {
-    my $s = IO::Socket::UNIX->new(Peer => $path, Type => SOCK_STREAM) or die $!;
+    my $s = vbp_worker_socket(reader => 1);
     my $one = encode_json({ op => 'org.self', args => {}, actor => $actor });
     my $two = encode_json({ op => 'no.such.op', args => {} });
     print $s pack('N', length $one) . $one . pack('N', length $two) . $two;
@@ -177,5 +165,17 @@ for (1 .. 4) {
 is(get('/api/me', $sid{sy_admin})->{status}, 200, '... while another session still works');
 
 unlike(vbp_error_log(), qr/\[(alert|crit|emerg)\]/, 'nothing alarming in the error log');
+
+# --- vbp_session_cache 0: every request reads Redis --------------------------
+
+$base = vbp_nginx_start("vbp_session_cache 0;\n", '', 2);
+my $sid = vbp_setup('login sy_admin Demo@Pass1234')->{'@SID@'};
+is(get('/api/me', $sid)->{status}, 200, 'no session cache: signed in');
+is(get('/api/org', $sid)->{status}, 200, '... and reads work');
+select(undef, undef, undef, 0.5);       # the old nginx's connections close
+my $pubsub = () = vbp_redis('CLIENT', 'LIST', 'TYPE', 'pubsub') =~ /^id=/mg;
+is($pubsub, 0, '... with no invalidation connection to Redis');
+vbp_redis('DEL', "vbp:sess:$sid");
+is(get('/api/me', $sid)->{status}, 401, '... and a deleted session ends at once');
 
 done_testing();

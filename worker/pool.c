@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -379,6 +380,9 @@ vbp_child(int fd)
     struct pollfd   pfd;
 
     vbp_quit = 0;
+
+    /* ps and pgrep tell transaction children from read children */
+    (void) prctl(PR_SET_NAME, "vbp-worker", 0, 0, 0);
 
     if (vbp_signals(1) != 0) {
         _exit(1);

@@ -381,8 +381,29 @@ vbp_conn_read(vbp_reader_t *rd, vbp_rconn_t *c)
             break;
         }
 
-        /* closed by nginx, or broken: a call in flight is still finished */
-        vbp_conn_close(rd, c);
+        if (n < 0) {
+            vbp_conn_close(rd, c);
+            return;
+        }
+
+        /* the peer is done sending: what it sent is answered, then closed */
+        c->closing = 1;
+        break;
+    }
+
+    if (c->closing && !c->busy && c->out == NULL) {
+        /* a frame waiting in the buffer still gets its answer */
+        c->closing = 0;
+        vbp_conn_serve(rd, c);
+
+        if (c->fd >= 0) {
+            c->closing = 1;
+
+            if (!c->busy && c->out == NULL) {
+                vbp_conn_close(rd, c);
+            }
+        }
+
         return;
     }
 

@@ -48,7 +48,7 @@ use POSIX ();
 use Time::HiRes qw(sleep);
 
 use Exporter 'import';
-our @EXPORT = qw(vbp_blocks vbp_sql vbp_frame vbp_redis vbp_setup vbp_nginx_start
+our @EXPORT = qw(vbp_raw_frame vbp_worker_socket vbp_blocks vbp_sql vbp_frame vbp_redis vbp_setup vbp_nginx_start
                  vbp_nginx_stop vbp_error_log vbp_xlsx $VbpTop $VbpState);
 
 our $VbpTop = abs_path(dirname(__FILE__) . '/../../..');
@@ -226,8 +226,11 @@ sub run_setup {
 
     } elsif ($cmd eq 'kill_worker_child' || $cmd eq 'kill_reader_child') {
         my $master = slurp("$VbpState/worker.pid") or die "no worker pid\n";
-        my $kind = $cmd eq 'kill_reader_child' ? 'vbp-reader' : 'vbp-worker';
-        my ($child) = split ' ', `pgrep -P $master -x $kind`;
+        # read children call themselves vbp-reader (under valgrind the
+        # others keep valgrind's name)
+        my %reader = map { $_ => 1 } split ' ', `pgrep -P $master -x vbp-reader`;
+        my ($child) = grep { ($cmd eq 'kill_reader_child') == !!$reader{$_} }
+                      split ' ', `pgrep -P $master`;
         die "no worker child\n" unless $child;
         kill 'KILL', $child;
         sleep(0.3);
@@ -402,15 +405,30 @@ sub vbp_xlsx {
     return $out;
 }
 
+# a connection to the worker pool, or with reader => 1 to its read children
+sub vbp_worker_socket {
+    my %o = @_;
+    my $to = $o{reader} ? $ENV{TEST_NGINX_VBP_READER} : $ENV{TEST_NGINX_VBP_WORKER};
+    (my $path = $to) =~ s/^unix://;
+    return IO::Socket::UNIX->new(Peer => $path, Type => SOCK_STREAM)
+        || die "worker socket $path: $!\n";
+}
+
 # one frame to the worker pool, as the nginx module sends it
 sub vbp_frame {
     my ($frame, %o) = @_;
-    my $to = $o{reader} ? $ENV{TEST_NGINX_VBP_READER} : $ENV{TEST_NGINX_VBP_WORKER};
-    (my $path = $to) =~ s/^unix://;
-    my $sock = IO::Socket::UNIX->new(Peer => $path, Type => SOCK_STREAM)
-        or die "worker socket $path: $!\n";
+    my $sock = vbp_worker_socket(%o);
     my $body = ref $frame ? encode_json($frame) : $frame;
     print $sock pack('N', length $body) . $body;
+    return read_frame($sock);
+}
+
+# bytes as they are (a broken frame), then the end of the stream
+sub vbp_raw_frame {
+    my ($bytes, %o) = @_;
+    my $sock = vbp_worker_socket(%o);
+    print $sock $bytes;
+    shutdown($sock, 1);
     return read_frame($sock);
 }
 
