@@ -163,7 +163,7 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_vbp_loc_conf_t, upstream.buffer_size),
+      offsetof(ngx_http_vbp_loc_conf_t, frame_max),
       NULL },
 
     { ngx_string("vbp_worker_next_upstream"),
@@ -436,7 +436,7 @@ ngx_http_vbp_create_loc_conf(ngx_conf_t *cf)
     conf->upstream.send_timeout = NGX_CONF_UNSET_MSEC;
     conf->upstream.read_timeout = NGX_CONF_UNSET_MSEC;
     conf->upstream.next_upstream_timeout = NGX_CONF_UNSET_MSEC;
-    conf->upstream.buffer_size = NGX_CONF_UNSET_SIZE;
+    conf->frame_max = NGX_CONF_UNSET_SIZE;
 
     /* the worker frame is read whole into one buffer, never buffered */
     conf->upstream.cyclic_temp_file = 0;
@@ -490,8 +490,15 @@ ngx_http_vbp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->upstream.read_timeout, 60000);
     ngx_conf_merge_msec_value(conf->upstream.next_upstream_timeout,
                               prev->upstream.next_upstream_timeout, 0);
-    ngx_conf_merge_size_value(conf->upstream.buffer_size,
-                              prev->upstream.buffer_size, 256 * 1024);
+    ngx_conf_merge_size_value(conf->frame_max, prev->frame_max, 256 * 1024);
+
+    /*
+     * the answer is read into a small buffer first, and one of its exact
+     * size only when its frame says it is larger: most answers are a few
+     * kilobytes, and a 256k buffer per request is memory and malloc() time
+     */
+    conf->upstream.buffer_size = ngx_min(conf->frame_max,
+                                         NGX_HTTP_VBP_FIRST_BUFFER);
 
     /*
      * "error" and "timeout" are safe to retry even for POST: the worker

@@ -24,6 +24,7 @@
 #define NGX_HTTP_VBP_SID_LEN         43     /* 32 random bytes, base64url */
 #define NGX_HTTP_VBP_CAPTCHA_ID_LEN  22     /* 16 random bytes, base64url */
 #define NGX_HTTP_VBP_REDIS_MAX_ARGS  4
+#define NGX_HTTP_VBP_FIRST_BUFFER    8192   /* see vbp_worker_buffer_size */
 #define NGX_HTTP_VBP_REDIS_MAX_CMDS  6
 
 
@@ -57,6 +58,7 @@ typedef struct {
     ngx_http_upstream_conf_t    upstream;
     ngx_http_upstream_srv_conf_t  *reader;      /* vbp_reader_pass */
     ngx_flag_t                  read;           /* vbp_read: a pipelined read */
+    size_t                      frame_max;      /* vbp_worker_buffer_size */
 
     ngx_str_t                   op;             /* the first one, for logs */
     ngx_array_t                *ops;            /* ngx_http_vbp_op_t */

@@ -11,7 +11,8 @@
  *   answer   {"status", "data" | "error", "session", "clear_session"}
  *
  * The answer is read whole into u->buffer (vbp_worker_buffer_size bounds
- * it), rendered, and the rendered body takes the buffer's place, so the
+ * it; a small buffer first, one of the frame's size when that is larger),
+ * rendered, and the rendered body takes the buffer's place, so the
  * upstream module sends it and keeps the connection alive for the next
  * frame.
  */
@@ -424,13 +425,15 @@ static ngx_int_t
 ngx_http_vbp_process_header(ngx_http_request_t *r)
 {
     size_t                avail, len;
-    u_char               *p;
+    u_char               *p, *grown;
     json_t               *reply, *status;
     ngx_int_t             code;
     ngx_buf_t            *out;
     json_error_t          jerr;
     ngx_http_upstream_t  *u;
     ngx_http_vbp_ctx_t   *ctx;
+
+    ngx_http_vbp_loc_conf_t  *vlcf;
 
     u = r->upstream;
     ctx = ngx_http_get_module_ctx(r, ngx_http_vbp_module);
@@ -445,14 +448,29 @@ ngx_http_vbp_process_header(ngx_http_request_t *r)
     len = ((size_t) p[0] << 24) | ((size_t) p[1] << 16)
           | ((size_t) p[2] << 8) | (size_t) p[3];
 
-    if (len == 0
-        || len > (size_t) (u->buffer.end - p) - NGX_HTTP_VBP_FRAME_HEADER)
-    {
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    if (len == 0 || len > vlcf->frame_max - NGX_HTTP_VBP_FRAME_HEADER) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "vbp worker sent a frame of %uz bytes, "
                       "vbp_worker_buffer_size is %uz",
-                      len, u->conf->buffer_size);
+                      len, vlcf->frame_max);
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    /* larger than the first buffer: the rest is read into one that fits */
+    if (NGX_HTTP_VBP_FRAME_HEADER + len > (size_t) (u->buffer.end - p)) {
+        grown = ngx_palloc(r->pool, NGX_HTTP_VBP_FRAME_HEADER + len);
+        if (grown == NULL) {
+            return NGX_ERROR;
+        }
+
+        u->buffer.start = grown;
+        u->buffer.pos = grown;
+        u->buffer.last = ngx_cpymem(grown, p, avail);
+        u->buffer.end = grown + NGX_HTTP_VBP_FRAME_HEADER + len;
+
+        return NGX_AGAIN;
     }
 
     if (avail < NGX_HTTP_VBP_FRAME_HEADER + len) {

@@ -89,6 +89,15 @@ like($r->{content}, qr/^\{"error":\{"code":"unavailable","message":"服务暂时
      '... in the JSON error format, not nginx\'s page');
 is(get('/api/org', $sid)->{status}, 200, '... and the next request is fine');
 
+# an answer larger than the first read buffer (8k) is read into one that fits
+vbp_setup('user lcb_admin password=Demo@Pass1234 must_change=0');
+my $lcb = vbp_setup('login lcb_admin Demo@Pass1234')->{'@SID@'};
+$r = get('/api/orgs?per_page=100', $lcb);
+is($r->{status}, 200, 'a list of 100 organizations');
+cmp_ok(length $r->{content}, '>', 8192, '... larger than the first buffer');
+my $list = decode_json($r->{content});
+is(scalar @{$list->{items}}, $list->{total} < 100 ? $list->{total} : 100, '... arrives whole');
+
 my $a = vbp_raw_frame(pack('N', 0xFFFFFFF0) . 'x');
 is($a->{status}, 400, 'a frame claiming 4 GB is refused');
 $a = vbp_raw_frame(pack('N', 5) . '{"op"');

@@ -27,7 +27,8 @@ static int vbp_read_full(int fd, unsigned char *buf, size_t len,
  * are quitting), -1 on a broken or oversized frame
  */
 int
-vbp_frame_read(int fd, size_t max, int idle_timeout, json_t **frame)
+vbp_frame_read(int fd, size_t max, int idle_timeout, json_t **frame,
+    json_t **actor)
 {
     int             rc;
     size_t          len;
@@ -35,6 +36,7 @@ vbp_frame_read(int fd, size_t max, int idle_timeout, json_t **frame)
     struct pollfd   pfd;
 
     *frame = NULL;
+    *actor = NULL;
 
     pfd.fd = fd;
     pfd.events = POLLIN;
@@ -78,7 +80,7 @@ vbp_frame_read(int fd, size_t max, int idle_timeout, json_t **frame)
         return -1;
     }
 
-    rc = vbp_frame_decode(body, len, frame);
+    rc = vbp_frame_decode(body, len, frame, actor);
     free(body);
 
     return rc == 0 ? 1 : -1;
@@ -87,26 +89,29 @@ vbp_frame_read(int fd, size_t max, int idle_timeout, json_t **frame)
 
 /*
  * The actor is most of a frame, and the same text comes again and again
- * (a user's session, as nginx holds it): parsing it was most of what a
- * small read cost here.  So the frame's top level is scanned for the
- * "actor" member, the rest is parsed by jansson, and the actor's object
- * comes from a small cache keyed by its exact text.  Anything the scan
- * does not expect goes to jansson whole, which says what is wrong.
+ * (a user's session, as nginx holds it); so does the rest of a frame (the
+ * same user asking the same thing): parsing them was most of what a small
+ * read cost here.  So the frame's top level is scanned for the "actor"
+ * member, and each part's parsed object comes from a small cache keyed by
+ * its exact text.  The objects are shared: nothing may change them.
+ * Anything the scan does not expect goes to jansson whole, which says
+ * what is wrong.
  */
 
-#define VBP_ACTORS      64              /* direct-mapped by hash */
-#define VBP_ACTOR_MAX   16384           /* longer ones are not kept */
+#define VBP_CACHED      64              /* direct-mapped by hash */
+#define VBP_CACHED_MAX  16384           /* longer texts are not kept */
 
 
 typedef struct {
     uint64_t   hash;
     size_t     len;
     char      *text;
-    json_t    *actor;
-} vbp_actor_slot_t;
+    json_t    *json;
+} vbp_cached_t;
 
 
-static vbp_actor_slot_t  vbp_actors[VBP_ACTORS];
+static vbp_cached_t  vbp_actors[VBP_CACHED];
+static vbp_cached_t  vbp_rests[VBP_CACHED];
 
 
 static int vbp_frame_split(const unsigned char *body, size_t len,
@@ -118,36 +123,39 @@ static const unsigned char *vbp_json_string(const unsigned char *p,
     const unsigned char *end);
 static const unsigned char *vbp_json_value(const unsigned char *p,
     const unsigned char *end);
-static json_t *vbp_actor_get(const unsigned char *text, size_t len);
+static json_t *vbp_cached_object(vbp_cached_t *cache,
+    const unsigned char *text, size_t len);
 
 
-/* the JSON object of a frame's body: 0, or -1 (logged) */
+/*
+ * the JSON object of a frame's body, and its actor when that came apart
+ * (else NULL: the frame holds it); 0, or -1 (logged)
+ */
 int
-vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame)
+vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame,
+    json_t **actor)
 {
     size_t                actor_len, rest_len;
-    json_t               *actor;
     json_error_t          err;
     unsigned char        *rest;
     const unsigned char  *actor_text;
 
+    *frame = NULL;
+    *actor = NULL;
     actor_text = NULL;
     actor_len = 0;
 
     if (vbp_frame_split(body, len, &actor_text, &actor_len, &rest,
                         &rest_len) == 0)
     {
-        *frame = json_loadb((const char *) rest, rest_len,
-                            JSON_REJECT_DUPLICATES, &err);
+        *frame = vbp_cached_object(vbp_rests, rest, rest_len);
         free(rest);
 
         /* an "actor" spelt with escapes is a duplicate: jansson says so */
-        if (json_is_object(*frame)
-            && json_object_get(*frame, "actor") == NULL)
-        {
-            actor = vbp_actor_get(actor_text, actor_len);
+        if (*frame && json_object_get(*frame, "actor") == NULL) {
+            *actor = vbp_cached_object(vbp_actors, actor_text, actor_len);
 
-            if (actor && json_object_set_new(*frame, "actor", actor) == 0) {
+            if (*actor) {
                 return 0;
             }
         }
@@ -346,56 +354,62 @@ vbp_json_value(const unsigned char *p, const unsigned char *end)
 }
 
 
-/* a new reference to the actor the text stands for, or NULL */
+/* a new reference to the object the text stands for, or NULL */
 static json_t *
-vbp_actor_get(const unsigned char *text, size_t len)
+vbp_cached_object(vbp_cached_t *cache, const unsigned char *text, size_t len)
 {
-    size_t             i;
-    json_t            *actor;
-    uint64_t           hash;
-    json_error_t       err;
-    vbp_actor_slot_t  *slot;
+    size_t         i;
+    json_t        *json;
+    uint64_t       hash;
+    json_error_t   err;
+    vbp_cached_t  *slot;
 
     /*
-     * the length and the last bytes: a session ends with its own random
-     * CSRF token, so they tell sessions apart; memcmp() decides
+     * the length and the last bytes: an actor ends with the session's own
+     * random CSRF token, the rest of a frame with the session id; memcmp()
+     * decides
      */
     hash = 14695981039346656037ULL;                 /* FNV-1a */
     hash = (hash ^ len) * 1099511628211ULL;
 
-    for (i = len > 24 ? len - 24 : 0; i < len; i++) {
+    for (i = len > 48 ? len - 48 : 0; i < len; i++) {
         hash = (hash ^ text[i]) * 1099511628211ULL;
     }
 
-    slot = &vbp_actors[hash % VBP_ACTORS];
+    slot = &cache[hash % VBP_CACHED];
 
-    if (slot->actor && slot->hash == hash && slot->len == len
+    if (slot->json && slot->hash == hash && slot->len == len
         && memcmp(slot->text, text, len) == 0)
     {
-        return json_incref(slot->actor);
+        return json_incref(slot->json);
     }
 
-    actor = json_loadb((const char *) text, len, JSON_REJECT_DUPLICATES, &err);
+    json = json_loadb((const char *) text, len, JSON_REJECT_DUPLICATES, &err);
 
-    if (!json_is_object(actor) || len > VBP_ACTOR_MAX) {
-        return actor;
+    if (!json_is_object(json)) {
+        json_decref(json);
+        return NULL;
+    }
+
+    if (len > VBP_CACHED_MAX) {
+        return json;
     }
 
     free(slot->text);
-    json_decref(slot->actor);
-    slot->actor = NULL;
+    json_decref(slot->json);
+    slot->json = NULL;
 
     slot->text = malloc(len);
     if (slot->text == NULL) {
-        return actor;
+        return json;
     }
 
     memcpy(slot->text, text, len);
     slot->hash = hash;
     slot->len = len;
-    slot->actor = json_incref(actor);
+    slot->json = json_incref(json);
 
-    return actor;
+    return json;
 }
 
 
@@ -405,12 +419,15 @@ vbp_frame_cleanup(void)
 {
     size_t  i;
 
-    for (i = 0; i < VBP_ACTORS; i++) {
+    for (i = 0; i < VBP_CACHED; i++) {
         free(vbp_actors[i].text);
-        json_decref(vbp_actors[i].actor);
-        vbp_actors[i].text = NULL;
-        vbp_actors[i].actor = NULL;
+        json_decref(vbp_actors[i].json);
+        free(vbp_rests[i].text);
+        json_decref(vbp_rests[i].json);
     }
+
+    memset(vbp_actors, 0, sizeof(vbp_actors));
+    memset(vbp_rests, 0, sizeof(vbp_rests));
 }
 
 

@@ -59,9 +59,13 @@ vbp_op_find(const char *name)
 }
 
 
-/* the call a frame asks for; its strings are borrowed from the frame */
+/*
+ * the call a frame asks for, which takes over the references to the frame
+ * and to the actor (NULL: the frame's own member); its strings are
+ * borrowed from them until vbp_call_end()
+ */
 void
-vbp_call_init(vbp_call_t *call, json_t *frame)
+vbp_call_init(vbp_call_t *call, json_t *frame, json_t *actor)
 {
     json_t  *v;
 
@@ -74,7 +78,8 @@ vbp_call_init(vbp_call_t *call, json_t *frame)
     call->sid = json_string_value(json_object_get(frame, "sid"));
     call->captcha_ok = json_is_true(json_object_get(frame, "captcha_ok"));
 
-    v = json_object_get(frame, "actor");
+    call->own_actor = actor;
+    v = actor ? actor : json_object_get(frame, "actor");
     call->actor = json_is_object(v) ? v : NULL;
 
     v = json_object_get(frame, "session_ttl");
@@ -236,6 +241,21 @@ vbp_read_run(vbp_call_t *call, const vbp_read_t *read)
     PQclear(res);
 
     return rc;
+}
+
+
+/* the answer is sent: the call lets go of everything */
+void
+vbp_call_end(vbp_call_t *call)
+{
+    vbp_call_reset(call);
+
+    json_decref(call->frame);
+    json_decref(call->own_actor);
+
+    call->frame = NULL;
+    call->own_actor = NULL;
+    call->actor = NULL;
 }
 
 

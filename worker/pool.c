@@ -53,7 +53,8 @@ static int vbp_listen(const char *addr, char *unix_path, size_t len);
 static pid_t vbp_spawn(int fd, int reader);
 static void vbp_child(int fd);
 static void vbp_serve(int c, vbp_db_t *db);
-static unsigned char *vbp_handle(json_t *frame, vbp_db_t *db, size_t *len);
+static unsigned char *vbp_handle(json_t *frame, json_t *actor, vbp_db_t *db,
+    size_t *len);
 static void vbp_on_signal(int signo);
 static void vbp_stop_children(int nchildren);
 
@@ -426,12 +427,12 @@ vbp_serve(int c, vbp_db_t *db)
 {
     int             rc;
     size_t          len;
-    json_t         *frame, *answer;
+    json_t         *frame, *actor, *answer;
     unsigned char  *out;
 
     while (!vbp_quit) {
         rc = vbp_frame_read(c, vbp_config.frame_max, vbp_config.idle_timeout,
-                            &frame);
+                            &frame, &actor);
         if (rc == 0) {
             return;
         }
@@ -446,8 +447,7 @@ vbp_serve(int c, vbp_db_t *db)
             return;
         }
 
-        out = vbp_handle(frame, db, &len);
-        json_decref(frame);
+        out = vbp_handle(frame, actor, db, &len);
 
         if (out == NULL) {
             return;
@@ -464,16 +464,16 @@ vbp_serve(int c, vbp_db_t *db)
 
 
 static unsigned char *
-vbp_handle(json_t *frame, vbp_db_t *db, size_t *len)
+vbp_handle(json_t *frame, json_t *actor, vbp_db_t *db, size_t *len)
 {
     vbp_call_t      call;
     unsigned char  *out;
 
-    vbp_call_init(&call, frame);
+    vbp_call_init(&call, frame, actor);
     vbp_call_run(&call, db);
 
     out = vbp_call_encode(&call, len);
-    vbp_call_reset(&call);
+    vbp_call_end(&call);
 
     return out;
 }

@@ -68,7 +68,6 @@ struct vbp_rconn_s {
 
 typedef struct {
     vbp_rconn_t     *conn;
-    json_t          *frame;
     vbp_call_t       call;
     const vbp_op_t  *op;
     vbp_params_t     params;
@@ -108,9 +107,9 @@ static void vbp_listen_toggle(vbp_reader_t *rd, int on);
 static void vbp_conn_read(vbp_reader_t *rd, vbp_rconn_t *c);
 static void vbp_conn_serve(vbp_reader_t *rd, vbp_rconn_t *c);
 static void vbp_conn_dispatch(vbp_reader_t *rd, vbp_rconn_t *c,
-    json_t *frame);
+    json_t *frame, json_t *actor);
 static void vbp_conn_answer(vbp_reader_t *rd, vbp_rconn_t *c,
-    vbp_call_t *call, json_t *frame);
+    vbp_call_t *call);
 static void vbp_conn_flush(vbp_reader_t *rd, vbp_rconn_t *c);
 static void vbp_conn_close(vbp_reader_t *rd, vbp_rconn_t *c);
 static void vbp_conn_sweep(vbp_reader_t *rd);
@@ -417,7 +416,7 @@ vbp_conn_serve(vbp_reader_t *rd, vbp_rconn_t *c)
 {
     int          bad;
     size_t       len;
-    json_t      *frame, *answer;
+    json_t      *frame, *actor, *answer;
     vbp_call_t   call;
 
     while (c->fd >= 0 && !c->busy && c->out == NULL && !c->closing
@@ -436,8 +435,8 @@ vbp_conn_serve(vbp_reader_t *rd, vbp_rconn_t *c)
             return;
 
         } else {
-            bad = vbp_frame_decode(c->in + VBP_FRAME_HEADER, len, &frame)
-                  != 0;
+            bad = vbp_frame_decode(c->in + VBP_FRAME_HEADER, len, &frame,
+                                   &actor) != 0;
         }
 
         c->active = rd->now;
@@ -458,33 +457,34 @@ vbp_conn_serve(vbp_reader_t *rd, vbp_rconn_t *c)
             call.error = json_incref(json_object_get(answer, "error"));
             json_decref(answer);
 
-            vbp_conn_answer(rd, c, &call, NULL);
+            vbp_conn_answer(rd, c, &call);
             return;
         }
 
         c->in_len -= VBP_FRAME_HEADER + len;
         memmove(c->in, c->in + VBP_FRAME_HEADER + len, c->in_len);
 
-        vbp_conn_dispatch(rd, c, frame);
+        vbp_conn_dispatch(rd, c, frame, actor);
     }
 }
 
 
 static void
-vbp_conn_dispatch(vbp_reader_t *rd, vbp_rconn_t *c, json_t *frame)
+vbp_conn_dispatch(vbp_reader_t *rd, vbp_rconn_t *c, json_t *frame,
+    json_t *actor)
 {
     int               rc;
     vbp_call_t        call;
     vbp_rcall_t      *r;
     const vbp_op_t   *op;
 
-    vbp_call_init(&call, frame);
+    vbp_call_init(&call, frame, actor);
     call.db = &rd->db;
 
     op = vbp_call_prepare(&call);
 
     if (op == NULL) {
-        vbp_conn_answer(rd, c, &call, frame);
+        vbp_conn_answer(rd, c, &call);
         return;
     }
 
@@ -501,7 +501,7 @@ vbp_conn_dispatch(vbp_reader_t *rd, vbp_rconn_t *c, json_t *frame)
         }
 
         c->busy = 0;
-        vbp_conn_answer(rd, c, &call, frame);
+        vbp_conn_answer(rd, c, &call);
         return;
     }
 
@@ -517,18 +517,17 @@ vbp_conn_dispatch(vbp_reader_t *rd, vbp_rconn_t *c, json_t *frame)
             vbp_fail(&r->call, 500, "internal", "系统内部错误，请稍后再试");
         }
 
-        vbp_conn_answer(rd, c, &r->call, frame);
+        vbp_conn_answer(rd, c, &r->call);
         return;
     }
 
     if (vbp_pg_ready(rd) != 0) {
         vbp_fail(&r->call, 503, "unavailable", "数据库暂时不可用，请稍后再试");
-        vbp_conn_answer(rd, c, &r->call, frame);
+        vbp_conn_answer(rd, c, &r->call);
         return;
     }
 
     r->conn = c;
-    r->frame = frame;
     r->op = op;
     r->res = NULL;
     r->tries = 0;
@@ -543,10 +542,9 @@ vbp_conn_dispatch(vbp_reader_t *rd, vbp_rconn_t *c, json_t *frame)
 }
 
 
-/* the answer frame goes out; the call and the frame it borrowed end */
+/* the answer frame goes out, and the call ends */
 static void
-vbp_conn_answer(vbp_reader_t *rd, vbp_rconn_t *c, vbp_call_t *call,
-    json_t *frame)
+vbp_conn_answer(vbp_reader_t *rd, vbp_rconn_t *c, vbp_call_t *call)
 {
     c->busy = 0;
 
@@ -555,8 +553,7 @@ vbp_conn_answer(vbp_reader_t *rd, vbp_rconn_t *c, vbp_call_t *call,
         c->out_sent = 0;
     }
 
-    vbp_call_reset(call);
-    json_decref(frame);
+    vbp_call_end(call);
 
     if (c->fd < 0) {
         return;
@@ -957,7 +954,7 @@ vbp_pg_complete(vbp_reader_t *rd)
     r->res = NULL;
 
     c = r->conn;
-    vbp_conn_answer(rd, c, &r->call, r->frame);
+    vbp_conn_answer(rd, c, &r->call);
     vbp_conn_serve(rd, c);
 }
 
@@ -1030,7 +1027,7 @@ vbp_ring_fail_all(vbp_reader_t *rd)
 
         vbp_call_reset(&r->call);
         vbp_fail(&r->call, 503, "unavailable", "数据库暂时不可用，请稍后再试");
-        vbp_conn_answer(rd, r->conn, &r->call, r->frame);
+        vbp_conn_answer(rd, r->conn, &r->call);
     }
 }
 
