@@ -116,13 +116,14 @@ static vbp_cached_t  vbp_rests[VBP_CACHED];
 
 static int vbp_frame_split(const unsigned char *body, size_t len,
     const unsigned char **actor, size_t *actor_len, unsigned char **rest,
-    size_t *rest_len);
+    size_t *rest_len, int *no_args);
 static const unsigned char *vbp_json_space(const unsigned char *p,
     const unsigned char *end);
 static const unsigned char *vbp_json_string(const unsigned char *p,
     const unsigned char *end);
 static const unsigned char *vbp_json_value(const unsigned char *p,
     const unsigned char *end);
+static json_t *vbp_parse_object(const unsigned char *text, size_t len);
 static json_t *vbp_cached_object(vbp_cached_t *cache,
     const unsigned char *text, size_t len);
 
@@ -135,6 +136,7 @@ int
 vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame,
     json_t **actor)
 {
+    int                   no_args;
     size_t                actor_len, rest_len;
     json_error_t          err;
     unsigned char        *rest;
@@ -144,11 +146,17 @@ vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame,
     *actor = NULL;
     actor_text = NULL;
     actor_len = 0;
+    no_args = 0;
 
     if (vbp_frame_split(body, len, &actor_text, &actor_len, &rest,
-                        &rest_len) == 0)
+                        &rest_len, &no_args) == 0)
     {
-        *frame = vbp_cached_object(vbp_rests, rest, rest_len);
+        /*
+         * only frames without arguments are kept: they are the repeated
+         * reads, and no password or other input stays in memory
+         */
+        *frame = no_args ? vbp_cached_object(vbp_rests, rest, rest_len)
+                         : vbp_parse_object(rest, rest_len);
         free(rest);
 
         /* an "actor" spelt with escapes is a duplicate: jansson says so */
@@ -184,7 +192,7 @@ vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame,
 static int
 vbp_frame_split(const unsigned char *body, size_t len,
     const unsigned char **actor, size_t *actor_len, unsigned char **rest,
-    size_t *rest_len)
+    size_t *rest_len, int *no_args)
 {
     int                   found;
     const unsigned char  *p, *end, *member, *key_end, *value, *after;
@@ -227,6 +235,10 @@ vbp_frame_split(const unsigned char *body, size_t len,
         p = vbp_json_space(after, end);
         if (p == end || (*p != ',' && *p != '}')) {
             return -1;
+        }
+
+        if (key_end - member == 6 && memcmp(member, "\"args\"", 6) == 0) {
+            *no_args = after - value == 2 && memcmp(value, "{}", 2) == 0;
         }
 
         if (key_end - member == 7 && memcmp(member, "\"actor\"", 7) == 0) {
@@ -354,6 +366,24 @@ vbp_json_value(const unsigned char *p, const unsigned char *end)
 }
 
 
+/* the object the text is, or NULL */
+static json_t *
+vbp_parse_object(const unsigned char *text, size_t len)
+{
+    json_t        *json;
+    json_error_t   err;
+
+    json = json_loadb((const char *) text, len, JSON_REJECT_DUPLICATES, &err);
+
+    if (!json_is_object(json)) {
+        json_decref(json);
+        return NULL;
+    }
+
+    return json;
+}
+
+
 /* a new reference to the object the text stands for, or NULL */
 static json_t *
 vbp_cached_object(vbp_cached_t *cache, const unsigned char *text, size_t len)
@@ -361,7 +391,6 @@ vbp_cached_object(vbp_cached_t *cache, const unsigned char *text, size_t len)
     size_t         i;
     json_t        *json;
     uint64_t       hash;
-    json_error_t   err;
     vbp_cached_t  *slot;
 
     /*
@@ -384,14 +413,9 @@ vbp_cached_object(vbp_cached_t *cache, const unsigned char *text, size_t len)
         return json_incref(slot->json);
     }
 
-    json = json_loadb((const char *) text, len, JSON_REJECT_DUPLICATES, &err);
+    json = vbp_parse_object(text, len);
 
-    if (!json_is_object(json)) {
-        json_decref(json);
-        return NULL;
-    }
-
-    if (len > VBP_CACHED_MAX) {
+    if (json == NULL || len > VBP_CACHED_MAX) {
         return json;
     }
 
