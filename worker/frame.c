@@ -455,16 +455,6 @@ vbp_frame_cleanup(void)
 }
 
 
-/* the answer to a frame that could not be read */
-json_t *
-vbp_frame_bad(void)
-{
-    return json_pack("{s:i, s:{s:s, s:s, s:{}}}", "status", 400,
-                     "error", "code", "bad_frame",
-                     "message", "请求格式错误", "fields");
-}
-
-
 typedef struct {
     unsigned char  *buf;
     size_t          len;
@@ -529,26 +519,6 @@ vbp_frame_start(vbp_frame_out_t *out)
     out->buf = malloc(out->size);
 
     return out->buf ? 0 : -1;
-}
-
-
-/* a JSON value as a whole frame, header and text, in one malloc()ed buffer */
-unsigned char *
-vbp_frame_encode(json_t *answer, size_t *len)
-{
-    vbp_frame_out_t  out;
-
-    if (vbp_frame_start(&out) != 0) {
-        return NULL;
-    }
-
-    if (json_dump_callback(answer, vbp_frame_append, &out, JSON_COMPACT) != 0)
-    {
-        free(out.buf);
-        return NULL;
-    }
-
-    return vbp_frame_finish(&out, len);
 }
 
 
@@ -670,23 +640,4 @@ vbp_read_full(int fd, unsigned char *buf, size_t len, int timeout_ms)
     }
 
     return 1;
-}
-
-
-int
-vbp_frame_write(int fd, json_t *answer)
-{
-    int             rc;
-    size_t          len;
-    unsigned char  *out;
-
-    out = vbp_frame_encode(answer, &len);
-    if (out == NULL) {
-        return -1;
-    }
-
-    rc = vbp_frame_send(fd, out, len);
-    free(out);
-
-    return rc;
 }

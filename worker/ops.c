@@ -244,6 +244,15 @@ vbp_read_run(vbp_call_t *call, const vbp_read_t *read)
 }
 
 
+/* the call made of a frame that could not be read: its answer is a 400 */
+void
+vbp_call_bad_frame(vbp_call_t *call)
+{
+    memset(call, 0, sizeof(vbp_call_t));
+    vbp_fail(call, 400, "bad_frame", "请求格式错误");
+}
+
+
 /* the answer is sent: the call lets go of everything */
 void
 vbp_call_end(vbp_call_t *call)

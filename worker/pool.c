@@ -427,7 +427,8 @@ vbp_serve(int c, vbp_db_t *db)
 {
     int             rc;
     size_t          len;
-    json_t         *frame, *actor, *answer;
+    json_t         *frame, *actor;
+    vbp_call_t      call;
     unsigned char  *out;
 
     while (!vbp_quit) {
@@ -438,10 +439,13 @@ vbp_serve(int c, vbp_db_t *db)
         }
 
         if (rc < 0) {
-            answer = vbp_frame_bad();
-            if (answer) {
-                (void) vbp_frame_write(c, answer);
-                json_decref(answer);
+            vbp_call_bad_frame(&call);
+            out = vbp_call_encode(&call, &len);
+            vbp_call_end(&call);
+
+            if (out) {
+                (void) vbp_frame_send(c, out, len);
+                free(out);
             }
 
             return;

@@ -416,7 +416,7 @@ vbp_conn_serve(vbp_reader_t *rd, vbp_rconn_t *c)
 {
     int          bad;
     size_t       len;
-    json_t      *frame, *actor, *answer;
+    json_t      *frame, *actor;
     vbp_call_t   call;
 
     while (c->fd >= 0 && !c->busy && c->out == NULL && !c->closing
@@ -446,17 +446,7 @@ vbp_conn_serve(vbp_reader_t *rd, vbp_rconn_t *c)
             c->in_len = 0;
             c->closing = 1;
 
-            answer = vbp_frame_bad();
-            if (answer == NULL) {
-                vbp_conn_close(rd, c);
-                return;
-            }
-
-            memset(&call, 0, sizeof(call));
-            call.status = 400;
-            call.error = json_incref(json_object_get(answer, "error"));
-            json_decref(answer);
-
+            vbp_call_bad_frame(&call);
             vbp_conn_answer(rd, c, &call);
             return;
         }

@@ -163,14 +163,11 @@ void vbp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define VBP_FRAME_HEADER  4
 int vbp_frame_read(int fd, size_t max, int idle_timeout, json_t **frame,
     json_t **actor);
-int vbp_frame_write(int fd, json_t *answer);
 int vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame,
     json_t **actor);
-unsigned char *vbp_frame_encode(json_t *answer, size_t *len);
 unsigned char *vbp_frame_encode_answer(int status, json_t *extra,
     const char *key, json_t *value, size_t *len);
 int vbp_frame_send(int fd, const unsigned char *out, size_t len);
-json_t *vbp_frame_bad(void);
 void vbp_frame_cleanup(void);
 
 /* db.c */
@@ -188,6 +185,7 @@ int vbp_db_value(vbp_db_t *db, const char *stmt, int nparams,
 const vbp_op_t *vbp_op_find(const char *name);
 void vbp_call_init(vbp_call_t *call, json_t *frame, json_t *actor);
 void vbp_call_end(vbp_call_t *call);
+void vbp_call_bad_frame(vbp_call_t *call);
 const vbp_op_t *vbp_call_prepare(vbp_call_t *call);
 void vbp_call_run(vbp_call_t *call, vbp_db_t *db);
 void vbp_call_execute(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db);
