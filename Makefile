@@ -43,7 +43,7 @@ $(BUILD)/template_test: ngx_module/t/template_test.c ngx_module/ngx_http_vbp_tem
 
 $(BUILD)/captcha_test: ngx_module/t/captcha_test.c ngx_module/ngx_http_vbp_captcha_image.c
 	@mkdir -p $(BUILD)
-	$(CC) $(WFLAGS) $(CFLAGS) -o $@ $^ -lz
+	$(CC) $(WFLAGS) $(CFLAGS) -o $@ $^ -lgd -lm
 
 # --- make run: the whole platform on 127.0.0.1:$(PORT) with demo data ------
 
@@ -52,7 +52,7 @@ run: build
 	@tools/demo-accounts $(DEV) $(PORT)
 	@trap 'tools/stack stop $(DEV); exit 0' INT TERM; \
 	 echo "Ctrl-C (or make stop) stops everything."; \
-	 while kill -0 $$(cat $(DEV)/nginx.pid 2>/dev/null) 2>/dev/null; do sleep 1; done; \
+	 while kill -0 $$(cat $(DEV)/supervisor.pid 2>/dev/null) 2>/dev/null; do sleep 1; done; \
 	 tools/stack stop $(DEV)
 
 stop:

@@ -5,12 +5,12 @@
  * GET /captcha: a new image captcha.  The answer goes to Redis under a
  * random id (single use: the sign-in takes it with GETDEL; it expires after
  * vbp_captcha_ttl), the id to the browser in the vbp_cap cookie, and the
- * picture drawn by ngx_http_vbp_captcha_image.c to the body.
+ * picture drawn by ngx_http_vbp_captcha_image.c (libgd, the TrueType fonts
+ * of vbp_captcha_fonts) to the body.
  */
 
 
 #include "ngx_http_vbp_module.h"
-#include "ngx_http_vbp_captcha_image.h"
 
 #include <sys/random.h>
 
@@ -143,39 +143,42 @@ ngx_http_vbp_captcha_stored(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_vbp_captcha_send(ngx_http_request_t *r, ngx_http_vbp_captcha_t *cap)
 {
-    u_char                    noise[NGX_HTTP_VBP_CAPTCHA_NOISE_BYTES];
-    size_t                    bound, written;
-    ngx_buf_t                *b;
-    ngx_str_t                 type = ngx_string("image/png");
-    ngx_table_elt_t          *h;
-    ngx_http_vbp_loc_conf_t  *vlcf;
+    int                        size;
+    void                      *png;
+    uint64_t                   seed;
+    ngx_buf_t                 *b;
+    ngx_str_t                  type = ngx_string("image/png");
+    ngx_table_elt_t           *h;
+    ngx_http_vbp_loc_conf_t   *vlcf;
+    ngx_http_vbp_main_conf_t  *vmcf;
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+    vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
 
-    if (getrandom(noise, sizeof(noise), 0) != (ssize_t) sizeof(noise)) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    bound = ngx_http_vbp_captcha_png_bound(NGX_HTTP_VBP_CAPTCHA_DEFAULT_WIDTH,
-                                           NGX_HTTP_VBP_CAPTCHA_DEFAULT_HEIGHT);
-
-    b = ngx_create_temp_buf(r->pool, bound);
-    if (b == NULL) {
+    if (getrandom(&seed, sizeof(seed), 0) != (ssize_t) sizeof(seed)) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_http_vbp_captcha_png((const char *) cap->text,
                                  NGX_HTTP_VBP_CAPTCHA_LEN,
-                                 NGX_HTTP_VBP_CAPTCHA_DEFAULT_WIDTH,
-                                 NGX_HTTP_VBP_CAPTCHA_DEFAULT_HEIGHT,
-                                 noise, sizeof(noise), b->last, bound,
-                                 &written)
-        != NGX_HTTP_VBP_CAPTCHA_OK)
+                                 (const char *const *) vmcf->captcha_fonts,
+                                 vmcf->captcha_nfonts, seed, &png, &size,
+                                 NULL)
+        != 0)
     {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "vbp: the captcha could not be drawn");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last += written;
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        ngx_http_vbp_captcha_free(png);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, png, size);
+    ngx_http_vbp_captcha_free(png);
 
     if (ngx_http_vbp_set_cookie(r, ngx_http_vbp_captcha_cookie_name(),
                                 &cap->id, vlcf->captcha_ttl)
@@ -201,4 +204,50 @@ ngx_http_vbp_captcha_send(ngx_http_request_t *r, ngx_http_vbp_captcha_t *cap)
     }
 
     return ngx_http_vbp_send_buf(r, NGX_HTTP_OK, &type, b);
+}
+
+
+/*
+ * vbp_captcha_fonts: the fonts are tried when the configuration is read,
+ * so that a missing one fails "nginx -t" rather than every sign-in
+ */
+char *
+ngx_http_vbp_captcha_check_fonts(ngx_conf_t *cf, ngx_http_vbp_main_conf_t *vmcf)
+{
+    int          size;
+    void        *png;
+    ngx_uint_t   i;
+    const char  *err;
+
+    static char  *defaults[] = { NGX_HTTP_VBP_CAPTCHA_DEFAULT_FONTS };
+
+    if (vmcf->captcha_nfonts == 0) {
+        ngx_memcpy(vmcf->captcha_fonts, defaults, sizeof(defaults));
+        vmcf->captcha_nfonts = sizeof(defaults) / sizeof(defaults[0]);
+    }
+
+    for (i = 0; i < vmcf->captcha_nfonts; i++) {
+        err = NULL;
+
+        if (ngx_http_vbp_captcha_png("23456789", 8,
+                                     (const char *const *)
+                                         &vmcf->captcha_fonts[i],
+                                     1, 1, &png, &size, &err)
+            != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "vbp_captcha_fonts: cannot draw with \"%s\": %s",
+                               vmcf->captcha_fonts[i],
+                               err ? err : "out of memory");
+            ngx_http_vbp_captcha_done();
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_http_vbp_captcha_free(png);
+    }
+
+    /* each worker sets up its own cache (init_process) */
+    ngx_http_vbp_captcha_done();
+
+    return NGX_CONF_OK;
 }

@@ -1,10 +1,15 @@
 
 /*
- * Image captcha: draws the answer text into a palette PNG.
+ * Copyright (C) the VBP platform developers
  *
- * Plain C99, libc and zlib only; no nginx headers, so it can be unit
- * tested on its own.  All randomness comes from the caller (noise bytes),
- * which keeps the renderer deterministic.
+ * Image captcha: the answer drawn with libgd and TrueType fonts, each
+ * letter in a font, size, angle and colour of its own, the whole warped by
+ * two sine waves and crossed by lines drawn in the letters' colours, on a
+ * background of arcs and speckles.
+ *
+ * No nginx headers, so it is unit tested on its own
+ * (ngx_module/t/captcha_test.c).  The randomness of the drawing comes from
+ * the caller's seed; the answer itself is the caller's.
  */
 
 
@@ -13,47 +18,42 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 
 
 /* no 0/O/1/I: they are too easily confused */
 #define NGX_HTTP_VBP_CAPTCHA_ALPHABET     "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 #define NGX_HTTP_VBP_CAPTCHA_MAX_LEN      8
 
-/* minimum number of caller-supplied random bytes */
-#define NGX_HTTP_VBP_CAPTCHA_NOISE_BYTES  256
+#define NGX_HTTP_VBP_CAPTCHA_WIDTH        140
+#define NGX_HTTP_VBP_CAPTCHA_HEIGHT       48
 
-#define NGX_HTTP_VBP_CAPTCHA_MIN_WIDTH    80
-#define NGX_HTTP_VBP_CAPTCHA_MAX_WIDTH    400
-#define NGX_HTTP_VBP_CAPTCHA_MIN_HEIGHT   30
-#define NGX_HTTP_VBP_CAPTCHA_MAX_HEIGHT   120
+#define NGX_HTTP_VBP_CAPTCHA_FONTS_MAX    8
 
-#define NGX_HTTP_VBP_CAPTCHA_DEFAULT_WIDTH   120
-#define NGX_HTTP_VBP_CAPTCHA_DEFAULT_HEIGHT  40
-
-#define NGX_HTTP_VBP_CAPTCHA_OK           0
-#define NGX_HTTP_VBP_CAPTCHA_EINVAL      -1
-#define NGX_HTTP_VBP_CAPTCHA_ENOSPC      -2
+/* Debian's fonts-dejavu-core */
+#define NGX_HTTP_VBP_CAPTCHA_FONT_DIR     "/usr/share/fonts/truetype/dejavu/"
+#define NGX_HTTP_VBP_CAPTCHA_DEFAULT_FONTS                                    \
+    NGX_HTTP_VBP_CAPTCHA_FONT_DIR "DejaVuSans-Bold.ttf",                      \
+    NGX_HTTP_VBP_CAPTCHA_FONT_DIR "DejaVuSerif-Bold.ttf",                     \
+    NGX_HTTP_VBP_CAPTCHA_FONT_DIR "DejaVuSansMono-Bold.ttf"
 
 
 /*
- * Draw text (chars from the alphabet, 1..MAX_LEN of them) into a PNG image
- * of width x height pixels (80..400 x 30..120; others are rejected).
- * noise: caller-supplied random bytes (at least NOISE_BYTES) that decide
- * jitter, glyph offsets, slant, colours and noise lines/dots, so the
- * function itself is deterministic for a given input.
- * out: caller buffer of outlen bytes; on success *written is the PNG size.
- * Returns 0 on success, -1 on bad arguments (or when the temporary pixel
- * buffer cannot be allocated), -2 when outlen is too small.
+ * Draws text (1..MAX_LEN letters of the alphabet) with the fonts (TrueType
+ * files, nfonts of them) into a PNG of WIDTH x HEIGHT pixels.  On success
+ * returns 0 and *png (to be freed with ngx_http_vbp_captcha_free()) of
+ * *size bytes; -1 on bad arguments, a font that cannot be used or no
+ * memory.  err, when not NULL, receives libgd's word on a font.
  */
-int ngx_http_vbp_captcha_png(const char *text, size_t len, unsigned width,
-    unsigned height, const unsigned char *noise, size_t noiselen,
-    unsigned char *out, size_t outlen, size_t *written);
+int ngx_http_vbp_captcha_png(const char *text, size_t len,
+    const char *const *fonts, size_t nfonts, uint64_t seed,
+    void **png, int *size, const char **err);
 
-/*
- * An upper bound for outlen for the given size, so the caller can allocate
- * once; 0 if the size is out of range.
- */
-size_t ngx_http_vbp_captcha_png_bound(unsigned width, unsigned height);
+void ngx_http_vbp_captcha_free(void *png);
+
+/* libgd's font cache, once per process that draws */
+int ngx_http_vbp_captcha_init(void);
+void ngx_http_vbp_captcha_done(void);
 
 
 #endif /* _NGX_HTTP_VBP_CAPTCHA_IMAGE_H_INCLUDED_ */

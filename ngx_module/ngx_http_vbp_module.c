@@ -16,6 +16,9 @@
 #include "ngx_http_vbp_module.h"
 
 
+static ngx_int_t ngx_http_vbp_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_vbp_body_limit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_vbp_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_vbp_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_vbp_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -30,6 +33,8 @@ static char *ngx_http_vbp_page(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_vbp_login_throttle(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_vbp_error(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_vbp_captcha_fonts(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_vbp_init_process(ngx_cycle_t *cycle);
 static void ngx_http_vbp_exit_process(ngx_cycle_t *cycle);
@@ -136,6 +141,20 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_vbp_loc_conf_t, read),
+      NULL },
+
+    { ngx_string("vbp_hash_pass"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_vbp_worker_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_vbp_loc_conf_t, hasher),
+      NULL },
+
+    { ngx_string("vbp_hash"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_vbp_loc_conf_t, hash),
       NULL },
 
     { ngx_string("vbp_worker_connect_timeout"),
@@ -250,6 +269,13 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
       0,
       (void *) ngx_http_vbp_captcha_handler },
 
+    { ngx_string("vbp_captcha_fonts"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_vbp_captcha_fonts,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("vbp_captcha_expose"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -283,7 +309,7 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_vbp_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_vbp_add_variables,            /* preconfiguration */
     ngx_http_vbp_postconfiguration,        /* postconfiguration */
 
     ngx_http_vbp_create_main_conf,         /* create main configuration */
@@ -313,6 +339,77 @@ ngx_module_t  ngx_http_vbp_module = {
 };
 
 
+static ngx_http_variable_t  ngx_http_vbp_variables[] = {
+
+    /* the body size the location allows, for the 413 answer: "20MB" */
+    { ngx_string("vbp_body_limit"), NULL, ngx_http_vbp_body_limit_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_vbp_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_vbp_variables; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * error_page evaluates it before it leaves the location that refused the
+ * body, so it is that location's client_max_body_size
+ */
+static ngx_int_t
+ngx_http_vbp_body_limit_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                    *p;
+    off_t                      size;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    size = clcf->client_max_body_size;
+
+    p = ngx_pnalloc(r->pool, NGX_OFF_T_LEN + 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (size == 0) {
+        v->len = ngx_sprintf(p, "unlimited") - p;
+
+    } else if (size % (1024 * 1024) == 0) {
+        v->len = ngx_sprintf(p, "%OMB", size / (1024 * 1024)) - p;
+
+    } else if (size % 1024 == 0) {
+        v->len = ngx_sprintf(p, "%OKB", size / 1024) - p;
+
+    } else {
+        v->len = ngx_sprintf(p, "%OB", size) - p;
+    }
+
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_vbp_postconfiguration(ngx_conf_t *cf)
 {
@@ -327,6 +424,13 @@ ngx_http_vbp_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_vbp_access_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_vbp_keepalive_log_handler;
 
     return NGX_OK;
 }
@@ -399,6 +503,10 @@ ngx_http_vbp_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&vmcf->error_page, "error.html");
     }
 
+    if (ngx_http_vbp_captcha_check_fonts(cf, vmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     /* templates are needed by merge_loc_conf, which runs after this */
     return ngx_http_vbp_load_templates(cf, vmcf);
 }
@@ -462,6 +570,7 @@ ngx_http_vbp_create_loc_conf(ngx_conf_t *cf)
     conf->captcha_ttl = NGX_CONF_UNSET;
     conf->upload = NGX_CONF_UNSET;
     conf->read = NGX_CONF_UNSET;
+    conf->hash = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -534,6 +643,21 @@ ngx_http_vbp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->read && conf->reader && !explicit) {
         conf->upstream.upstream = conf->reader;
+    }
+
+    /*
+     * an operation that hashes a password (argon2id, 64 MiB) goes to the
+     * hash children, whose number bounds how many run at once, so that a
+     * sign-in storm never takes the children that serve saves and reviews
+     */
+    if (conf->hasher == NULL) {
+        conf->hasher = prev->hasher;
+    }
+
+    ngx_conf_merge_value(conf->hash, prev->hash, 0);
+
+    if (conf->hash && conf->hasher && !explicit) {
+        conf->upstream.upstream = conf->hasher;
     }
 
     ngx_conf_merge_value(conf->auth, prev->auth, 1);
@@ -746,9 +870,10 @@ ngx_http_vbp_error(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_vbp_loc_conf_t *vlcf = conf;
 
-    ngx_int_t                  status;
-    ngx_str_t                 *value;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t                          status;
+    ngx_str_t                         *value;
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_compile_complex_value_t   ccv;
 
     if (vlcf->error_status) {
         return "is duplicate";
@@ -763,7 +888,22 @@ ngx_http_vbp_error(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     vlcf->error_status = status;
     vlcf->error_code = value[2];
-    vlcf->error_message = value[3];
+
+    vlcf->error_message = ngx_palloc(cf->pool,
+                                     sizeof(ngx_http_complex_value_t));
+    if (vlcf->error_message == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[3];
+    ccv.complex_value = vlcf->error_message;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (cf->args->nelts == 5) {
         vlcf->error_field = value[4];
@@ -780,6 +920,16 @@ ngx_http_vbp_error(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_vbp_init_process(ngx_cycle_t *cycle)
 {
+    if (ngx_http_vbp_keepalive_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_vbp_captcha_init() != 0) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "vbp: the captcha's font cache cannot be set up");
+        return NGX_ERROR;
+    }
+
     return ngx_http_vbp_redis_init_process(cycle);
 }
 
@@ -788,4 +938,37 @@ static void
 ngx_http_vbp_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_vbp_redis_exit_process(cycle);
+    ngx_http_vbp_captcha_done();
+}
+
+
+/* vbp_captcha_fonts FILE ...: TrueType fonts the letters are drawn in */
+static char *
+ngx_http_vbp_captcha_fonts(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_vbp_main_conf_t *vmcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (vmcf->captcha_nfonts) {
+        return "is duplicate";
+    }
+
+    if (cf->args->nelts - 1 > NGX_HTTP_VBP_CAPTCHA_FONTS_MAX) {
+        return "names more than 8 fonts";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ngx_conf_full_name(cf->cycle, &value[i], 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* ngx_conf_full_name() leaves a NUL after the name */
+        vmcf->captcha_fonts[vmcf->captcha_nfonts++] = (char *) value[i].data;
+    }
+
+    return NGX_CONF_OK;
 }

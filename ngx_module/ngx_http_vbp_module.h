@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "ngx_http_vbp_template.h"
+#include "ngx_http_vbp_captcha_image.h"
 
 
 #define NGX_HTTP_VBP_SID_LEN         43     /* 32 random bytes, base64url */
@@ -44,6 +45,8 @@ typedef struct {
     ngx_str_t                   login_page;
     ngx_str_t                   password_page;
     ngx_str_t                   error_page;
+    char                       *captcha_fonts[NGX_HTTP_VBP_CAPTCHA_FONTS_MAX];
+    ngx_uint_t                  captcha_nfonts;
 } ngx_http_vbp_main_conf_t;
 
 
@@ -58,6 +61,8 @@ typedef struct {
     ngx_http_upstream_conf_t    upstream;
     ngx_http_upstream_srv_conf_t  *reader;      /* vbp_reader_pass */
     ngx_flag_t                  read;           /* vbp_read: a pipelined read */
+    ngx_http_upstream_srv_conf_t  *hasher;      /* vbp_hash_pass */
+    ngx_flag_t                  hash;           /* vbp_hash: hashes a password */
     size_t                      frame_max;      /* vbp_worker_buffer_size */
 
     ngx_str_t                   op;             /* the first one, for logs */
@@ -77,7 +82,7 @@ typedef struct {
     ngx_flag_t                  upload;         /* body to a file */
     ngx_uint_t                  error_status;   /* vbp_error */
     ngx_str_t                   error_code;
-    ngx_str_t                   error_message;
+    ngx_http_complex_value_t   *error_message;
     ngx_str_t                   error_field;
 
     unsigned                    enabled:1;      /* any vbp content handler */
@@ -141,6 +146,7 @@ ngx_int_t ngx_http_vbp_redis_add(ngx_http_vbp_redis_batch_t *b,
 ngx_int_t ngx_http_vbp_redis_send(ngx_http_vbp_redis_batch_t *b);
 ngx_uint_t ngx_http_vbp_redis_tracking(void);
 void ngx_http_vbp_redis_touch(ngx_str_t *key, ngx_str_t *ttl);
+ngx_int_t ngx_http_vbp_redis_fire(ngx_uint_t argc, ngx_str_t *argv);
 
 /* ngx_http_vbp_session_cache.c */
 void ngx_http_vbp_scache_init(ngx_cycle_t *cycle, ngx_uint_t max,
@@ -160,6 +166,7 @@ void ngx_http_vbp_scache_flush(void);
 /* ngx_http_vbp_session.c */
 ngx_int_t ngx_http_vbp_access_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_vbp_me_handler(ngx_http_request_t *r);
+void ngx_http_vbp_throttle_failed(ngx_http_request_t *r);
 ngx_int_t ngx_http_vbp_check_csrf(ngx_http_request_t *r,
     ngx_http_vbp_ctx_t *ctx);
 ngx_str_t *ngx_http_vbp_captcha_cookie_name(void);
@@ -201,8 +208,14 @@ ngx_int_t ngx_http_vbp_random_token(u_char *dst, size_t nbytes);
 void ngx_http_vbp_cleanup_json(void *data);
 ngx_int_t ngx_http_vbp_pool_json(ngx_pool_t *pool, json_t *json);
 
+/* ngx_http_vbp_keepalive.c */
+ngx_int_t ngx_http_vbp_keepalive_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_vbp_keepalive_log_handler(ngx_http_request_t *r);
+
 /* ngx_http_vbp_captcha.c */
 ngx_int_t ngx_http_vbp_captcha_handler(ngx_http_request_t *r);
+char *ngx_http_vbp_captcha_check_fonts(ngx_conf_t *cf,
+    ngx_http_vbp_main_conf_t *vmcf);
 
 
 static ngx_inline ngx_http_vbp_ctx_t *

@@ -894,3 +894,26 @@ ngx_http_vbp_redis_touched(redisAsyncContext *ac, void *data, void *privdata)
 
     ngx_free(sid);
 }
+
+
+/* a command nobody waits for (counters); NGX_ERROR when not connected */
+ngx_int_t
+ngx_http_vbp_redis_fire(ngx_uint_t argc, ngx_str_t *argv)
+{
+    ngx_uint_t   i;
+    const char  *args[NGX_HTTP_VBP_REDIS_MAX_ARGS];
+    size_t       lens[NGX_HTTP_VBP_REDIS_MAX_ARGS];
+
+    if (ngx_http_vbp_redis.ac == NULL || argc > NGX_HTTP_VBP_REDIS_MAX_ARGS) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < argc; i++) {
+        args[i] = (const char *) argv[i].data;
+        lens[i] = argv[i].len;
+    }
+
+    return redisAsyncCommandArgv(ngx_http_vbp_redis.ac, NULL, NULL, (int) argc,
+                                 args, lens)
+           == REDIS_OK ? NGX_OK : NGX_ERROR;
+}

@@ -30,6 +30,7 @@ static ngx_int_t ngx_http_vbp_add_header(ngx_http_request_t *r,
 static ngx_int_t ngx_http_vbp_reply_cookies(ngx_http_request_t *r,
     json_t *reply);
 static void ngx_http_vbp_free_templates(void *data);
+static u_char *ngx_pstrdup_z(ngx_pool_t *pool, ngx_str_t *s);
 
 
 static ngx_str_t  ngx_http_vbp_json_type = ngx_string("application/json");
@@ -86,6 +87,16 @@ ngx_http_vbp_wants_page(ngx_http_request_t *r)
     ngx_http_vbp_loc_conf_t  *vlcf;
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    /*
+     * an answer for nginx's own errors (error_page) knows nothing of the
+     * location that failed: the URI the client asked for says it
+     */
+    if (vlcf->error_status) {
+        return !(r->unparsed_uri.len >= sizeof("/api/") - 1
+                 && ngx_strncmp(r->unparsed_uri.data, "/api/",
+                                sizeof("/api/") - 1) == 0);
+    }
 
     return vlcf->page != NULL || vlcf->redirect.len;
 }
@@ -517,15 +528,44 @@ ngx_http_vbp_send_error(ngx_http_request_t *r, ngx_int_t status,
 ngx_int_t
 ngx_http_vbp_error_handler(ngx_http_request_t *r)
 {
+    ngx_str_t                 message;
     ngx_http_vbp_loc_conf_t  *vlcf;
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
 
+    /* the message may name variables ($arg_limit of the 413 target) */
+    if (ngx_http_complex_value(r, vlcf->error_message, &message) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    message.data = (u_char *) ngx_pstrdup_z(r->pool, &message);
+    if (message.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     return ngx_http_vbp_send_field_error(r, vlcf->error_status,
                (const char *) vlcf->error_code.data,
-               (const char *) vlcf->error_message.data,
+               (const char *) message.data,
                vlcf->error_field.len ? (const char *) vlcf->error_field.data
                                      : NULL);
+}
+
+
+/* a copy of s with a NUL after it */
+static u_char *
+ngx_pstrdup_z(ngx_pool_t *pool, ngx_str_t *s)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, s->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+
+    return p;
 }
 
 

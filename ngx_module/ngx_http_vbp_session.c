@@ -6,8 +6,10 @@
  * looked up in this process's session cache (ngx_http_vbp_session_cache.c)
  * or else in Redis (GET and EXPIRE, or GETEX when nothing is cached, so the
  * idle timeout slides with every request);
- * on the sign-in location the per-IP throttle is counted and the captcha is
- * taken (GETDEL: an answer works once).  The handler is re-entrant the way
+ * on the sign-in location the per-IP throttle is read and the captcha is
+ * taken (GETDEL: an answer works once).  The throttle counts failed
+ * sign-ins only (the answer adds them), so the hospitals behind one NAT
+ * address sign in as often as they like while a guesser is stopped.  The handler is re-entrant the way
  * ngx_http_auth_request_module's is: the first call starts the lookup and
  * returns NGX_AGAIN, the reply resumes the phases.
  */
@@ -51,7 +53,8 @@ ngx_http_vbp_access_handler(ngx_http_request_t *r)
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
 
-    if (!vlcf->enabled || r != r->main) {
+    /* the answers to nginx's own errors need nobody: Redis may be why */
+    if (!vlcf->enabled || r != r->main || vlcf->error_status) {
         return NGX_DECLINED;
     }
 
@@ -145,29 +148,18 @@ ngx_http_vbp_access_handler(ngx_http_request_t *r)
         }
 
         key = ngx_pnalloc(r->pool, sizeof("vbp:thr:") + NGX_SOCKADDR_STRLEN);
-        ttl.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1);
-        if (key == NULL || ttl.data == NULL) {
+        if (key == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ttl.len = ngx_sprintf(ttl.data, "%T", vlcf->throttle_window)
-                  - ttl.data;
-
-        ngx_str_set(&argv[0], "INCR");
+        /* the failures so far; the answer counts a new one (see
+         * ngx_http_vbp_throttle_failed) */
+        ngx_str_set(&argv[0], "GET");
         argv[1].data = key;
         argv[1].len = ngx_sprintf(key, "vbp:thr:%V", &r->connection->addr_text)
                       - key;
 
         if (ngx_http_vbp_redis_add(b, 2, argv) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        /* the window starts with the first attempt and does not slide */
-        ngx_str_set(&argv[0], "EXPIRE");
-        argv[2] = ttl;
-        ngx_str_set(&argv[3], "NX");
-
-        if (ngx_http_vbp_redis_add(b, 4, argv) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -282,9 +274,13 @@ ngx_http_vbp_access_done(ngx_http_request_t *r,
         i = ctx->session_cmds;
     }
 
-    if (i + 2 <= n) {
-        ctx->throttle_hits = (ngx_int_t) replies[i].integer;
-        i += 2;
+    if (i + 1 <= n) {
+        if (replies[i].type == 1 /* REDIS_REPLY_STRING */) {
+            ctx->throttle_hits = ngx_atoi(replies[i].str.data,
+                                          replies[i].str.len);
+        }
+
+        i++;
 
         if (i < n && replies[i].type == 1 /* REDIS_REPLY_STRING */) {
             ctx->captcha_answer = replies[i].str;
@@ -412,7 +408,7 @@ ngx_http_vbp_access_decide(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 
     if (vlcf->login) {
         if (r->method == NGX_HTTP_POST
-            && ctx->throttle_hits > (ngx_int_t) vlcf->throttle_count)
+            && ctx->throttle_hits >= (ngx_int_t) vlcf->throttle_count)
         {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "vbp: sign-in attempts from %V throttled",
@@ -816,4 +812,42 @@ ngx_str_t *
 ngx_http_vbp_captcha_cookie_name(void)
 {
     return &ngx_http_vbp_captcha_cookie;
+}
+
+
+/*
+ * a sign-in failed (401, or 423 for a locked pair): one more for the
+ * client's throttle, in a window that starts with its first failure; the
+ * request does not wait for Redis
+ */
+void
+ngx_http_vbp_throttle_failed(ngx_http_request_t *r)
+{
+    u_char                   *key, *ttl;
+    ngx_str_t                 argv[4];
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    key = ngx_pnalloc(r->pool, sizeof("vbp:thr:") + NGX_SOCKADDR_STRLEN);
+    ttl = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (key == NULL || ttl == NULL) {
+        return;
+    }
+
+    ngx_str_set(&argv[0], "INCR");
+    argv[1].data = key;
+    argv[1].len = ngx_sprintf(key, "vbp:thr:%V", &r->connection->addr_text)
+                  - key;
+
+    if (ngx_http_vbp_redis_fire(2, argv) != NGX_OK) {
+        return;
+    }
+
+    ngx_str_set(&argv[0], "EXPIRE");
+    argv[2].data = ttl;
+    argv[2].len = ngx_sprintf(ttl, "%T", vlcf->throttle_window) - ttl;
+    ngx_str_set(&argv[3], "NX");
+
+    (void) ngx_http_vbp_redis_fire(4, argv);
 }

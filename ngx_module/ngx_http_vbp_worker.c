@@ -515,6 +515,10 @@ ngx_http_vbp_process_header(ngx_http_request_t *r)
 
     ctx->reply = reply;
 
+    if (vlcf->login && (code == NGX_HTTP_UNAUTHORIZED || code == 423)) {
+        ngx_http_vbp_throttle_failed(r);
+    }
+
     code = ngx_http_vbp_render_reply(r, ctx, code, reply, &out);
     if (code == NGX_ERROR) {
         return NGX_ERROR;

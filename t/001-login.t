@@ -1,6 +1,8 @@
 # Sign-in (seeds 001, 004): the login page, the image captcha, good and bad
-# sign-ins (all bad ones give the same answer), captcha reuse and expiry,
-# the account lock after 5 failures and its end, per-IP throttling.
+# sign-ins (all bad ones give the same answer, with the attempts left),
+# captcha reuse and expiry, the lock after 5 failures -- of the failing
+# client only -- and its end or lifting by a manager, per-IP throttling of
+# failures (never of successes), and wrong old passwords counted the same.
 
 use lib 't/lib';
 use VBP::Test;
@@ -8,6 +10,7 @@ use Test::Nginx::Socket 'no_plan';
 
 vbp_blocks();
 no_shuffle();
+my $t0 = vbp_sql("SELECT now()");
 run_tests();
 
 # every attempt left an audit record
@@ -15,6 +18,21 @@ is(vbp_sql("SELECT count(*) > 0 FROM audit_log WHERE action = 'login'"
            . " AND target_id = 'H21010200011'"), 't', 'sign-in audited');
 is(vbp_sql("SELECT count(*) > 0 FROM audit_log WHERE action = 'login_failed'"
            . " AND target_id = 'nosuchuser'"), 't', 'failed sign-in audited');
+
+# what the blocks above did, in the database (a dry run does none of it)
+unless ($ENV{TEST_NGINX_CHECK_LEAK} || $ENV{TEST_NGINX_BENCHMARK}) {
+    is(vbp_sql("SELECT count(*) FROM audit_log WHERE action = 'user_unlocked'"
+               . " AND actor_name = 'as_admin' AND detail->>'username' = 'H21030200013' AND at >= '$t0'"),
+       1, 'the lifted lock is audited, with who lifted it');
+    is(vbp_sql("SELECT count(*) FROM audit_log WHERE action = 'password_change_failed'"
+               . " AND actor_name = 'H21030300035' AND host(ip) = '10.0.0.99' AND at >= '$t0'"),
+       5, 'every wrong old password is audited, with the client');
+    is(vbp_sql("SELECT count(*) FROM audit_log WHERE action = 'password_change_locked'"
+               . " AND actor_name = 'H21030300035' AND at >= '$t0'"), 1, '... and the attempt while locked');
+    my $a = vbp_frame({ op => 'auth.login', ip => '10.0.0.5', captcha_ok => JSON::PP::true,
+                        args => { username => 'H21030300035', password => 'Demo@Pass1234' } });
+    is($a->{status}, 200, 'the locked password change changed nothing');
+}
 
 __DATA__
 
@@ -113,7 +131,7 @@ POST /login
 username=H21010200011&password=Wrong%40Pass1234&captcha=@CAP@
 --- error_code: 401
 --- response_body_like chomp
-<p class="error" id="error">用户名、密码或验证码错误</p>.*value="H21010200011"
+<p class="error" id="error">用户名、密码或验证码错误，还可尝试 4 次</p>.*value="H21010200011"
 --- response_headers
 !Set-Cookie
 
@@ -131,7 +149,7 @@ POST /api/login
 {"username":"nosuchuser","password":"Demo@Pass1234","captcha":"@CAP@"}
 --- error_code: 401
 --- response_body
-{"error":{"code":"login_failed","message":"用户名、密码或验证码错误","fields":{}}}
+{"error":{"code":"login_failed","message":"用户名、密码或验证码错误，还可尝试 4 次","fields":{},"attempts_left":4}}
 
 
 
@@ -147,7 +165,7 @@ POST /api/login
 {"username":"H21010200022","password":"Demo@Pass1234","captcha":"@CAP@"}
 --- error_code: 401
 --- response_body
-{"error":{"code":"login_failed","message":"用户名、密码或验证码错误","fields":{}}}
+{"error":{"code":"login_failed","message":"用户名、密码或验证码错误，还可尝试 4 次","fields":{},"attempts_left":4}}
 
 
 
@@ -162,7 +180,7 @@ POST /api/login
 {"username":"H21010200011","password":"Demo@Pass1234","captcha":"2222"}
 --- error_code: 401
 --- response_body
-{"error":{"code":"login_failed","message":"用户名、密码或验证码错误","fields":{}}}
+{"error":{"code":"login_failed","message":"用户名、密码或验证码错误，还可尝试 4 次","fields":{},"attempts_left":4}}
 
 
 
@@ -251,7 +269,7 @@ captcha 6
 --- error_code eval
 [401, 401, 401, 401, 401, 423]
 --- response_body_like eval
-[('"code":"login_failed"') x 5, '"code":"locked","message":"登录失败次数过多，账户已锁定，请15分钟后再试"']
+[(map { '"code":"login_failed","message":"用户名、密码或验证码错误' . (5 - $_ ? "，还可尝试 " . (5 - $_) . ' 次"' : '。失败次数过多') } 1 .. 5), '"code":"locked","message":"登录失败次数过多，该账户在本机已锁定，请15分钟后再试或联系管理员解锁","fields":\{\},"attempts_left":0']
 
 
 
@@ -297,3 +315,116 @@ Content-Type: application/json
 [401, 401, 401, 429]
 --- response_body_like eval
 [('"code":"login_failed"') x 3, '"code":"throttled","message":"登录尝试过于频繁，请稍后再试"']
+
+
+
+=== TEST 20: five failures from one client lock the username for that client
+--- setup
+sql DELETE FROM login_locks
+user H21030200013 password=Demo@Pass1234 must_change=0
+captcha 6
+--- more_headers eval
+[map { "Cookie: vbp_cap=\@CAPID$_\@\nContent-Type: application/json\nX-Forwarded-For: 10.0.0.66" } 1 .. 6]
+--- request eval
+[(map { "POST /api/login\n{\"username\":\"H21030200013\",\"password\":\"Bad\@Pass12345\",\"captcha\":\"\@CAP$_\@\"}" } 1 .. 5),
+ "POST /api/login\n{\"username\":\"H21030200013\",\"password\":\"Demo\@Pass1234\",\"captcha\":\"\@CAP6\@\"}"]
+--- error_code eval
+[401, 401, 401, 401, 401, 423]
+--- response_body_like eval
+['"attempts_left":4', '"attempts_left":3', '"attempts_left":2', '"attempts_left":1', '"attempts_left":0', '"code":"locked"']
+
+
+
+=== TEST 21: ... the owner at another desk still signs in (the attacker hurts only itself)
+--- setup
+captcha
+--- more_headers
+Cookie: vbp_cap=@CAPID@
+Content-Type: application/json
+X-Forwarded-For: 10.0.0.77
+--- request
+POST /api/login
+{"username":"H21030200013","password":"Demo@Pass1234","captcha":"@CAP@"}
+--- error_code: 200
+--- response_body_like: "username":"H21030200013"
+
+
+
+=== TEST 22: ... and its manager sees it locked in the list
+--- setup
+user as_admin password=Demo@Pass1234 must_change=0
+login as_admin Demo@Pass1234
+--- more_headers
+Cookie: vbp_sid=@SID@
+--- request
+GET /api/users?status=locked
+--- error_code: 200
+--- response_body_like: ^\{"items":\[\{"id":\d+,"username":"H21030200013".*"locked":true,"manageable":true\}\],"total":1,
+
+
+
+=== TEST 23: ... lifts the lock (解锁), which is audited
+--- setup
+token UID SELECT id FROM users WHERE username = 'H21030200013'
+--- more_headers
+Cookie: vbp_sid=@SID@
+X-CSRF-Token: @CSRF@
+Content-Type: application/json
+--- request
+POST /api/users/unlock
+{"id":@UID@}
+--- error_code: 200
+--- response_body_like: "unlocked":1.*"message":"已解锁"
+
+
+
+=== TEST 24: ... and the locked client signs in again
+--- setup
+captcha
+--- more_headers
+Cookie: vbp_cap=@CAPID@
+Content-Type: application/json
+X-Forwarded-For: 10.0.0.66
+--- request
+POST /api/login
+{"username":"H21030200013","password":"Demo@Pass1234","captcha":"@CAP@"}
+--- error_code: 200
+
+
+
+=== TEST 25: the throttle counts failures, never successes: a NAT of hospitals signs in freely
+--- setup
+redis DEL vbp:thr:10.0.0.88
+user H21030300024 password=Demo@Pass1234 must_change=0
+captcha 8
+--- config
+    vbp_worker_pass vbp_workers;
+    vbp_hash_pass vbp_hashers;
+    vbp_login_throttle 3 1m;
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
+    include $TEST_NGINX_VBP_TOP/conf/vbp-routes.conf;
+--- more_headers eval
+[map { "Cookie: vbp_cap=\@CAPID$_\@\nContent-Type: application/json\nX-Forwarded-For: 10.0.0.88" } 1 .. 8]
+--- request eval
+[(map { "POST /api/login\n{\"username\":\"H21030300024\",\"password\":\"Demo\@Pass1234\",\"captcha\":\"\@CAP$_\@\"}" } 1 .. 4),
+ (map { "POST /api/login\n{\"username\":\"nobody$_\",\"password\":\"Demo\@Pass1234\",\"captcha\":\"\@CAP$_\@\"}" } 5 .. 8)]
+--- error_code eval
+[200, 200, 200, 200, 401, 401, 401, 429]
+
+
+
+=== TEST 26: wrong old passwords are counted like failed sign-ins, audited, and lock
+--- setup
+user H21030300035 password=Demo@Pass1234 must_change=0
+login H21030300035 Demo@Pass1234 as=pw
+--- more_headers eval
+[map { "Cookie: vbp_sid=\@SID_pw\@\nX-CSRF-Token: \@CSRF_pw\@\nContent-Type: application/json\nX-Forwarded-For: 10.0.0.99" } 1 .. 6]
+--- request eval
+[(map { "POST /api/password\n{\"old_password\":\"Wrong\@Pass$_$_$_\",\"new_password\":\"Next\@Pass98765\",\"confirm_password\":\"Next\@Pass98765\"}" } 1 .. 5),
+ "POST /api/password\n{\"old_password\":\"Demo\@Pass1234\",\"new_password\":\"Next\@Pass98765\",\"confirm_password\":\"Next\@Pass98765\"}"]
+--- error_code eval
+[422, 422, 422, 422, 423, 423]
+--- response_body_like eval
+['"old_password":"原密码不正确，还可尝试 4 次"', '还可尝试 3 次', '还可尝试 2 次', '还可尝试 1 次',
+ '"code":"locked".*"old_password":"原密码错误次数过多', '"code":"locked"']

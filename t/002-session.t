@@ -103,7 +103,7 @@ login H21020200012 Demo@Pass1234
  '"new_password":"密码须包含大写字母、小写字母、数字、特殊字符中的至少三种"',
  '"new_password":"新密码不能与原密码相同"',
  '"confirm_password":"两次输入的新密码不一致"',
- '"old_password":"原密码不正确"',
+ '"old_password":"原密码不正确，还可尝试 \\d 次"',
  '"fields":\{"old_password":"请输入原密码","confirm_password":"请再次输入新密码"\}']
 
 
@@ -221,6 +221,9 @@ login sy_admin Demo@Pass1234 ttl=2
     upstream vbp_readers {
         server $TEST_NGINX_VBP_READER;
     }
+    upstream vbp_hashers {
+        server $TEST_NGINX_VBP_HASHER;
+    }
     vbp_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     vbp_templates $TEST_NGINX_VBP_TOP/lua-free-templates;
     vbp_session_timeout 6s;
@@ -241,6 +244,9 @@ sleep 3
     }
     upstream vbp_readers {
         server $TEST_NGINX_VBP_READER;
+    }
+    upstream vbp_hashers {
+        server $TEST_NGINX_VBP_HASHER;
     }
     vbp_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     vbp_templates $TEST_NGINX_VBP_TOP/lua-free-templates;

@@ -117,7 +117,7 @@ POST /api/users/create
 {"username":"t20_sy01","display_name":"重名","org_code":"T20H002"}
 --- error_code: 409
 --- response_body
-{"error":{"code":"conflict","message":"用户名已存在","fields":{"username":"用户名已存在"}}}
+{"error":{"code":"conflict","message":"用户名已被使用（用户名全平台唯一）","fields":{"username":"用户名已被使用（用户名全平台唯一）"}}}
 
 
 
@@ -402,7 +402,7 @@ token H11 SELECT id FROM users WHERE username = 'H21010200011'
 --- error_code eval
 [201, 409, 422, 403, 200]
 --- response_body_like eval
-['"code":"210400"', '"fields":\{"code":"区划编码已存在"\}', '"fields":\{"code":"市级区划编码应以本省编码的前两位开头"\}', '"forbidden"', '"code":"YB210400","name":"抚顺市医疗保障局","kind":"city_bureau"']
+['"code":"210400"', '"fields":\{"code":"区划编码已存在"\}', '"fields":\{"code":"市级区划编码应为本省的地级编码：本省编码前两位 \\+ 01 到 90 \\+ 00（如 210100）；省本级随省创建"\}', '"forbidden"', '"code":"YB210400","name":"抚顺市医疗保障局","kind":"city_bureau"']
 
 
 
@@ -432,7 +432,7 @@ token H11 SELECT id FROM users WHERE username = 'H21010200011'
 --- error_code eval
 [200, 200, 200, 422]
 --- response_body_like eval
-['"action":"password_reset".*"action":"user_changed".*"action":"user_created"', '"action":"user_disabled","target_type":"user","target_id":"@H11@","from":"active","to":"disabled"', '"total":0', '"from":"日期格式应为 YYYY-MM-DD"']
+['"action":"password_reset".*"action":"user_changed".*"action":"user_created"', '"action":"user_disabled","target_type":"user","target_id":"@H11@","from":"active","to":"disabled"', '"total":0', '"from":"没有这一天，请检查日期"']
 
 
 
@@ -482,4 +482,4 @@ POST /api/users/create
 {"username":"T20_SY01","display_name":"大小写","org_code":"T20H002"}
 --- error_code: 409
 --- response_body
-{"error":{"code":"conflict","message":"用户名已存在","fields":{"username":"用户名已存在"}}}
+{"error":{"code":"conflict","message":"用户名已被使用（用户名全平台唯一）","fields":{"username":"用户名已被使用（用户名全平台唯一）"}}}

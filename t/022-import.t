@@ -108,7 +108,7 @@ name,code,region_code
 "
 --- error_code: 422
 --- response_body
-{"error":{"code":"invalid_file","message":"文件中有 8 行有误，未导入任何数据，请改正后重新导入","fields":{"file":"文件中有 8 行有误，未导入任何数据，请改正后重新导入"},"rows":[{"line":3,"field":"region_code","message":"区划编码不存在"},{"line":4,"field":"region_code","message":"区划不在管辖范围内"},{"line":5,"field":"code","message":"编码与第 2 行重复"},{"line":6,"field":"code","message":"编码应为 3 到 32 位字母、数字、_ 或 -"},{"line":7,"field":"name","message":"名称不能为空"},{"line":8,"field":"code","message":"该编码的机构不在管辖范围内"},{"line":9,"field":"name","message":"名称不能超过 100 个字"},{"line":10,"field":"region_code","message":"区划不在管辖范围内"}]}}
+{"error":{"code":"invalid_file","message":"文件中有 8 行有误，未导入任何数据，请改正后重新导入","fields":{"file":"文件中有 8 行有误，未导入任何数据，请改正后重新导入"},"rows":[{"line":3,"field":"region_code","message":"区划编码不存在或不在管辖范围内"},{"line":4,"field":"region_code","message":"区划编码不存在或不在管辖范围内"},{"line":5,"field":"code","message":"编码与第 2 行重复"},{"line":6,"field":"code","message":"编码应为 3 到 32 位字母、数字、_ 或 -"},{"line":7,"field":"name","message":"名称不能为空"},{"line":8,"field":"code","message":"该编码已被占用，不能导入（如确属本辖区机构，请联系上级管理员）"},{"line":9,"field":"name","message":"名称不能超过 100 个字"},{"line":10,"field":"region_code","message":"区划编码不存在或不在管辖范围内"}]}}
 
 
 
@@ -190,7 +190,7 @@ X-CSRF-Token: @CSRF@
 "POST /api/orgs/import?kind=hospital\n" . VBP::Test::vbp_xlsx(["编码", "名称", "区划编码"], ["T22H013", "好医院", "210100"], ["T22H014", "坏医院", "888888"])
 --- error_code: 422
 --- response_body_like chomp
-"rows":\[\{"line":3,"field":"region_code","message":"区划编码不存在"\}\]
+"rows":\[\{"line":3,"field":"region_code","message":"区划编码不存在或不在管辖范围内"\}\]
 
 
 

@@ -68,9 +68,11 @@ static const struct {
 } audit_actions[] = {
     { "login", "登录" },
     { "login_failed", "登录失败" },
-    { "login_locked", "账户锁定中登录" },
+    { "login_locked", "锁定中登录" },
     { "logout", "退出登录" },
     { "password_changed", "修改密码" },
+    { "password_change_failed", "修改密码时原密码错误" },
+    { "password_change_locked", "锁定中修改密码" },
     { "password_reset", "重置密码" },
     { "user_created", "新增账户" },
     { "subuser_created", "新增子账户" },
@@ -78,6 +80,7 @@ static const struct {
     { "user_enabled", "启用账户" },
     { "user_disabled", "停用账户" },
     { "permissions_granted", "授权" },
+    { "user_unlocked", "解锁账户" },
     { "region_created", "新增区划" },
     { "region_renamed", "区划改名" },
     { "orgs_imported", "导入机构" },
@@ -85,23 +88,43 @@ static const struct {
 };
 
 
-/* YYYY-MM-DD or nothing */
+/* YYYY-MM-DD of a day that exists (1900 to 2999), or nothing */
 static const char *
 audit_date(vbp_call_t *call, const char *name)
 {
+    int          y, m, d, days;
     const char  *s;
+
+    static const int  month_days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30,
+                                       31, 30, 31 };
 
     s = vbp_arg_string(call, name, 0, 10, NULL);
 
-    if (s && *s
-        && (strlen(s) != 10 || s[4] != '-' || s[7] != '-'
-            || strspn(s, "0123456789") != 4
-            || strspn(s + 5, "0123456789") != 2
-            || strspn(s + 8, "0123456789") != 2
-            || atoi(s + 5) < 1 || atoi(s + 5) > 12
-            || atoi(s + 8) < 1 || atoi(s + 8) > 31))
+    if (s == NULL || *s == '\0') {
+        return s;
+    }
+
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-'
+        || strspn(s, "0123456789") != 4
+        || strspn(s + 5, "0123456789") != 2
+        || strspn(s + 8, "0123456789") != 2)
     {
         vbp_field_error(call, name, "日期格式应为 YYYY-MM-DD");
+        return NULL;
+    }
+
+    y = atoi(s);
+    m = atoi(s + 5);
+    d = atoi(s + 8);
+
+    days = m >= 1 && m <= 12 ? month_days[m - 1] : 0;
+
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) {
+        days = 29;
+    }
+
+    if (y < 1900 || y > 2999 || d < 1 || d > days) {
+        vbp_field_error(call, name, "没有这一天，请检查日期");
         return NULL;
     }
 
@@ -146,6 +169,13 @@ audit_list(vbp_call_t *call)
     params[2] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
     params[3] = audit_date(call, "from");
     params[4] = audit_date(call, "to");
+
+    /* both are YYYY-MM-DD: their order is their text's */
+    if (params[3] && params[4] && *params[3] && *params[4]
+        && strcmp(params[3], params[4]) > 0)
+    {
+        vbp_field_error(call, "to", "结束日期不能早于开始日期");
+    }
 
     if (vbp_list(call, "audit_count", "audit_page", params, 5, names,
                  "isnnnsssnnnjs") != 0)

@@ -2,8 +2,11 @@
  * Sign-in, sign-out, password change and the home page (seeds 001, 004).
  *
  * A wrong captcha, an unknown user, a wrong password and a disabled account
- * all give the same answer.  Failures are counted per typed username, known
- * or not: five within 15 minutes lock that username for 15 minutes.
+ * all give the same answer.  Failures are counted per pair of typed
+ * username (known or not) and client address: five within 15 minutes lock
+ * that username for that client for 15 minutes, so an attacker locks out
+ * itself and not the owner at another desk.  A wrong old password in a
+ * password change counts the same way.  A manager lifts a lock (解锁).
  */
 
 #include <stdio.h>
@@ -14,15 +17,31 @@
 #include "vbp.h"
 
 
-#define LOGIN_FAILED  "用户名、密码或验证码错误"
+#define LOGIN_FAILED           "用户名、密码或验证码错误"
+#define AUTH_MAX_FAILURES      5
+#define AUTH_MAX_FAILURES_SQL  "5"
+
+
+typedef struct {
+    const char  *params[2];     /* the pair: username, client */
+    int          failures;
+    int          locked;
+} auth_pair_t;
 
 
 static int auth_login(vbp_call_t *call);
 static int auth_logout(vbp_call_t *call);
 static int auth_change_password(vbp_call_t *call);
 static int auth_home(vbp_call_t *call);
-static int auth_login_failed(vbp_call_t *call, const char *username,
+static int auth_login_failed(vbp_call_t *call, auth_pair_t *pair,
     const char *why);
+static int auth_pair_begin(vbp_call_t *call, auth_pair_t *pair,
+    const char *username);
+static int auth_pair_fail(vbp_call_t *call, auth_pair_t *pair);
+static int auth_pair_left(auth_pair_t *pair);
+static void auth_pair_attempts(vbp_call_t *call, auth_pair_t *pair);
+static void auth_pair_refuse(vbp_call_t *call, const char *field,
+    const char *code, const char *message, auth_pair_t *pair);
 static json_t *auth_session(vbp_call_t *call, PGresult *user,
     const char *csrf);
 static long long auth_uid(vbp_call_t *call);
@@ -39,25 +58,38 @@ const vbp_op_t  vbp_auth_ops[] = {
 
 const vbp_stmt_t  vbp_auth_stmts[] = {
 
-    { "auth_locked",
-      "SELECT 1 FROM login_locks WHERE username = $1 AND locked_until > now()" },
-
-    /* the window restarts once 15 minutes have passed since it began */
-    { "auth_fail",
-      "INSERT INTO login_locks AS l (username, failures, window_start)"
-      " VALUES ($1, 1, now())"
-      " ON CONFLICT (username) DO UPDATE SET"
+    /*
+     * an attempt of a (username, client) pair begins: a window older than
+     * 15 minutes without a running lock starts again; the row stays locked
+     * until the attempt commits, so parallel guesses of one pair wait for
+     * each other and a lock is never overtaken
+     */
+    { "auth_attempt",
+      "INSERT INTO login_locks AS l (username, client, failures, window_start)"
+      " VALUES ($1, $2, 0, now())"
+      " ON CONFLICT (username, client) DO UPDATE SET"
       "  failures = CASE WHEN l.window_start < now() - interval '15 minutes'"
-      "             THEN 1 ELSE l.failures + 1 END,"
+      "              AND NOT COALESCE(l.locked_until > now(), false)"
+      "             THEN 0 ELSE l.failures END,"
       "  window_start = CASE WHEN l.window_start < now() - interval '15 minutes'"
-      "                 THEN now() ELSE l.window_start END,"
-      "  locked_until = CASE WHEN l.window_start >= now() - interval '15 minutes'"
-      "                  AND l.failures + 1 >= 5"
-      "                 THEN now() + interval '15 minutes' ELSE NULL END"
-      " RETURNING failures" },
+      "              AND NOT COALESCE(l.locked_until > now(), false)"
+      "             THEN now() ELSE l.window_start END"
+      " RETURNING failures, COALESCE(locked_until > now(), false)" },
+
+    { "auth_fail",
+      "UPDATE login_locks SET failures = failures + 1,"
+      "  locked_until = CASE WHEN failures + 1 >= " AUTH_MAX_FAILURES_SQL
+      "   THEN now() + interval '15 minutes' END"
+      " WHERE username = $1 AND client = $2 RETURNING failures" },
 
     { "auth_clear",
-      "DELETE FROM login_locks WHERE username = $1" },
+      "DELETE FROM login_locks WHERE username = $1 AND client = $2" },
+
+    /* each failure sweeps a few pairs nobody used for a day */
+    { "auth_sweep",
+      "DELETE FROM login_locks WHERE ctid IN (SELECT ctid FROM login_locks"
+      "  WHERE window_start < now() - interval '1 day'"
+      "   AND (locked_until IS NULL OR locked_until < now()) LIMIT 10)" },
 
     { "auth_user",
       "SELECT u.id, u.username, u.display_name, u.password_hash,"
@@ -114,13 +146,14 @@ enum {
 static int
 auth_login(vbp_call_t *call)
 {
-    int          ok;
-    char        *json;
-    char         sid[64], csrf[64];
-    json_t      *session;
-    PGresult    *res, *user;
-    long long    uid;
-    const char  *username, *password, *params[1];
+    int           ok;
+    char         *json;
+    char          sid[64], csrf[64];
+    json_t       *session;
+    PGresult     *user;
+    long long     uid;
+    const char   *username, *password, *params[1];
+    auth_pair_t   pair;
 
     username = vbp_arg_string(call, "username", 1, 64, "请输入用户名");
     password = vbp_arg_string(call, "password", 1, 128, "请输入密码");
@@ -129,33 +162,19 @@ auth_login(vbp_call_t *call)
         return 0;
     }
 
-    if (!call->captcha_ok) {
-        return auth_login_failed(call, username, "captcha");
-    }
-
-    params[0] = username;
-
-    res = vbp_db_query(call->db, "auth_locked", 1, params);
-    if (res == NULL) {
+    if (auth_pair_begin(call, &pair, username) != 0) {
         return -1;
     }
 
-    ok = PQntuples(res) == 0;
-    PQclear(res);
-
-    if (!ok) {
-        call->who = json_pack("{s:s}", "username", username);
-        if (vbp_audit(call, "login_locked", "user", username, NULL, NULL,
-                      NULL) != 0)
-        {
-            return -1;
-        }
-
-        call->commit_on_error = 1;
-        vbp_fail(call, 423, "locked",
-                 "登录失败次数过多，账户已锁定，请15分钟后再试");
-        return 0;
+    if (pair.locked) {
+        return auth_login_failed(call, &pair, NULL);
     }
+
+    if (!call->captcha_ok) {
+        return auth_login_failed(call, &pair, "captcha");
+    }
+
+    params[0] = username;
 
     user = vbp_db_query(call->db, "auth_user", 1, params);
     if (user == NULL) {
@@ -169,7 +188,12 @@ auth_login(vbp_call_t *call)
 
     if (!ok) {
         PQclear(user);
-        return auth_login_failed(call, username, "password");
+
+        if (auth_pair_fail(call, &pair) != 0) {
+            return -1;
+        }
+
+        return auth_login_failed(call, &pair, "password");
     }
 
     uid = atoll(PQgetvalue(user, 0, U_ID));
@@ -186,13 +210,11 @@ auth_login(vbp_call_t *call)
         return -1;
     }
 
-    res = vbp_db_query(call->db, "auth_clear", 1, params);
-    if (res == NULL) {
+    /* this client's failures are forgotten; other clients' stay counted */
+    if (vbp_db_run(call->db, "auth_clear", 2, pair.params) != 0) {
         json_decref(session);
         return -1;
     }
-
-    PQclear(res);
 
     call->who = json_incref(session);
 
@@ -231,36 +253,121 @@ auth_login(vbp_call_t *call)
 }
 
 
+/*
+ * a refused sign-in, audited and committed with its count: why is
+ * "captcha" (not counted: it says nothing of the password), "password",
+ * or NULL for a pair that is locked
+ */
 static int
-auth_login_failed(vbp_call_t *call, const char *username, const char *why)
+auth_login_failed(vbp_call_t *call, auth_pair_t *pair, const char *why)
 {
-    PGresult    *res;
-    const char  *params[1];
+    char  msg[160];
 
-    params[0] = username;
+    call->who = json_pack("{s:s}", "username", pair->params[0]);
 
-    /* a wrong captcha says nothing about the password: not counted */
-    if (strcmp(why, "captcha") != 0) {
-        res = vbp_db_query(call->db, "auth_fail", 1, params);
-        if (res == NULL) {
-            return -1;
-        }
-
-        PQclear(res);
-    }
-
-    call->who = json_pack("{s:s}", "username", username);
-
-    if (vbp_audit(call, "login_failed", "user", username, NULL, NULL, why)
+    if (vbp_audit(call, why ? "login_failed" : "login_locked", "user",
+                  pair->params[0], NULL, NULL, why)
         != 0)
     {
         return -1;
     }
 
     call->commit_on_error = 1;
-    vbp_fail(call, 401, "login_failed", LOGIN_FAILED);
+
+    if (why == NULL) {
+        auth_pair_refuse(call, NULL, "locked",
+                         "登录失败次数过多，该账户在本机已锁定，"
+                         "请15分钟后再试或联系管理员解锁", pair);
+        return 0;
+    }
+
+    if (auth_pair_left(pair) > 0) {
+        snprintf(msg, sizeof(msg), "%s，还可尝试 %d 次", LOGIN_FAILED,
+                 auth_pair_left(pair));
+    } else {
+        snprintf(msg, sizeof(msg), "%s。失败次数过多，该账户在本机已锁定"
+                 " 15 分钟", LOGIN_FAILED);
+    }
+
+    vbp_fail(call, 401, "login_failed", msg);
+    auth_pair_attempts(call, pair);
 
     return 0;
+}
+
+
+/* the attempt of a pair begins (auth_attempt); -1 on a database failure */
+static int
+auth_pair_begin(vbp_call_t *call, auth_pair_t *pair, const char *username)
+{
+    PGresult  *res;
+
+    pair->params[0] = username;
+    pair->params[1] = call->ip ? call->ip : "";
+
+    res = vbp_db_query(call->db, "auth_attempt", 2, pair->params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    pair->failures = atoi(PQgetvalue(res, 0, 0));
+    pair->locked = PQgetvalue(res, 0, 1)[0] == 't';
+    PQclear(res);
+
+    return 0;
+}
+
+
+/* a wrong password of the pair: counted, and a few stale pairs swept */
+static int
+auth_pair_fail(vbp_call_t *call, auth_pair_t *pair)
+{
+    PGresult  *res;
+
+    res = vbp_db_query(call->db, "auth_fail", 2, pair->params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    pair->failures = PQntuples(res) ? atoi(PQgetvalue(res, 0, 0))
+                                    : AUTH_MAX_FAILURES;
+    pair->locked = pair->failures >= AUTH_MAX_FAILURES;
+    PQclear(res);
+
+    return vbp_db_run(call->db, "auth_sweep", 0, NULL);
+}
+
+
+static int
+auth_pair_left(auth_pair_t *pair)
+{
+    return pair->failures < AUTH_MAX_FAILURES
+           ? AUTH_MAX_FAILURES - pair->failures : 0;
+}
+
+
+/* the page tells the user how many attempts remain */
+static void
+auth_pair_attempts(vbp_call_t *call, auth_pair_t *pair)
+{
+    if (call->error) {
+        (void) json_object_set_new(call->error, "attempts_left",
+                                   json_integer(auth_pair_left(pair)));
+    }
+}
+
+
+/* 423 for a pair that is locked, the message next to field if any */
+static void
+auth_pair_refuse(vbp_call_t *call, const char *field, const char *code,
+    const char *message, auth_pair_t *pair)
+{
+    if (field) {
+        vbp_field_error(call, field, message);
+    }
+
+    vbp_fail(call, 423, code, message);
+    auth_pair_attempts(call, pair);
 }
 
 
@@ -354,24 +461,35 @@ auth_logout(vbp_call_t *call)
 }
 
 
+/*
+ * a wrong old password counts against the pair (username, client) as a
+ * wrong sign-in does: a stolen session cannot guess the password, and
+ * every guess is audited
+ */
 static int
 auth_change_password(vbp_call_t *call)
 {
-    char         uid[24], hash[crypto_pwhash_STRBYTES];
-    PGresult    *res;
-    const char  *old, *new, *confirm, *why, *params[2];
+    char          uid[24], hash[crypto_pwhash_STRBYTES], msg[160];
+    PGresult     *res;
+    const char   *old, *new, *confirm, *why, *username, *params[2];
+    auth_pair_t   pair;
 
     old = vbp_arg_string(call, "old_password", 1, 128, "请输入原密码");
     new = vbp_arg_string(call, "new_password", 1, 128, "请输入新密码");
     confirm = vbp_arg_string(call, "confirm_password", 1, 128,
                              "请再次输入新密码");
+    username = vbp_actor_str(call, "username");
 
     if (call->status) {
         return 0;
     }
 
-    why = vbp_password_policy(new, old, json_string_value(
-                                  json_object_get(call->actor, "username")));
+    if (username == NULL) {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    why = vbp_password_policy(new, old, username);
     if (why) {
         vbp_field_error(call, "new_password", why);
         return 0;
@@ -379,6 +497,25 @@ auth_change_password(vbp_call_t *call)
 
     if (strcmp(new, confirm) != 0) {
         vbp_field_error(call, "confirm_password", "两次输入的新密码不一致");
+        return 0;
+    }
+
+    if (auth_pair_begin(call, &pair, username) != 0) {
+        return -1;
+    }
+
+    if (pair.locked) {
+        if (vbp_audit(call, "password_change_locked", "user", username, NULL,
+                      NULL, NULL)
+            != 0)
+        {
+            return -1;
+        }
+
+        call->commit_on_error = 1;
+        auth_pair_refuse(call, "old_password", "locked",
+                         "原密码错误次数过多，已锁定，请15分钟后再试"
+                         "或联系管理员解锁", &pair);
         return 0;
     }
 
@@ -394,7 +531,27 @@ auth_change_password(vbp_call_t *call)
         || !vbp_password_verify(PQgetvalue(res, 0, 0), old))
     {
         PQclear(res);
-        vbp_field_error(call, "old_password", "原密码不正确");
+
+        if (auth_pair_fail(call, &pair) != 0
+            || vbp_audit(call, "password_change_failed", "user", username,
+                         NULL, NULL, "old_password")
+               != 0)
+        {
+            return -1;
+        }
+
+        call->commit_on_error = 1;
+
+        if (pair.locked) {
+            auth_pair_refuse(call, "old_password", "locked",
+                             "原密码错误次数过多，已锁定 15 分钟", &pair);
+            return 0;
+        }
+
+        snprintf(msg, sizeof(msg), "原密码不正确，还可尝试 %d 次",
+                 auth_pair_left(&pair));
+        vbp_field_error(call, "old_password", msg);
+        auth_pair_attempts(call, &pair);
         return 0;
     }
 
@@ -406,13 +563,15 @@ auth_change_password(vbp_call_t *call)
 
     params[1] = hash;
 
-    if (vbp_db_run(call->db, "auth_set_password", 2, params) != 0) {
+    if (vbp_db_run(call->db, "auth_set_password", 2, params) != 0
+        || vbp_db_run(call->db, "auth_clear", 2, pair.params) != 0)
+    {
         return -1;
     }
 
-    if (vbp_audit(call, "password_changed", "user",
-                  json_string_value(json_object_get(call->actor, "username")),
-                  NULL, NULL, NULL) != 0)
+    if (vbp_audit(call, "password_changed", "user", username, NULL, NULL,
+                  NULL)
+        != 0)
     {
         return -1;
     }

@@ -25,6 +25,7 @@ vbp_csv_init(vbp_csv_t *csv, vbp_record_pt record, void *data)
     csv->line = 1;
     csv->record_line = 1;
     csv->at_start = 1;
+    csv->error_col = -1;
 }
 
 
@@ -121,6 +122,13 @@ vbp_csv_feed(vbp_csv_t *csv, const char *buf, size_t len)
 
     append:
 
+        /* a NUL would end the C string the field becomes: the value would
+         * be cut short without a word */
+        if (c == '\0' && csv->error == NULL) {
+            csv->error = "含有控制字符";
+            csv->error_col = csv->nfields;
+        }
+
         if (csv->cr) {
             /* a lone CR inside a record is kept as data */
             csv->cr = 0;
@@ -179,6 +187,7 @@ vbp_csv_end_field(vbp_csv_t *csv)
 
     if (csv->len > VBP_CSV_FIELD_MAX && csv->error == NULL) {
         csv->error = "字段过长";
+        csv->error_col = csv->nfields;
     }
 
     memcpy(csv->text + used, csv->field, len);
@@ -207,6 +216,7 @@ vbp_csv_end_record(vbp_csv_t *csv)
     rec.fields = csv->fields;
     rec.nfields = csv->nfields;
     rec.error = csv->too_wide ? "列数过多" : csv->error;
+    rec.error_col = csv->too_wide ? -1 : csv->error_col;
 
     /* a line of nothing but blanks and commas is skipped, as spreadsheets
      * write them */
@@ -225,6 +235,7 @@ vbp_csv_end_record(vbp_csv_t *csv)
     csv->nfields = 0;
     csv->used = 0;
     csv->error = NULL;
+    csv->error_col = -1;
     csv->too_wide = 0;
     csv->at_start = 1;
 

@@ -53,6 +53,7 @@ static void import_error(import_t *im, long line, const char *field,
     const char *message);
 static int import_header(import_t *im, vbp_record_t *rec);
 static const char *import_check(const char *value, int col);
+static const char *import_field_of(import_t *im, int col);
 static int import_stream(import_t *im, const char *path, char *sha256,
     long long *bytes);
 static int import_copy_end(import_t *im);
@@ -66,30 +67,36 @@ const vbp_op_t  vbp_import_ops[] = {
 };
 
 
-/* every way a staged row can be wrong against the database: $1 the import,
- * $2 the kind imported, $3 and $4 the actor's kind and region path */
+/*
+ * every way a staged row can be wrong against the database: $1 the import,
+ * $2 the kind imported, $3 and $4 the actor's kind and region path.  What
+ * lies outside the actor's scope looks like what does not exist: a region
+ * out of reach is "not found or not yours" like a missing one, and a code
+ * held by an org the actor may not change (another kind, another region)
+ * is only "taken", never whose (org codes are national identifiers and
+ * unique across the platform, see README)
+ */
 #define IMPORT_PROBLEMS                                                      \
     " SELECT s.line, 'region_code' AS field,"                                \
-    "  '区划编码不存在' AS message"                                          \
+    "  '区划编码不存在或不在管辖范围内' AS message"                          \
     " FROM org_import_rows s LEFT JOIN regions r ON r.code = s.region_code"  \
-    " WHERE s.import_key = $1 AND r.id IS NULL"                              \
+    " WHERE s.import_key = $1"                                               \
+    "  AND (r.id IS NULL OR NOT vbp_manages($3, $4, $2, r.path))"            \
     " UNION ALL"                                                             \
-    " SELECT s.line, 'region_code', CASE"                                    \
-    "  WHEN NOT vbp_manages($3, $4, $2, r.path) THEN '区划不在管辖范围内'"   \
-    "  ELSE '医疗机构应挂在市级区划（或省本级）下' END"                      \
+    " SELECT s.line, 'region_code', CASE WHEN r.level = 'nation'"            \
+    "  THEN '不能直接挂在全国下' ELSE '医疗机构应挂在市级区划（或省本级）下'"\
+    "  END"                                                                  \
     " FROM org_import_rows s JOIN regions r ON r.code = s.region_code"       \
-    " WHERE s.import_key = $1 AND (NOT vbp_manages($3, $4, $2, r.path)"      \
-    "  OR ($2 = 'hospital' AND r.level <> 'city')"                           \
-    "  OR r.level = 'nation')"                                               \
+    " WHERE s.import_key = $1 AND vbp_manages($3, $4, $2, r.path)"           \
+    "  AND (($2 = 'hospital' AND r.level <> 'city') OR r.level = 'nation')"  \
     " UNION ALL"                                                             \
     " SELECT d.line, 'code', '编码与第 ' || d.first || ' 行重复'"            \
     " FROM (SELECT line, min(line) OVER (PARTITION BY code) AS first"        \
     "  FROM org_import_rows WHERE import_key = $1) d"                        \
     " WHERE d.line <> d.first"                                               \
     " UNION ALL"                                                             \
-    " SELECT s.line, 'code', CASE WHEN o.kind <> $2"                         \
-    "  THEN '编码已被其他类型的机构使用'"                                    \
-    "  ELSE '该编码的机构不在管辖范围内' END"                                \
+    " SELECT s.line, 'code', '该编码已被占用，不能导入"                       \
+    "（如确属本辖区机构，请联系上级管理员）'"                                \
     " FROM org_import_rows s JOIN orgs o ON o.code = s.code"                 \
     " JOIN regions r ON r.id = o.region_id"                                  \
     " WHERE s.import_key = $1"                                               \
@@ -427,7 +434,8 @@ import_record(void *data, vbp_record_t *rec)
     }
 
     if (rec->error) {
-        import_error(im, rec->line, NULL, rec->error);
+        import_error(im, rec->line, import_field_of(im, rec->error_col),
+                     rec->error);
         return 0;
     }
 
@@ -537,36 +545,18 @@ import_header(import_t *im, vbp_record_t *rec)
 static const char *
 import_check(const char *value, int col)
 {
-    size_t                len, chars;
-    const unsigned char  *p;
+    size_t       len, chars;
+    const char  *why;
 
     len = strlen(value);
 
-    /* valid UTF-8 with no control characters, counted in characters */
-    for (chars = 0, p = (const unsigned char *) value; *p; chars++) {
-        if (*p < 0x80) {
-            if (*p < 0x20 || *p == 0x7F) {
-                return "含有控制字符";
-            }
-            p++;
-            continue;
-        }
-
-        if ((*p & 0xE0) == 0xC0 && *p >= 0xC2 && (p[1] & 0xC0) == 0x80) {
-            p += 2;
-        } else if ((*p & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80
-                   && (p[2] & 0xC0) == 0x80)
-        {
-            p += 3;
-        } else if ((*p & 0xF8) == 0xF0 && *p <= 0xF4
-                   && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80
-                   && (p[3] & 0xC0) == 0x80)
-        {
-            p += 4;
-        } else {
-            return "文件编码不是 UTF-8（请在 Excel 中另存为“CSV UTF-8”，"
-                   "或直接上传 XLSX）";
-        }
+    /* the check of every typed text: UTF-8, nothing invisible */
+    why = vbp_text_check(value, len, &chars);
+    if (why) {
+        return strcmp(why, "不是有效的 UTF-8 文本") == 0
+               ? "文件编码不是 UTF-8（请在 Excel 中另存为“CSV UTF-8”，"
+                 "或直接上传 XLSX）"
+               : why;
     }
 
     switch (col) {
@@ -603,6 +593,22 @@ import_check(const char *value, int col)
     default:
         return chars > 32 ? "级别/类型不能超过 32 个字" : NULL;
     }
+}
+
+
+/* the field a column of the file holds, or NULL for one we do not read */
+static const char *
+import_field_of(import_t *im, int col)
+{
+    int  c;
+
+    for (c = 0; col >= 0 && c < COLS; c++) {
+        if (im->col[c] == col) {
+            return import_fields[c];
+        }
+    }
+
+    return NULL;
 }
 
 

@@ -7,6 +7,9 @@
  *   -n N      children (default 8)
  *   -R ADDR   listen for pipelined reads on unix:/path, /path or host:port
  *   -N N      read children (default 2; see reader.c)
+ *   -a ADDR   listen for operations that hash a password (sign-in,
+ *             password change and reset, account creation)
+ *   -A N      hash children (default 2; see pool.c)
  *   -d INFO   libpq connection string
  *   -r H:P    Redis for sessions (default 127.0.0.1:6379)
  *   -i SEC    idle timeout of a kept-alive connection (default 10)
@@ -35,11 +38,10 @@ static int vbp_usage(void);
 int
 main(int argc, char **argv)
 {
-    int          opt, children;
-    long         n;
-    char        *colon, *end;
-    int          readers;
-    const char  *listen_addr, *reader_addr, *pidfile;
+    int               opt;
+    long              n;
+    char             *colon, *end;
+    vbp_pool_conf_t   pc;
 
     if (vbp_password_init() != 0) {
         fprintf(stderr, "vbp-worker: libsodium failed to initialize\n");
@@ -50,33 +52,42 @@ main(int argc, char **argv)
         return vbp_hash_stdin();
     }
 
-    listen_addr = NULL;
-    reader_addr = NULL;
-    pidfile = NULL;
-    children = 8;
-    readers = 2;
+    memset(&pc, 0, sizeof(pc));
+    pc.children = 8;
+    pc.readers = 2;
+    pc.hashers = 2;
 
-    while ((opt = getopt(argc, argv, "l:n:R:N:d:r:i:m:p:u:")) != -1) {
+    while ((opt = getopt(argc, argv, "l:n:R:N:a:A:d:r:i:m:p:u:")) != -1) {
         switch (opt) {
         case 'l':
-            listen_addr = optarg;
+            pc.listen_addr = optarg;
             break;
         case 'n':
             n = strtol(optarg, &end, 10);
             if (*end || n < 1 || n > 256) {
                 return vbp_usage();
             }
-            children = (int) n;
+            pc.children = (int) n;
             break;
         case 'R':
-            reader_addr = optarg;
+            pc.reader_addr = optarg;
             break;
         case 'N':
             n = strtol(optarg, &end, 10);
             if (*end || n < 1 || n > 64) {
                 return vbp_usage();
             }
-            readers = (int) n;
+            pc.readers = (int) n;
+            break;
+        case 'a':
+            pc.hasher_addr = optarg;
+            break;
+        case 'A':
+            n = strtol(optarg, &end, 10);
+            if (*end || n < 1 || n > 64) {
+                return vbp_usage();
+            }
+            pc.hashers = (int) n;
             break;
         case 'd':
             vbp_config.conninfo = optarg;
@@ -114,7 +125,7 @@ main(int argc, char **argv)
             vbp_config.frame_max = (size_t) n;
             break;
         case 'p':
-            pidfile = optarg;
+            pc.pidfile = optarg;
             break;
         case 'u':
             vbp_config.upload_dir = optarg;
@@ -124,11 +135,11 @@ main(int argc, char **argv)
         }
     }
 
-    if (listen_addr == NULL || optind != argc) {
+    if (pc.listen_addr == NULL || optind != argc) {
         return vbp_usage();
     }
 
-    return vbp_pool_run(listen_addr, children, reader_addr, readers, pidfile);
+    return vbp_pool_run(&pc);
 }
 
 
@@ -159,7 +170,8 @@ static int
 vbp_usage(void)
 {
     fprintf(stderr,
-            "usage: vbp-worker -l ADDR [-n N] [-R ADDR [-N N]] [-d CONNINFO]\n"
+            "usage: vbp-worker -l ADDR [-n N] [-R ADDR [-N N]] [-a ADDR [-A N]]\n"
+            "                  [-d CONNINFO]\n"
             "                  [-r HOST:PORT|unix:PATH] [-i SEC] [-m BYTES]"
             " [-p PIDFILE]\n"
             "                  [-u UPLOAD_DIR]\n"

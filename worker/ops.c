@@ -378,7 +378,7 @@ vbp_arg_string(vbp_call_t *call, const char *name, size_t min, size_t max,
 {
     size_t       chars;
     json_t      *v;
-    const char  *s, *p;
+    const char  *s, *why;
 
     v = json_object_get(call->args, name);
 
@@ -399,13 +399,12 @@ vbp_arg_string(vbp_call_t *call, const char *name, size_t min, size_t max,
 
     s = json_string_value(v);
 
-    if (strlen(s) != json_string_length(v)) {
-        vbp_field_error(call, name, "含有不允许的字符");
+    /* a NUL inside, a control or an invisible character: refused here,
+     * once for every operation */
+    why = vbp_text_check(s, json_string_length(v), &chars);
+    if (why) {
+        vbp_field_error(call, name, why);
         return NULL;
-    }
-
-    for (chars = 0, p = s; *p; p++) {
-        chars += ((unsigned char) *p & 0xC0) != 0x80;
     }
 
     if (chars < min || chars > max) {

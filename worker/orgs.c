@@ -275,6 +275,73 @@ region_add(vbp_call_t *call, const char *code, const char *name,
 }
 
 
+/* a region's name: 2 to 20 Chinese characters, letters or digits */
+static const char *
+region_name(vbp_call_t *call)
+{
+    const char  *name;
+
+    name = vbp_arg_string(call, "name", 2, 20, "请输入区划名称");
+
+    if (name && vbp_text_plain_name(name)) {
+        vbp_field_error(call, "name", "区划名称只能包含汉字、字母和数字");
+        return NULL;
+    }
+
+    return name;
+}
+
+
+/*
+ * The administrative division codes (GB/T 2260) give a code its meaning:
+ * a province is PP0000 for the PP of a province-level division, a city
+ * (地级) PPCC00 with CC 01 to 90; PP9900 is the platform's 省本级, made
+ * with its province, and never a code of anything else.
+ */
+static int
+region_province_code(const char *code)
+{
+    int  pp;
+
+    static const char  provinces[] = "11 12 13 14 15 21 22 23 31 32 33 34 35 "
+                                     "36 37 41 42 43 44 45 46 50 51 52 53 54 "
+                                     "61 62 63 64 65 71 81 82 ";
+
+    if (strlen(code) != 6 || strspn(code, "0123456789") != 6
+        || strcmp(code + 2, "0000") != 0)
+    {
+        return 0;
+    }
+
+    pp = (code[0] - '0') * 10 + (code[1] - '0');
+
+    for (const char *p = provinces; *p; p += 3) {
+        if ((p[0] - '0') * 10 + (p[1] - '0') == pp) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+region_city_code(const char *code, const char *province)
+{
+    int  cc;
+
+    if (strlen(code) != 6 || strspn(code, "0123456789") != 6
+        || strncmp(code, province, 2) != 0 || strcmp(code + 4, "00") != 0)
+    {
+        return 0;
+    }
+
+    cc = (code[2] - '0') * 10 + (code[3] - '0');
+
+    return cc >= 1 && cc <= 90;
+}
+
+
 /*
  * the alliance adds a province (with its 省本级 and both bureaus), a province
  * adds a city; codes are the six-digit administrative division codes
@@ -299,22 +366,22 @@ regions_create(vbp_call_t *call)
     }
 
     code = vbp_arg_string(call, "code", 6, 6, "请输入六位区划编码");
-    name = vbp_arg_string(call, "name", 2, 20, "请输入区划名称");
+    name = region_name(call);
 
     if (code && strspn(code, "0123456789") != 6) {
         vbp_field_error(call, "code", "区划编码应为六位数字");
         code = NULL;
     }
 
-    if (code && province && strcmp(code + 2, "0000") != 0) {
-        vbp_field_error(call, "code", "省级区划编码应以 0000 结尾");
+    if (code && province && !region_province_code(code)) {
+        vbp_field_error(call, "code", "省级区划编码应为某一省级行政区的"
+                        "编码（如 210000），以 0000 结尾");
     }
 
-    if (code && !province
-        && (strcmp(code + 2, "0000") == 0 || strcmp(code + 2, "9900") == 0
-            || strncmp(code, own, 2) != 0))
-    {
-        vbp_field_error(call, "code", "市级区划编码应以本省编码的前两位开头");
+    if (code && !province && !region_city_code(code, own)) {
+        vbp_field_error(call, "code", "市级区划编码应为本省的地级编码：本省编码"
+                        "前两位 + 01 到 90 + 00（如 210100）；"
+                        "省本级随省创建");
     }
 
     if (call->status) {
@@ -397,7 +464,7 @@ regions_rename(vbp_call_t *call)
     }
 
     code = vbp_arg_string(call, "code", 1, 12, "请选择区划");
-    name = vbp_arg_string(call, "name", 2, 20, "请输入区划名称");
+    name = region_name(call);
     params[2] = vbp_actor_path(call);
 
     if (call->status) {

@@ -9,7 +9,18 @@
  * until it closes or idles out, so a busy child never holds back a request
  * that an idle child could take: the idle one is the one that accepts.
  * Read children (-R, reader.c) accept on a second socket and serve many
- * connections at once, for the pipelined reads routed to them.
+ * connections at once, for the pipelined reads routed to them.  Hash
+ * children (-a) are transaction children on a third socket, at a lower
+ * priority, for the operations that hash a password (argon2id, 64 MiB):
+ * their number bounds how many hashes run at once, and a sign-in storm
+ * waits in their socket's queue instead of taking the children that serve
+ * saves and reviews.
+ *
+ * A child dies with its master: it is sent SIGTERM when the master goes
+ * (PR_SET_PDEATHSIG), finishes the request it serves and exits.  Every
+ * child holds the master's lock file (flock, inherited), so a new master
+ * waits for the children of an old one to be gone before it starts: two
+ * pools never serve side by side.
  */
 
 #define _GNU_SOURCE            /* accept4() */
@@ -22,7 +33,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sched.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,23 +50,35 @@
 
 #define MAX_CHILDREN   256
 #define STOP_TIMEOUT   30
+#define LOCK_TIMEOUT   90       /* seconds to wait for an old pool's end */
+#define HASHER_NICE    10
+
+
+typedef enum {
+    VBP_CHILD_TRANSACT = 0,
+    VBP_CHILD_READER,
+    VBP_CHILD_HASHER
+} vbp_child_kind_t;
 
 
 volatile int                  vbp_quit;
 static volatile sig_atomic_t  vbp_reap;
 static volatile sig_atomic_t  vbp_reload;
 
+static pid_t                  vbp_master;
+
 static struct {
-    pid_t    pid;
-    time_t   started;
-    int      fd;            /* the socket it accepts on */
-    int      reader;        /* a read child (reader.c) */
+    pid_t             pid;
+    time_t            started;
+    int               fd;       /* the socket it accepts on */
+    vbp_child_kind_t  kind;
 } vbp_children[MAX_CHILDREN];
 
 
+static int vbp_lock(const char *pidfile, const char *unix_path);
 static int vbp_listen(const char *addr, char *unix_path, size_t len);
-static pid_t vbp_spawn(int fd, int reader);
-static void vbp_child(int fd);
+static pid_t vbp_spawn(int fd, vbp_child_kind_t kind);
+static void vbp_child(int fd, vbp_child_kind_t kind);
 static void vbp_serve(int c, vbp_db_t *db);
 static unsigned char *vbp_handle(json_t *frame, json_t *actor, vbp_db_t *db,
     size_t *len);
@@ -60,40 +87,70 @@ static void vbp_stop_children(int nchildren);
 
 
 int
-vbp_pool_run(const char *listen_addr, int ntransact, const char *reader_addr,
-    int nreaders, const char *pidfile)
+vbp_pool_run(vbp_pool_conf_t *pc)
 {
-    int        fd, rfd, i, nchildren, status;
-    char       unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
-    char       reader_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
-    pid_t      pid;
-    FILE      *f;
-    sigset_t   set, none;
+    int               fd, rfd, hfd, i, nchildren, status, lock;
+    char              unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+    char              reader_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+    char              hasher_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+    pid_t             pid;
+    FILE             *f;
+    sigset_t          set, none;
+    const char       *pidfile;
 
-    if (reader_addr == NULL) {
-        nreaders = 0;
+    pidfile = pc->pidfile;
+
+    if (pc->reader_addr == NULL) {
+        pc->readers = 0;
     }
 
-    nchildren = ntransact + nreaders;
+    if (pc->hasher_addr == NULL) {
+        pc->hashers = 0;
+    }
 
-    if (ntransact < 1 || nchildren > MAX_CHILDREN) {
+    nchildren = pc->children + pc->readers + pc->hashers;
+
+    if (pc->children < 1 || nchildren > MAX_CHILDREN) {
         vbp_log("children must be 1..%d in all", MAX_CHILDREN);
         return 1;
     }
 
     unix_path[0] = '\0';
     reader_path[0] = '\0';
+    hasher_path[0] = '\0';
 
-    fd = vbp_listen(listen_addr, unix_path, sizeof(unix_path));
+    /* before any socket is touched: an old pool may still serve on it */
+    if (strncmp(pc->listen_addr, "unix:", 5) == 0) {
+        snprintf(unix_path, sizeof(unix_path), "%s", pc->listen_addr + 5);
+    } else if (pc->listen_addr[0] == '/') {
+        snprintf(unix_path, sizeof(unix_path), "%s", pc->listen_addr);
+    }
+
+    lock = vbp_lock(pidfile, unix_path);
+    if (lock == -2) {
+        return 1;
+    }
+
+    unix_path[0] = '\0';
+
+    fd = vbp_listen(pc->listen_addr, unix_path, sizeof(unix_path));
     if (fd < 0) {
         return 1;
     }
 
     rfd = -1;
+    hfd = -1;
 
-    if (nreaders) {
-        rfd = vbp_listen(reader_addr, reader_path, sizeof(reader_path));
+    if (pc->readers) {
+        rfd = vbp_listen(pc->reader_addr, reader_path, sizeof(reader_path));
         if (rfd < 0) {
+            return 1;
+        }
+    }
+
+    if (pc->hashers) {
+        hfd = vbp_listen(pc->hasher_addr, hasher_path, sizeof(hasher_path));
+        if (hfd < 0) {
             return 1;
         }
     }
@@ -124,18 +181,38 @@ vbp_pool_run(const char *listen_addr, int ntransact, const char *reader_addr,
 
     sigemptyset(&none);
 
+    vbp_master = getpid();
+
     for (i = 0; i < nchildren; i++) {
-        vbp_children[i].reader = i >= ntransact;
-        vbp_children[i].fd = vbp_children[i].reader ? rfd : fd;
+        if (i < pc->children) {
+            vbp_children[i].kind = VBP_CHILD_TRANSACT;
+            vbp_children[i].fd = fd;
+
+        } else if (i < pc->children + pc->readers) {
+            vbp_children[i].kind = VBP_CHILD_READER;
+            vbp_children[i].fd = rfd;
+
+        } else {
+            vbp_children[i].kind = VBP_CHILD_HASHER;
+            vbp_children[i].fd = hfd;
+        }
+
         vbp_children[i].pid = vbp_spawn(vbp_children[i].fd,
-                                        vbp_children[i].reader);
+                                        vbp_children[i].kind);
         vbp_children[i].started = time(NULL);
     }
 
-    vbp_log("listening on %s with %d children", listen_addr, ntransact);
+    vbp_log("listening on %s with %d children", pc->listen_addr,
+            pc->children);
 
-    if (nreaders) {
-        vbp_log("reads on %s with %d children", reader_addr, nreaders);
+    if (pc->readers) {
+        vbp_log("reads on %s with %d children", pc->reader_addr,
+                pc->readers);
+    }
+
+    if (pc->hashers) {
+        vbp_log("password hashing on %s with %d children", pc->hasher_addr,
+                pc->hashers);
     }
 
     while (!vbp_quit) {
@@ -180,7 +257,7 @@ vbp_pool_run(const char *listen_addr, int ntransact, const char *reader_addr,
                 }
 
                 vbp_children[i].pid = vbp_spawn(vbp_children[i].fd,
-                                                vbp_children[i].reader);
+                                                vbp_children[i].kind);
                 vbp_children[i].started = time(NULL);
                 break;
             }
@@ -196,12 +273,24 @@ vbp_pool_run(const char *listen_addr, int ntransact, const char *reader_addr,
         close(rfd);
     }
 
+    if (hfd >= 0) {
+        close(hfd);
+    }
+
     if (unix_path[0]) {
         unlink(unix_path);
     }
 
     if (reader_path[0]) {
         unlink(reader_path);
+    }
+
+    if (hasher_path[0]) {
+        unlink(hasher_path);
+    }
+
+    if (lock >= 0) {
+        close(lock);
     }
 
     if (pidfile) {
@@ -345,8 +434,61 @@ vbp_listen(const char *addr, char *unix_path, size_t len)
 }
 
 
+/*
+ * the lock every process of a pool holds: the master takes it, children
+ * inherit it.  Returns its descriptor, -1 when there is no file to lock
+ * (TCP without -p), -2 when an old pool did not end in time.
+ */
+static int
+vbp_lock(const char *pidfile, const char *unix_path)
+{
+    int     fd, waited;
+    char    path[PATH_MAX];
+
+    if (pidfile) {
+        snprintf(path, sizeof(path), "%s.lock", pidfile);
+    } else if (unix_path[0]) {
+        snprintf(path, sizeof(path), "%s.lock", unix_path);
+    } else {
+        vbp_log("no -p and no unix socket: nothing guards against a second"
+                " pool on this address");
+        return -1;
+    }
+
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        vbp_log("cannot open %s: %s", path, strerror(errno));
+        return -2;
+    }
+
+    for (waited = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited++) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            vbp_log("cannot lock %s: %s", path, strerror(errno));
+            close(fd);
+            return -2;
+        }
+
+        if (waited == 0) {
+            vbp_log("children of an earlier pool still run (%s is held):"
+                    " waiting for them to finish", path);
+        }
+
+        if (waited >= LOCK_TIMEOUT * 10) {
+            vbp_log("the earlier pool did not end in %d s: not starting",
+                    LOCK_TIMEOUT);
+            close(fd);
+            return -2;
+        }
+
+        usleep(100000);
+    }
+
+    return fd;
+}
+
+
 static pid_t
-vbp_spawn(int fd, int reader)
+vbp_spawn(int fd, vbp_child_kind_t kind)
 {
     pid_t  pid;
 
@@ -358,11 +500,18 @@ vbp_spawn(int fd, int reader)
     }
 
     if (pid == 0) {
-        if (reader) {
+        /* the master's death is a SIGTERM: finish the request, then go */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0
+            || getppid() != vbp_master)
+        {
+            _exit(0);
+        }
+
+        if (kind == VBP_CHILD_READER) {
             vbp_reader(fd);
 
         } else {
-            vbp_child(fd);
+            vbp_child(fd, kind);
         }
 
         _exit(0);
@@ -373,17 +522,36 @@ vbp_spawn(int fd, int reader)
 
 
 static void
-vbp_child(int fd)
+vbp_child(int fd, vbp_child_kind_t kind)
 {
-    int             c;
-    sigset_t        none;
-    vbp_db_t        db;
-    struct pollfd   pfd;
+    int                  c;
+    sigset_t             none;
+    vbp_db_t             db;
+    struct pollfd        pfd;
+    struct sched_param   sp;
 
     vbp_quit = 0;
 
-    /* ps and pgrep tell transaction children from read children */
-    (void) prctl(PR_SET_NAME, "vbp-worker", 0, 0, 0);
+    /* ps and pgrep tell the kinds of children apart */
+    (void) prctl(PR_SET_NAME, kind == VBP_CHILD_HASHER ? "vbp-hasher"
+                                                       : "vbp-worker",
+                 0, 0, 0);
+
+    /*
+     * a hash is all CPU and memory bandwidth: the hash children yield to
+     * everything else (nice, and batch scheduling: they never preempt a
+     * waking child that serves a save)
+     */
+    if (kind == VBP_CHILD_HASHER) {
+        memset(&sp, 0, sizeof(sp));
+
+        if (setpriority(PRIO_PROCESS, 0, HASHER_NICE) != 0
+            || sched_setscheduler(0, SCHED_BATCH, &sp) != 0)
+        {
+            vbp_log("hash child: cannot lower its priority: %s",
+                    strerror(errno));
+        }
+    }
 
     if (vbp_signals(1) != 0) {
         _exit(1);

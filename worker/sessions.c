@@ -4,6 +4,8 @@
  *
  *   vbp:sess:<sid>    the actor as JSON, expiring after the idle timeout
  *   vbp:usess:<uid>   the set of a user's session ids, to end them all
+ *   vbp:probe:<uid>   usernames found taken by that account's creations
+ *                     (vbp_redis_count: the probe of a global namespace)
  *
  * A blocking hiredis connection per child, made again after any failure.
  * Callers do this before COMMIT, so a failure rolls the change back.
@@ -232,4 +234,47 @@ vbp_sessions_revoke_rows(PGresult *res, int col)
     }
 
     return 0;
+}
+
+
+/*
+ * counts an event under key in a window of seconds that starts with the
+ * first one (INCR, then EXPIRE NX); returns the count so far, or -1 when
+ * Redis cannot be reached.  With add 0 the count is only read.
+ */
+long long
+vbp_redis_count(const char *key, int window, int add)
+{
+    char          ttl[24];
+    long long     n;
+    const char   *argv[4];
+    size_t        len[4];
+    redisReply   *reply;
+
+    argv[0] = add ? "INCR" : "GET";
+    argv[1] = key;
+    len[0] = strlen(argv[0]);
+    len[1] = strlen(key);
+
+    if (vbp_redis_run(2, argv, len, &reply) != 0) {
+        return -1;
+    }
+
+    n = reply->type == REDIS_REPLY_INTEGER ? reply->integer
+        : reply->type == REDIS_REPLY_STRING ? atoll(reply->str) : 0;
+    freeReplyObject(reply);
+
+    if (!add) {
+        return n;
+    }
+
+    snprintf(ttl, sizeof(ttl), "%d", window);
+    argv[0] = "EXPIRE"; argv[2] = ttl; argv[3] = "NX";
+    len[0] = 6; len[2] = strlen(ttl); len[3] = 2;
+
+    if (vbp_redis_run(4, argv, len, NULL) != 0) {
+        return -1;
+    }
+
+    return n;
 }

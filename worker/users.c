@@ -20,6 +20,9 @@
 
 
 #define USER_ACTOR_PARAMS  5
+#define USER_LOCK_COVERED  7    /* the column of user_lock: vbp_user_covers */
+#define USER_PROBES_MAX    20   /* usernames found taken, per account ... */
+#define USER_PROBE_WINDOW  600  /* ... in 10 minutes */
 #define USER_IDS_MAX       (500 * 12 + 3)
 
 #define USER_FROM                                                            \
@@ -35,7 +38,9 @@
     "  AND ($3 = '' OR u.username ILIKE $3 OR u.display_name ILIKE $3)"     \
     "  AND ($4 = '' OR EXISTS (SELECT 1 FROM orgs f WHERE f.id = u.org_id"   \
     "       AND (f.name ILIKE $4 OR f.code ILIKE $4)))"                      \
-    "  AND ($5 = '' OR u.status = $5)"                                       \
+    "  AND ($5 = '' OR u.status = $5 OR ($5 = 'locked' AND EXISTS"           \
+    "       (SELECT 1 FROM login_locks l WHERE l.username = u.username"      \
+    "        AND l.locked_until > now())))"                                  \
     "  AND ($6 = '' OR u.org_kind = $6)"
 
 /*
@@ -57,7 +62,8 @@
     "  AND u.id <> $2::integer"                                              \
     USER_FILTER
 
-#define USER_COLUMNS                                                         \
+/* covers: may the actor act on the row's account (vbp_user_covers) */
+#define USER_COLUMNS(covers)                                                 \
     "SELECT u.id, u.username, u.display_name, u.phone, u.status,"            \
     "  u.parent_user_id IS NULL, o.code, o.name, o.kind, r.name,"            \
     "  to_char(u.last_login_at AT TIME ZONE 'Asia/Shanghai',"                \
@@ -70,7 +76,12 @@
     "  u.status = 'active', " VBP_KIND_TITLE("o.kind") ","                   \
     "  (SELECT COALESCE(json_agg(p.name ORDER BY p.sort), '[]')"             \
     "   FROM user_permissions g JOIN permissions p ON p.code = g.permission" \
-    "   WHERE g.user_id = u.id)::text"
+    "   WHERE g.user_id = u.id)::text,"                                     \
+    "  EXISTS (SELECT 1 FROM login_locks l WHERE l.username = u.username"    \
+    "   AND l.locked_until > now()), " covers
+
+#define USER_COVERS                                                          \
+    " ($1 <> 'sub' OR vbp_user_covers($5::integer, u.id))"
 
 
 typedef struct {
@@ -89,8 +100,11 @@ static int user_list(vbp_call_t *call);
 static int user_get(vbp_call_t *call);
 static int user_create(vbp_call_t *call);
 static int user_update(vbp_call_t *call);
+static int user_name_conflict(vbp_call_t *call, const char *username,
+    const char *probe_key);
 static int user_set_status(vbp_call_t *call);
 static int user_reset_password(vbp_call_t *call);
+static int user_unlock(vbp_call_t *call);
 static PGresult *user_lock(vbp_call_t *call, user_actor_t *a,
     const char *ids, size_t count);
 static PGresult *user_target(vbp_call_t *call, user_actor_t *a, char *id,
@@ -112,6 +126,7 @@ const vbp_op_t  vbp_user_ops[] = {
     { "users.set_status", user_set_status, 1, 0, "admin.users", "admin", NULL },
     { "users.reset_password", user_reset_password, 1, 0, "admin.users",
       "admin", NULL },
+    { "users.unlock", user_unlock, 1, 0, "admin.users", "admin", NULL },
     { "subusers.list", user_list, 1, 0, "account.subusers", "sub", NULL },
     { "subusers.get", user_get, 1, 1, "account.subusers", "sub", NULL },
     { "subusers.create", user_create, 1, 0, "account.subusers", "sub", NULL },
@@ -120,6 +135,7 @@ const vbp_op_t  vbp_user_ops[] = {
       "sub", NULL },
     { "subusers.reset_password", user_reset_password, 1, 0,
       "account.subusers", "sub", NULL },
+    { "subusers.unlock", user_unlock, 1, 0, "account.subusers", "sub", NULL },
     { "subusers.grant", subusers_grant, 1, 0, "account.subusers", "sub", NULL },
     { "permissions.tree", permissions_tree, 1, 0, "account.subusers", "sub", NULL },
     { NULL, NULL, 0, 0, NULL, NULL, NULL }
@@ -132,22 +148,24 @@ const vbp_stmt_t  vbp_user_stmts[] = {
 
     /* the page's ids first, then the 20 rows they name */
     { "user_page_admin",
-      USER_COLUMNS USER_FROM " WHERE u.id IN (SELECT u.id FROM users u"
+      USER_COLUMNS("true") USER_FROM " WHERE u.id IN (SELECT u.id FROM users u"
       USER_LIST_ADMIN " ORDER BY u.id LIMIT $7 OFFSET $8) ORDER BY u.id" },
 
     { "user_count_sub", "SELECT count(*) FROM users u" USER_LIST_SUB },
 
     { "user_page_sub",
-      USER_COLUMNS USER_FROM " WHERE u.id IN (SELECT u.id FROM users u"
+      USER_COLUMNS("vbp_user_covers($2::integer, u.id)") USER_FROM
+      " WHERE u.id IN (SELECT u.id FROM users u"
       USER_LIST_SUB " ORDER BY u.id LIMIT $7 OFFSET $8) ORDER BY u.id" },
 
     { "user_get",
-      USER_COLUMNS USER_FROM " WHERE" USER_IN_SCOPE " AND u.id = $6" },
+      USER_COLUMNS(USER_COVERS) USER_FROM " WHERE" USER_IN_SCOPE
+      " AND u.id = $6" },
 
     /* the rows an action changes, locked; out of scope means not there */
     { "user_lock",
       "SELECT u.id, u.username, u.status, u.display_name, u.phone, r.path,"
-      "  u.parent_user_id IS NULL"
+      "  u.parent_user_id IS NULL," USER_COVERS
       USER_FROM " WHERE" USER_IN_SCOPE " AND u.id = ANY ($6::integer[])"
       " ORDER BY u.id FOR UPDATE OF u" },
 
@@ -190,6 +208,10 @@ const vbp_stmt_t  vbp_user_stmts[] = {
     { "user_clear_lock",
       "DELETE FROM login_locks WHERE username = $1" },
 
+    { "user_unlock",
+      "DELETE FROM login_locks WHERE username = $1 AND locked_until > now()"
+      " RETURNING client" },
+
     { "user_grants",
       "SELECT COALESCE(array_agg(permission ORDER BY permission), '{}')::text"
       " FROM user_permissions WHERE user_id = $1" },
@@ -219,10 +241,10 @@ static const char *const  user_names[] = {
     "id", "username", "display_name", "phone", "status", "main_account",
     "org_code", "org_name", "org_kind", "region_name", "last_login_at",
     "created_at", "must_change_password", "permissions", "active",
-    "org_kind_title", "permission_names", NULL
+    "org_kind_title", "permission_names", "locked", "manageable", NULL
 };
 
-static const char  user_types[] = "issssbssssnnbjbsj";
+static const char  user_types[] = "issssbssssnnbjbsjbb";
 
 
 /* the actor's half of every statement's parameters */
@@ -256,7 +278,8 @@ user_list(vbp_call_t *call)
     const char    *params[8], *s;
     user_actor_t   a;
 
-    static const char *const  statuses[] = { "active", "disabled", NULL };
+    static const char *const  statuses[] = { "active", "disabled", "locked",
+                                             NULL };
     static const char *const  kinds[] = { "province_bureau", "city_bureau",
                                           "hospital", "manufacturer", NULL };
 
@@ -347,7 +370,7 @@ user_create(vbp_call_t *call)
     const char    *params[7];
     const char    *org_id, *parent;
     user_actor_t   a;
-    char           org_buf[24], parent_buf[24];
+    char           org_buf[24], parent_buf[24], probe_key[48];
 
     if (user_actor(call, &a) != 0) {
         return 0;
@@ -384,6 +407,17 @@ user_create(vbp_call_t *call)
     }
 
     if (call->status) {
+        return 0;
+    }
+
+    /*
+     * usernames are unique across the platform, so a 409 tells that a name
+     * exists somewhere: each account may learn that only so often
+     */
+    snprintf(probe_key, sizeof(probe_key), "vbp:probe:%s", a.uid);
+
+    if (vbp_redis_count(probe_key, USER_PROBE_WINDOW, 0) >= USER_PROBES_MAX) {
+        vbp_fail(call, 429, "throttled", "用户名重复的次数过多，请 10 分钟后再试");
         return 0;
     }
 
@@ -441,6 +475,14 @@ user_create(vbp_call_t *call)
         parent = NULL;
     }
 
+    /* a taken name costs no password hash */
+    switch (user_name_conflict(call, username, probe_key)) {
+    case -1:
+        return -1;
+    case 1:
+        return 0;
+    }
+
     if (vbp_password_generate(password, 13) != 0
         || vbp_password_hash(password, hash, sizeof(hash)) != 0)
     {
@@ -464,14 +506,13 @@ user_create(vbp_call_t *call)
         PQclear(res);
 
         /* lost a race: say which of the two unique rules it was */
-        res = vbp_db_query(call->db, "user_name_taken", 1, params);
-        if (res == NULL) {
+        switch (user_name_conflict(call, username, probe_key)) {
+        case -1:
             return -1;
+        case 0:
+            vbp_conflict(call, "org_code", "该单位已有主账号");
         }
 
-        vbp_conflict(call, PQntuples(res) ? "username" : "org_code",
-                     PQntuples(res) ? "用户名已存在" : "该单位已有主账号");
-        PQclear(res);
         return 0;
     }
 
@@ -508,6 +549,34 @@ user_create(vbp_call_t *call)
                                       "请转交本人，首次登录须修改密码");
 
     return call->data ? 0 : -1;
+}
+
+
+/*
+ * 1 when the username is taken (the 409 is in call, and counted against
+ * the actor's probes), 0 when it is free, -1 on a database failure
+ */
+static int
+user_name_conflict(vbp_call_t *call, const char *username,
+    const char *probe_key)
+{
+    int        taken;
+    PGresult  *res;
+
+    res = vbp_db_query(call->db, "user_name_taken", 1, &username);
+    if (res == NULL) {
+        return -1;
+    }
+
+    taken = PQntuples(res) > 0;
+    PQclear(res);
+
+    if (taken) {
+        vbp_conflict(call, "username", "用户名已被使用（用户名全平台唯一）");
+        (void) vbp_redis_count(probe_key, USER_PROBE_WINDOW, 1);
+    }
+
+    return taken;
 }
 
 
@@ -696,12 +765,64 @@ user_reset_password(vbp_call_t *call)
 
 
 /*
+ * 解锁: the sign-in locks of an account are lifted for every client; the
+ * failures that did not lock yet stay counted
+ */
+static int
+user_unlock(vbp_call_t *call)
+{
+    int            n;
+    char           id[24], username[64];
+    PGresult      *res, *gone;
+    const char    *params[1];
+    user_actor_t   a;
+
+    res = user_target(call, &a, id, sizeof(id));
+    if (res == NULL) {
+        return call->status ? 0 : -1;
+    }
+
+    snprintf(username, sizeof(username), "%s", PQgetvalue(res, 0, 1));
+    params[0] = username;
+
+    gone = vbp_db_query(call->db, "user_unlock", 1, params);
+    if (gone == NULL) {
+        PQclear(res);
+        return -1;
+    }
+
+    n = PQntuples(gone);
+    PQclear(gone);
+
+    if (n && vbp_audit_detail(call, "user_unlocked", "user", id, "locked",
+                              "unlocked", NULL,
+                              json_pack("{s:s, s:i}", "username", username,
+                                        "clients", n),
+                              PQgetvalue(res, 0, 5))
+             != 0)
+    {
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+
+    call->data = json_pack("{s:s, s:i, s:s}", "username", username,
+                           "unlocked", n,
+                           "message", n ? "已解锁" : "该账户没有被锁定");
+
+    return call->data ? 0 : -1;
+}
+
+
+/*
  * the target rows of an action, locked; when any of them is outside the
  * actor's scope (or does not exist) the answer is 404 and nothing changes
  */
 static PGresult *
 user_lock(vbp_call_t *call, user_actor_t *a, const char *ids, size_t count)
 {
+    int          row;
     PGresult    *res;
     const char  *params[6];
 
@@ -719,6 +840,17 @@ user_lock(vbp_call_t *call, user_actor_t *a, const char *ids, size_t count)
                  ? "部分账户不存在或不在管辖范围内，未做任何修改"
                  : "账户不存在或不在管辖范围内");
         return NULL;
+    }
+
+    /* inside one org: never on an account that holds more than the actor */
+    for (row = 0; row < PQntuples(res); row++) {
+        if (PQgetvalue(res, row, USER_LOCK_COVERED)[0] != 't') {
+            PQclear(res);
+            vbp_fail(call, 403, "forbidden", count > 1
+                     ? "部分账户的权限超出您的权限，不能操作，未做任何修改"
+                     : "该账户的权限超出您的权限，不能操作");
+            return NULL;
+        }
     }
 
     return res;
@@ -782,57 +914,23 @@ user_issue_password(vbp_call_t *call, const char *uid, const char *username,
 
 
 /*
- * a display name: 1 to 32 characters; a sub-account's only Chinese
- * characters, letters and digits (seed 001), others no control characters
+ * a display name: 1 to 32 characters without control or invisible ones
+ * (vbp_arg_string), a sub-account's only Chinese characters, letters and
+ * digits (seed 001)
  */
 static const char *
 user_display_name(vbp_call_t *call, int strict)
 {
-    unsigned int          cp;
-    const unsigned char  *p;
-    const char           *name;
+    const char  *name, *why;
 
     name = vbp_arg_string(call, "display_name", 1, 32, "请输入姓名");
-    if (name == NULL) {
-        return NULL;
+    if (name == NULL || !strict) {
+        return name;
     }
 
-    for (p = (const unsigned char *) name; *p; /* void */ ) {
-        if (*p < 0x80) {
-            cp = *p++;
-
-        } else if ((*p & 0xE0) == 0xC0 && p[1]) {
-            cp = ((p[0] & 0x1Fu) << 6) | (p[1] & 0x3Fu);
-            p += 2;
-
-        } else if ((*p & 0xF0) == 0xE0 && p[1] && p[2]) {
-            cp = ((p[0] & 0x0Fu) << 12) | ((p[1] & 0x3Fu) << 6)
-                 | (p[2] & 0x3Fu);
-            p += 3;
-
-        } else {
-            cp = 0x10000;       /* beyond the plane of common characters */
-            p += (*p & 0xF8) == 0xF0 && p[1] && p[2] && p[3] ? 4 : 1;
-        }
-
-        if (cp < 0x20 || cp == 0x7F) {
-            break;
-        }
-
-        if (strict
-            && !((cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z')
-                 || (cp >= 'a' && cp <= 'z')
-                 || (cp >= 0x4E00 && cp <= 0x9FFF)
-                 || (cp >= 0x3400 && cp <= 0x4DBF)))
-        {
-            break;
-        }
-    }
-
-    if (*p) {
-        vbp_field_error(call, "display_name", strict
-                        ? "姓名只能包含汉字、字母和数字"
-                        : "姓名含有不允许的字符");
+    why = vbp_text_plain_name(name);
+    if (why) {
+        vbp_field_error(call, "display_name", "姓名只能包含汉字、字母和数字");
         return NULL;
     }
 
@@ -881,10 +979,20 @@ user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
     const char  *code, *params[2];
 
     v = json_object_get(call->args, "permissions");
+
+    /* a list, one checkbox of a form, or nothing (none); never a guess */
     if (v && json_is_string(v)) {
-        granted = json_pack("[O]", v);     /* one checkbox of a form */
+        granted = json_pack("[O]", v);
+
+    } else if (v == NULL || json_is_null(v)) {
+        granted = json_array();
+
+    } else if (json_is_array(v)) {
+        granted = json_incref(v);
+
     } else {
-        granted = json_is_array(v) ? json_incref(v) : json_array();
+        vbp_field_error(call, "permissions", "应为权限编码的列表");
+        return 0;
     }
 
     if (granted == NULL) {

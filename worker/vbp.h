@@ -118,6 +118,7 @@ typedef struct {
     char        **fields;       /* the reader's buffers: may be trimmed */
     int           nfields;
     const char   *error;        /* what is wrong with the record as read */
+    int           error_col;    /* the column of that, or -1 */
 } vbp_record_t;
 
 /* returns 0 to go on, -1 to stop */
@@ -138,6 +139,7 @@ typedef struct {
     unsigned        cr:1;
     unsigned        too_wide:1;
     unsigned        at_start:1;
+    int             error_col;
     size_t          len;
     char            field[VBP_CSV_FIELD_MAX];
     int             nfields;
@@ -155,6 +157,11 @@ int vbp_csv_finish(vbp_csv_t *csv);
 /* xlsx.c: the first sheet's rows; NULL, or why the file cannot be read */
 const char *vbp_xlsx_read(const char *path, vbp_record_pt record,
     void *data);
+
+/* text.c */
+long vbp_utf8_next(const unsigned char **p);
+const char *vbp_text_check(const char *s, size_t len, size_t *chars);
+const char *vbp_text_plain_name(const char *s);
 
 /* log.c */
 void vbp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -235,6 +242,7 @@ int vbp_session_delete(const char *sid, long long uid);
 int vbp_sessions_revoke(long long uid);
 int vbp_sessions_revoke_rows(PGresult *res, int col);
 void vbp_sessions_close(void);
+long long vbp_redis_count(const char *key, int window, int add);
 
 /* password.c */
 int vbp_password_hash(const char *password, char *out, size_t outlen);
@@ -258,8 +266,17 @@ extern const vbp_op_t    vbp_import_ops[];
 extern const vbp_stmt_t  vbp_import_stmts[];
 
 /* pool.c */
-int vbp_pool_run(const char *listen_addr, int children,
-    const char *reader_addr, int readers, const char *pidfile);
+typedef struct {
+    const char  *listen_addr;   /* -l: transaction children */
+    int          children;      /* -n */
+    const char  *reader_addr;   /* -R: read children (reader.c) */
+    int          readers;       /* -N */
+    const char  *hasher_addr;   /* -a: hash children */
+    int          hashers;       /* -A */
+    const char  *pidfile;       /* -p */
+} vbp_pool_conf_t;
+
+int vbp_pool_run(vbp_pool_conf_t *pc);
 int vbp_signals(int child);
 
 /* reader.c */

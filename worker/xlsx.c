@@ -19,6 +19,8 @@
 #define XLSX_PART_MAX       (256L * 1024 * 1024)
 #define XLSX_STRINGS_BYTES  (64L * 1024 * 1024)
 #define XLSX_STRINGS_MAX    1000000
+#define XLSX_ROWS_MAX       1048576     /* Excel's own limit */
+#define XLSX_BAD_REF        (-2)
 
 
 typedef struct {
@@ -41,7 +43,8 @@ static const char *xlsx_load_strings(zip_t *zip, xlsx_strings_t *ss);
 static void xlsx_first_sheet(zip_t *zip, char *path, size_t len);
 static const char *xlsx_rows(zip_t *zip, const char *sheet,
     xlsx_strings_t *ss, vbp_record_pt record, void *data);
-static int xlsx_column(const char *ref);
+static size_t xlsx_number(const char *s, size_t max);
+static int xlsx_column(const char *ref, long row);
 static int xlsx_is(xmlTextReaderPtr r, int type, const char *name);
 
 
@@ -326,17 +329,38 @@ xlsx_first_sheet(zip_t *zip, char *path, size_t len)
 }
 
 
-/* "C12" -> 2; -1 when not a cell reference */
+/* a whole number of at most max, or 0 when the text is not one */
+static size_t
+xlsx_number(const char *s, size_t max)
+{
+    size_t  n;
+
+    if (*s == '\0' || strlen(s) > 9 || strspn(s, "0123456789") != strlen(s))
+    {
+        return 0;
+    }
+
+    n = (size_t) strtoul(s, NULL, 10);
+
+    return n <= max ? n : 0;
+}
+
+
+/* "C12" in row 12 -> 2; XLSX_BAD_REF when not a reference into that row */
 static int
-xlsx_column(const char *ref)
+xlsx_column(const char *ref, long row)
 {
     int  col;
 
     for (col = 0; *ref >= 'A' && *ref <= 'Z'; ref++) {
         col = col * 26 + (*ref - 'A' + 1);
         if (col > 16384) {
-            return -1;
+            return XLSX_BAD_REF;
         }
+    }
+
+    if (col == 0 || xlsx_number(ref, XLSX_ROWS_MAX) != (size_t) row) {
+        return XLSX_BAD_REF;
     }
 
     return col - 1;
@@ -372,17 +396,29 @@ xlsx_rows(zip_t *zip, const char *sheet, xlsx_strings_t *ss,
     stop = 0;
     rec.nfields = 0;
     rec.error = NULL;
+    rec.error_col = -1;
 
     while (!stop && (rc = xmlTextReaderRead(r)) == 1) {
 
         if (xlsx_is(r, XML_READER_TYPE_ELEMENT, "row")) {
-            attr = xmlTextReaderGetAttribute(r, (const xmlChar *) "r");
-            line = attr ? atol((char *) attr) : line + 1;
-            xmlFree(attr);
-
             rec.nfields = 0;
             rec.error = NULL;
+            rec.error_col = -1;
             next_col = 0;
+
+            /* rows come in order, numbered as Excel numbers them: a
+             * number out of that is refused, never guessed at */
+            attr = xmlTextReaderGetAttribute(r, (const xmlChar *) "r");
+            n = attr ? xlsx_number((char *) attr, XLSX_ROWS_MAX)
+                     : (size_t) line + 1;
+            xmlFree(attr);
+
+            if (n == 0 || n <= (size_t) line || n > XLSX_ROWS_MAX) {
+                rec.error = "行号无效（应为 1 到 1048576 的整数，且逐行递增）";
+                n = (size_t) line + 1;
+            }
+
+            line = (long) n;
 
             if (xmlTextReaderIsEmptyElement(r)) {
                 continue;
@@ -390,8 +426,14 @@ xlsx_rows(zip_t *zip, const char *sheet, xlsx_strings_t *ss,
 
         } else if (xlsx_is(r, XML_READER_TYPE_ELEMENT, "c")) {
             attr = xmlTextReaderGetAttribute(r, (const xmlChar *) "r");
-            col = attr ? xlsx_column((char *) attr) : next_col;
+            col = attr ? xlsx_column((char *) attr, line) : next_col;
             xmlFree(attr);
+
+            if (col == XLSX_BAD_REF) {
+                rec.error = "单元格位置无效（不在本行或不是 A1 形式）";
+                col = -1;
+                continue;
+            }
 
             attr = xmlTextReaderGetAttribute(r, (const xmlChar *) "t");
             type_shared = attr && strcmp((char *) attr, "s") == 0;
@@ -431,14 +473,24 @@ xlsx_rows(zip_t *zip, const char *sheet, xlsx_strings_t *ss,
             value = xmlTextReaderConstValue(r);
 
             if (type_shared) {
-                idx = (size_t) strtoul((const char *) value, NULL, 10);
-                value = (const xmlChar *) (idx < ss->n ? ss->items[idx] : "");
+                idx = xlsx_number((const char *) value, XLSX_STRINGS_MAX);
+
+                if ((idx == 0 && strcmp((const char *) value, "0") != 0)
+                    || idx >= ss->n)
+                {
+                    rec.error = "单元格引用的共享字符串不存在（文件已损坏）";
+                    rec.error_col = col;
+                    continue;
+                }
+
+                value = (const xmlChar *) ss->items[idx];
             }
 
             n = strlen((char *) cells[col]);
 
             if (n + strlen((const char *) value) > VBP_CSV_FIELD_MAX) {
                 rec.error = "字段过长";
+                rec.error_col = col;
             } else {
                 memcpy(cells[col] + n, value, strlen((const char *) value) + 1);
             }

@@ -35,6 +35,8 @@ package VBP::Test;
 #   kill_worker_child                     SIGKILL to one child of the pool
 #   kill_reader_child                     ... to one read child (vbp-reader)
 #   stop_redis | start_redis | restart_postgres
+#                                         (the stack's supervisor holds off
+#                                         meanwhile: tools/stack hold/free)
 
 use strict;
 use warnings;
@@ -66,6 +68,7 @@ sub slurp {
 $ENV{TEST_NGINX_LOAD_MODULES} //= "$VbpTop/build/ngx_http_vbp_module.so";
 $ENV{TEST_NGINX_VBP_WORKER} //= "unix:$VbpState/worker.sock";
 $ENV{TEST_NGINX_VBP_READER} //= "unix:$VbpState/reader.sock";
+$ENV{TEST_NGINX_VBP_HASHER} //= "unix:$VbpState/hasher.sock";
 $ENV{TEST_NGINX_REDIS_PORT} //= slurp("$VbpState/redis.port") // 6391;
 $ENV{TEST_NGINX_VBP_TOP} //= $VbpTop;
 # uploads go where the worker pool (-u) reads them
@@ -84,6 +87,10 @@ our $HttpConfig = <<'_EOC_';
         keepalive 8;
     }
 
+    upstream vbp_hashers {
+        server $TEST_NGINX_VBP_HASHER;
+    }
+
     vbp_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     vbp_redis_timeout 2s;
     vbp_templates $TEST_NGINX_VBP_TOP/lua-free-templates;
@@ -92,8 +99,14 @@ _EOC_
 our $Config = <<'_EOC_';
     vbp_worker_pass vbp_workers;
     vbp_reader_pass vbp_readers;
+    vbp_hash_pass vbp_hashers;
     client_body_temp_path $TEST_NGINX_UPLOAD_DIR;
     vbp_login_throttle 1000 1m;
+
+    # a test names its client in X-Forwarded-For (locks and throttles are
+    # per client address); without it the client is 127.0.0.1
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
 
     include $TEST_NGINX_VBP_TOP/conf/vbp-routes.conf;
 
@@ -236,6 +249,8 @@ sub run_setup {
         sleep(0.3);
 
     } elsif ($cmd eq 'stop_redis') {
+        # the stack's supervisor would start it again at once: held first
+        system("$VbpTop/tools/stack hold $VbpState redis") == 0 or die "hold\n";
         my $pid = slurp("$VbpState/redis.pid");
         kill 'TERM', $pid if $pid;
         for (1 .. 50) { last unless $pid && kill 0, $pid; sleep(0.1) }
@@ -244,12 +259,15 @@ sub run_setup {
         system("redis-server $VbpState/redis.conf </dev/null >/dev/null 2>&1") == 0
             or die "cannot start redis\n";
         for (1 .. 50) { last if eval { vbp_redis('PING') }; sleep(0.1) }
+        system("$VbpTop/tools/stack free $VbpState redis") == 0 or die "free\n";
 
     } elsif ($cmd eq 'restart_postgres') {
         my ($bin) = sort glob('/usr/lib/postgresql/*/bin');
+        system("$VbpTop/tools/stack hold $VbpState postgres") == 0 or die "hold\n";
         system("runuser -u postgres -- $bin/pg_ctl -D $VbpState/pg -m fast -w restart"
                . " -l $VbpState/log/postgres.log >/dev/null") == 0
             or die "cannot restart postgres\n";
+        system("$VbpTop/tools/stack free $VbpState postgres") == 0 or die "free\n";
 
     } else {
         die "unknown setup line: $line\n";
