@@ -3,7 +3,9 @@
 # nothing changes.  Lists hold exactly the actor's scope, computed here from
 # the region tree independently of the SQL under test.  Plus: concurrent
 # creation of one username (one 201, one 409) and a reset's one-time
-# password, which signs in once and must be changed first.
+# password, which signs in once and must be changed first.  Inside one org,
+# every account action of a weaker sub-account on a stronger sibling is
+# refused (403), while the same on an equal or weaker one works.
 
 use strict;
 use utf8;
@@ -233,6 +235,95 @@ for my $who (qw(H21010200011 weigao t21_sub)) {
     is($st, 403, 'a city renames no region');
 }
 is(snapshot(), $before, 'none of it changed anything');
+
+# --- inside one org: a weaker sub-account never acts on a stronger one --------
+
+# a city bureau's sub-accounts: t21_weak holds only sub-user management,
+# t21_strong that and user, org and audit management, t21_peer the same as
+# t21_weak, t21_less nothing at all
+{
+    my $hash = vbp_sql("SELECT password_hash FROM users WHERE username = 'sy_admin'");
+    my %grants = (t21_weak => ['account.subusers'],
+                  t21_strong => ['account.subusers', 'admin.users', 'admin.orgs', 'admin.audit'],
+                  t21_peer => ['account.subusers'], t21_less => []);
+    for my $name (sort keys %grants) {
+        vbp_sql("INSERT INTO users (username, display_name, org_id, parent_user_id, password_hash,"
+                . " must_change_password) SELECT '$name', '子账户', org_id, id, '$hash', false"
+                . " FROM users WHERE username = 'sy_admin'");
+        vbp_sql("INSERT INTO user_permissions SELECT id, '$_' FROM users WHERE username = '$name'")
+            for @{ $grants{$name} };
+        $info{$name}{id} = vbp_sql("SELECT id FROM users WHERE username = '$name'");
+    }
+    my $t = vbp_setup("login t21_weak $pw");
+    $actor{t21_weak} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
+    vbp_sql("INSERT INTO login_locks (username, client, failures, window_start, locked_until)"
+            . " VALUES ('t21_strong', '10.9.9.9', 5, now(), now() + interval '15 minutes')");
+}
+
+# every account action a sub-account can take
+my @sibling_ops = (
+    ['reset', '/api/subusers/reset-password', sub { { id => $_[0] } }],
+    ['disable', '/api/subusers/status', sub { { ids => [$_[0]], status => 'disabled' } }],
+    ['enable', '/api/subusers/status', sub { { ids => [$_[0]], status => 'active' } }],
+    ['batch with a weaker one', '/api/subusers/status',
+     sub { { ids => [$info{t21_less}{id}, $_[0]], status => 'disabled' } }],
+    ['rename', '/api/subusers/update', sub { { id => $_[0], display_name => '改名' } }],
+    ['strip (grant only what it holds itself)', '/api/subusers/grant',
+     sub { { id => $_[0], permissions => ['account.subusers'] } }],
+    ['revoke', '/api/subusers/grant', sub { { id => $_[0], permissions => [] } }],
+    ['unlock', '/api/subusers/unlock', sub { { id => $_[0] } }],
+);
+
+$before = snapshot();
+my $locks = vbp_sql("SELECT count(*) FROM login_locks WHERE username = 't21_strong'");
+for my $op (@sibling_ops) {
+    my ($what, $path, $body) = @$op;
+    my ($st, $d, $raw) = call('t21_weak', 'POST', $path, $body->($info{t21_strong}{id}));
+    is($st, 403, "a weaker sub-account cannot $what a stronger sibling ($path)") or diag($raw);
+    unlike($raw, qr/"password"/, '... and learns no password');
+}
+is(snapshot(), $before, 'none of it changed an account or a grant');
+is(vbp_sql("SELECT count(*) FROM login_locks WHERE username = 't21_strong'"), $locks, '... or a lock');
+
+# the stronger one's powers stayed its own: its password still signs it in
+{
+    my $a = vbp_frame({ op => 'auth.login', ip => '10.1.1.1', captcha_ok => JSON::PP::true,
+                        args => { username => 't21_strong', password => $pw } });
+    is($a->{status}, 200, 'the stronger sibling still signs in with its own password');
+}
+
+# ... while the same actions on an equal and on a weaker sibling work: the
+# rule is a subset test, not a refusal of everything
+for my $target (qw(t21_peer t21_less)) {
+    my ($st, $d) = call('t21_weak', 'POST', '/api/subusers/update',
+                        { id => $info{$target}{id}, display_name => '改名' });
+    is($st, 200, "a sub-account edits a sibling no stronger than itself ($target)");
+    ($st, $d) = call('t21_weak', 'POST', '/api/subusers/reset-password', { id => $info{$target}{id} });
+    is($st, 200, "... and resets its password ($target)");
+}
+{
+    my ($st) = call('t21_weak', 'POST', '/api/subusers/grant',
+                    { id => $info{t21_less}{id}, permissions => ['admin.users'] });
+    is($st, 403, 'it grants nothing it does not hold itself');
+}
+
+# the main account manages all its sub-accounts, the strongest included
+{
+    my $t = vbp_setup("login sy_admin $pw");
+    $actor{sy_admin} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
+    my ($st, $d) = call('sy_admin', 'POST', '/api/subusers/unlock', { id => $info{t21_strong}{id} });
+    is($st, 200, 'the main account lifts the lock of its strongest sub-account');
+    is($d->{unlocked}, 1, '... one lock lifted');
+    ($st) = call('sy_admin', 'POST', '/api/subusers/reset-password', { id => $info{t21_strong}{id} });
+    is($st, 200, '... and resets its password');
+    ($st, $d) = call('sy_admin', 'GET', '/api/subusers?per_page=100');
+    my %m = map { $_->{username} => $_->{manageable} } @{ $d->{items} };
+    ok($m{t21_strong} && $m{t21_weak}, 'its list marks every sub-account manageable');
+    ($st, $d) = call('t21_weak', 'GET', '/api/subusers?per_page=100');
+    %m = map { $_->{username} => $_->{manageable} } @{ $d->{items} };
+    ok(!$m{t21_strong} && $m{t21_peer} && $m{t21_less},
+       "the weaker one's list marks the stronger sibling not manageable, the others manageable");
+}
 
 # --- one username created twice at once: one 201, one 409 ---------------------
 

@@ -27,6 +27,11 @@ async function captchaAnswer(context) {
 
 export async function signIn(page, context, user, password) {
   await page.goto(base + '/login');
+  await fillSignIn(page, context, user, password);
+}
+
+// the form of the page as it is (a refused sign-in shows it again)
+export async function fillSignIn(page, context, user, password) {
   await page.waitForLoadState('load');   // the captcha image, and its cookie
   await page.fill('#username', user);
   await page.fill('#password', password);
