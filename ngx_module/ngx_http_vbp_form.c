@@ -173,8 +173,10 @@ ngx_http_vbp_parse_args(ngx_http_request_t *r, ngx_str_t *body,
         && ngx_strncasecmp(ct->value.data, (u_char *) "application/json", 16)
            == 0)
     {
+        /* a NUL inside a string is kept: the worker refuses it with its
+         * field, where the user sees it */
         value = json_loadb((const char *) body->data, body->len,
-                           JSON_REJECT_DUPLICATES, &jerr);
+                           JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL, &jerr);
         if (value == NULL || !json_is_object(value)) {
             json_decref(value);
             ngx_str_set(error, "请求体不是合法的 JSON 对象");

@@ -171,8 +171,9 @@ vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame,
         json_decref(*frame);
     }
 
-    *frame = json_loadb((const char *) body, len, JSON_REJECT_DUPLICATES,
-                        &err);
+    /* a NUL in an argument reaches vbp_arg_string(), which refuses it */
+    *frame = json_loadb((const char *) body, len,
+                        JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL, &err);
 
     if (*frame == NULL || !json_is_object(*frame)) {
         vbp_log("refused a frame that is not a JSON object: %s", err.text);
@@ -373,7 +374,8 @@ vbp_parse_object(const unsigned char *text, size_t len)
     json_t        *json;
     json_error_t   err;
 
-    json = json_loadb((const char *) text, len, JSON_REJECT_DUPLICATES, &err);
+    json = json_loadb((const char *) text, len,
+                      JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL, &err);
 
     if (!json_is_object(json)) {
         json_decref(json);

@@ -430,7 +430,10 @@ xlsx_rows(zip_t *zip, const char *sheet, xlsx_strings_t *ss,
             xmlFree(attr);
 
             if (col == XLSX_BAD_REF) {
-                rec.error = "单元格位置无效（不在本行或不是 A1 形式）";
+                if (rec.error == NULL) {
+                    rec.error = "单元格位置无效（不在本行或不是 A1 形式）";
+                }
+
                 col = -1;
                 continue;
             }
@@ -442,7 +445,7 @@ xlsx_rows(zip_t *zip, const char *sheet, xlsx_strings_t *ss,
             next_col = col + 1;
 
             if (col < 0 || col >= VBP_CSV_FIELDS_MAX) {
-                if (col >= VBP_CSV_FIELDS_MAX) {
+                if (col >= VBP_CSV_FIELDS_MAX && rec.error == NULL) {
                     rec.error = "列数过多";
                 }
                 col = -1;
@@ -478,8 +481,10 @@ xlsx_rows(zip_t *zip, const char *sheet, xlsx_strings_t *ss,
                 if ((idx == 0 && strcmp((const char *) value, "0") != 0)
                     || idx >= ss->n)
                 {
-                    rec.error = "单元格引用的共享字符串不存在（文件已损坏）";
-                    rec.error_col = col;
+                    if (rec.error == NULL) {
+                        rec.error = "单元格引用的共享字符串不存在（文件已损坏）";
+                        rec.error_col = col;
+                    }
                     continue;
                 }
 
@@ -489,8 +494,10 @@ xlsx_rows(zip_t *zip, const char *sheet, xlsx_strings_t *ss,
             n = strlen((char *) cells[col]);
 
             if (n + strlen((const char *) value) > VBP_CSV_FIELD_MAX) {
-                rec.error = "字段过长";
-                rec.error_col = col;
+                if (rec.error == NULL) {
+                    rec.error = "字段过长";
+                    rec.error_col = col;
+                }
             } else {
                 memcpy(cells[col] + n, value, strlen((const char *) value) + 1);
             }

@@ -51,7 +51,7 @@ use Time::HiRes qw(sleep);
 
 use Exporter 'import';
 our @EXPORT = qw(vbp_raw_frame vbp_worker_socket vbp_blocks vbp_sql vbp_frame vbp_redis vbp_setup vbp_nginx_start
-                 vbp_nginx_stop vbp_error_log vbp_xlsx $VbpTop $VbpState);
+                 vbp_nginx_stop vbp_error_log vbp_xlsx vbp_xlsx_raw $VbpTop $VbpState);
 
 our $VbpTop = abs_path(dirname(__FILE__) . '/../../..');
 our $VbpState = $ENV{VBP_TEST_STATE} // "$VbpTop/.run/test";
@@ -378,7 +378,6 @@ sub vbp_redis {
 # given rows, as bytes; cells that look like numbers are stored as numbers
 sub vbp_xlsx {
     my @rows = @_;
-    require IO::Compress::Zip;
     my (@strings, %index, $sheet);
     my $esc = sub { my $s = shift; $s =~ s/&/&amp;/g; $s =~ s/</&lt;/g; $s };
     for my $r (0 .. $#rows) {
@@ -398,6 +397,15 @@ sub vbp_xlsx {
         }
         $sheet .= '</row>';
     }
+    return vbp_xlsx_raw($sheet, @strings);
+}
+
+# a workbook whose sheetData is the given XML, with the shared strings
+sub vbp_xlsx_raw {
+    my ($sheet, @strings) = @_;
+    require IO::Compress::Zip;
+    require Encode;
+    my $esc = sub { my $s = shift; $s =~ s/&/&amp;/g; $s =~ s/</&lt;/g; $s };
     my $main = 'http://schemas.openxmlformats.org/spreadsheetml/2006/main';
     my $rel = 'http://schemas.openxmlformats.org/officeDocument/2006/relationships';
     my %parts = (
@@ -417,7 +425,9 @@ sub vbp_xlsx {
             $zip = IO::Compress::Zip->new(\$out, Name => $name, Minimal => 1)
                 or die "zip: $IO::Compress::Zip::ZipError\n";
         }
-        $zip->print($parts{$name});
+        my $part = $parts{$name};
+        $part = Encode::encode_utf8($part) if utf8::is_utf8($part);
+        $zip->print($part);
     }
     $zip->close;
     return $out;
