@@ -31,6 +31,7 @@ static ngx_int_t ngx_http_vbp_reply_cookies(ngx_http_request_t *r,
     json_t *reply);
 static void ngx_http_vbp_free_templates(void *data);
 static u_char *ngx_pstrdup_z(ngx_pool_t *pool, ngx_str_t *s);
+static ngx_uint_t ngx_http_vbp_asked_api(ngx_http_request_t *r);
 
 
 static ngx_str_t  ngx_http_vbp_json_type = ngx_string("application/json");
@@ -81,6 +82,35 @@ ngx_http_vbp_free_templates(void *data)
 }
 
 
+/*
+ * the client asked for a URI under /api/: the one it sent, or for a request
+ * line nginx gave up on (414), where it began in the header buffer
+ */
+static ngx_uint_t
+ngx_http_vbp_asked_api(ngx_http_request_t *r)
+{
+    u_char  *p, *last;
+    size_t   n = sizeof("/api/") - 1;
+
+    if (r->unparsed_uri.len) {
+        p = r->unparsed_uri.data;
+        last = p + r->unparsed_uri.len;
+
+    } else if (r->uri_start && r->header_in
+               && r->uri_start >= r->header_in->start
+               && r->uri_start < r->header_in->last)
+    {
+        p = r->uri_start;
+        last = r->header_in->last;
+
+    } else {
+        return 0;
+    }
+
+    return (size_t) (last - p) >= n && ngx_strncmp(p, "/api/", n) == 0;
+}
+
+
 ngx_int_t
 ngx_http_vbp_wants_page(ngx_http_request_t *r)
 {
@@ -93,9 +123,7 @@ ngx_http_vbp_wants_page(ngx_http_request_t *r)
      * location that failed: the URI the client asked for says it
      */
     if (vlcf->error_status) {
-        return !(r->unparsed_uri.len >= sizeof("/api/") - 1
-                 && ngx_strncmp(r->unparsed_uri.data, "/api/",
-                                sizeof("/api/") - 1) == 0);
+        return !ngx_http_vbp_asked_api(r);
     }
 
     return vlcf->page != NULL || vlcf->redirect.len;

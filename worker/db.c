@@ -94,6 +94,7 @@ vbp_db_query(vbp_db_t *db, const char *stmt, int nparams,
     }
 
     vbp_log("statement \"%s\" failed: %s", stmt, PQerrorMessage(db->conn));
+    vbp_db_note_conflict(db, res);
     PQclear(res);
 
     if (PQstatus(db->conn) != CONNECTION_OK) {
@@ -101,6 +102,24 @@ vbp_db_query(vbp_db_t *db, const char *stmt, int nparams,
     }
 
     return NULL;
+}
+
+
+/*
+ * a deadlock or a serialization failure says nothing about the operation:
+ * run again, it will most likely pass (vbp_call_execute does so once)
+ */
+void
+vbp_db_note_conflict(vbp_db_t *db, PGresult *res)
+{
+    const char  *state;
+
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if (state && (strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0))
+    {
+        db->conflict = 1;
+    }
 }
 
 
@@ -120,6 +139,7 @@ vbp_db_exec(vbp_db_t *db, const char *sql)
 
     if (!ok) {
         vbp_log("\"%s\" failed: %s", sql, PQerrorMessage(db->conn));
+        vbp_db_note_conflict(db, res);
 
         if (PQstatus(db->conn) != CONNECTION_OK) {
             db->broken = 1;

@@ -119,7 +119,8 @@ const vbp_stmt_t  vbp_import_stmts[] = {
       "WITH up AS (INSERT INTO orgs (code, name, kind, region_id, category)"
       " SELECT s.code, s.name, $2, r.id, s.category"
       " FROM org_import_rows s JOIN regions r ON r.code = s.region_code"
-      " WHERE s.import_key = $1"
+      /* rows lock in one order: two imports of one file never deadlock */
+      " WHERE s.import_key = $1 ORDER BY s.code"
       " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,"
       "  region_id = EXCLUDED.region_id, category = EXCLUDED.category,"
       "  updated_at = now()"
@@ -142,6 +143,7 @@ const vbp_stmt_t  vbp_import_stmts[] = {
       " FROM org_import_rows s JOIN orgs o ON o.code = s.code"
       " WHERE s.import_key = $1 AND NOT EXISTS (SELECT 1 FROM users m"
       "  WHERE m.org_id = o.id AND m.parent_user_id IS NULL)"
+      " ORDER BY o.code"
       " ON CONFLICT DO NOTHING RETURNING id, username, org_id),"
       " aud AS (INSERT INTO audit_log (actor_user_id, actor_name,"
       "  actor_org_id, ip, action, target_type, target_id, to_state,"

@@ -143,7 +143,9 @@ vbp_call_run(vbp_call_t *call, vbp_db_t *db)
 
 /*
  * one operation, one transaction; a connection lost before COMMIT was sent
- * changed nothing, so the operation is run once more on a new connection
+ * changed nothing, so the operation is run once more on a new connection,
+ * and so is one that lost a deadlock or a serialization conflict (rolled
+ * back whole: it changed nothing either)
  */
 void
 vbp_call_execute(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db)
@@ -154,6 +156,7 @@ vbp_call_execute(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db)
 
     for (attempt = 0; attempt < 2; attempt++) {
         vbp_call_reset(call);
+        db->conflict = 0;
 
         if (db->broken && vbp_db_connect(db) != 0) {
             break;
@@ -166,7 +169,7 @@ vbp_call_execute(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db)
         if (op->one_statement || op->read) {
             rc = op->read ? vbp_read_run(call, op->read) : op->handler(call);
 
-            if (rc != 0 && db->broken) {
+            if (rc != 0 && (db->broken || db->conflict)) {
                 continue;
             }
 
@@ -187,7 +190,7 @@ vbp_call_execute(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db)
         if (rc != 0) {
             (void) vbp_db_exec(db, "ROLLBACK");
 
-            if (db->broken) {
+            if (db->broken || db->conflict) {
                 continue;
             }
 
@@ -202,6 +205,10 @@ vbp_call_execute(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db)
         }
 
         if (vbp_db_exec(db, "COMMIT") != 0) {
+            if (db->conflict) {
+                continue;
+            }
+
             vbp_call_reset(call);
             vbp_fail(call, 503, "unavailable", "数据库暂时不可用，请稍后再试");
             return;

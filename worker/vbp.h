@@ -29,6 +29,7 @@ typedef struct {
     PGconn      *conn;
     const char  *conninfo;
     int          broken;        /* the connection failed: reconnect */
+    int          conflict;      /* a deadlock or serialization failure */
 } vbp_db_t;
 
 
@@ -183,6 +184,7 @@ void vbp_db_close(vbp_db_t *db);
 PGresult *vbp_db_query(vbp_db_t *db, const char *stmt, int nparams,
     const char *const *params);
 int vbp_db_exec(vbp_db_t *db, const char *sql);
+void vbp_db_note_conflict(vbp_db_t *db, PGresult *res);
 int vbp_db_run(vbp_db_t *db, const char *stmt, int nparams,
     const char *const *params);
 int vbp_db_value(vbp_db_t *db, const char *stmt, int nparams,

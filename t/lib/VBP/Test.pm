@@ -133,12 +133,50 @@ sub vbp_blocks {
     Test::Nginx::Socket::add_block_preprocessor(\&preprocess);
 }
 
+# Test::Nginx's check-leak and benchmark modes flood each block's first
+# request: each block starts from the same throttles, probe counts and
+# locks, so that no flood leaves the next one measuring only 429s and 423s
+# (a flood within its block is its own business), and what the
+# previous flood got is said (its statuses, from the access log)
+our $Flooding = $ENV{TEST_NGINX_CHECK_LEAK} || $ENV{TEST_NGINX_BENCHMARK};
+my $FloodName;
+
+sub flood_report {
+    return unless $Flooding && defined $FloodName;
+    my $log = "$VbpState/log/flood-access.log";
+    my %n;
+    if (open my $fh, '<', $log) {
+        while (<$fh>) { $n{$1}++ if /" (\d{3}) / }
+    }
+    unlink $log;
+    my $seen = join ', ', map { "$_ x $n{$_}" } sort keys %n;
+    Test::More::diag("flood of $FloodName: " . ($seen || 'no request logged'));
+    undef $FloodName;
+}
+
+END { flood_report() }
+
 sub preprocess {
     my $block = shift;
+
+    if ($Flooding) {
+        flood_report();
+        $FloodName = $block->name;
+        vbp_sql("DELETE FROM login_locks");
+        for my $pattern ('vbp:thr:*', 'vbp:probe:*') {
+            my $keys = vbp_redis('KEYS', $pattern);
+            vbp_redis('DEL', @$keys) if ref $keys && @$keys;
+        }
+    }
 
     $block->set_value(http_config => $HttpConfig)
         unless defined $block->http_config;
     $block->set_value(config => $Config) unless defined $block->config;
+
+    # those modes turn nginx's access log off; this one counts the flood
+    $block->set_value(config => $block->config
+                      . "\n    access_log $VbpState/log/flood-access.log;\n")
+        if $Flooding;
 
     # tokens of earlier blocks stay usable (a session across blocks)
     my %new;
@@ -148,6 +186,8 @@ sub preprocess {
             run_setup($line, \%new);
         }
     }
+
+    fold_body_patterns($block);
 
     %Tokens = (%Tokens, %new);
     my %tokens = %Tokens;
@@ -167,6 +207,31 @@ sub preprocess {
     }
 
     return $block;
+}
+
+# Test::Nginx checks response_body_like or, when there is none,
+# response_body_unlike -- never both (nor does our fallback, which counts
+# assertions the same way).  A block that has both gets them as one
+# pattern, so that the "and nothing else" half is asserted too, under
+# either runner: the body matches like and does not match unlike anywhere.
+sub fold_body_patterns {
+    my $block = shift;
+    my ($like, $unlike) = ($block->response_body_like, $block->response_body_unlike);
+    return unless defined $like && defined $unlike;
+
+    my $fold = sub {
+        my ($l, $u) = @_;
+        for ($l, $u) { s/\n\z// }
+        my $not = "(?!(?s:.*?)(?:$u))";
+        return $l =~ s/^\^// ? "^$not(?:$l)" : "^$not(?=(?s:.*?)(?:$l))";
+    };
+    my @u = ref $unlike ? @$unlike : ();
+    my $folded = ref $like
+        ? [ map { $fold->($like->[$_], ref $unlike ? $u[$_] : $unlike) } 0 .. $#$like ]
+        : $fold->($like, ref $unlike ? $u[0] : $unlike);
+
+    $block->set_value(response_body_like => $folded);
+    $block->set_value(response_body_unlike => undef);
 }
 
 sub run_setup {
@@ -303,9 +368,19 @@ sub vbp_nginx_start {
     open my $fh, '>', "$LiveRoot/conf/nginx.conf" or die;
     print $fh $conf;
     close $fh;
-    system('nginx', '-p', $LiveRoot, '-c', "$LiveRoot/conf/nginx.conf") == 0
+    # under make test-valgrind (TEST_NGINX_USE_VALGRIND), this nginx runs
+    # under valgrind too, logging where tools/run-tests reads at the end
+    my @valgrind;
+    if (my $v = $ENV{TEST_NGINX_USE_VALGRIND}) {
+        @valgrind = ('valgrind', $v =~ /^\d+$/
+                     ? ('--leak-check=full', '--num-callers=30',
+                        "--suppressions=$VbpTop/valgrind.suppress")
+                     : grep { !/^--log-file=/ } split ' ', $v);
+        push @valgrind, "--log-file=$VbpState/log/valgrind-live.%p.log";
+    }
+    system(@valgrind, 'nginx', '-p', $LiveRoot, '-c', "$LiveRoot/conf/nginx.conf") == 0
         or die "nginx did not start\n";
-    for (1 .. 50) {
+    for (1 .. (@valgrind ? 600 : 50)) {
         last if IO::Socket::INET->new(PeerAddr => "127.0.0.1:$LivePort");
         sleep(0.1);
     }
@@ -315,7 +390,11 @@ sub vbp_nginx_start {
 sub vbp_nginx_stop {
     my $pid = slurp("$LiveRoot/logs/nginx.pid") or return;
     kill 'QUIT', $pid;
-    for (1 .. 50) { last unless kill 0, $pid; sleep(0.1) }
+    # valgrind writes its report while the processes exit: wait for it
+    for (1 .. ($ENV{TEST_NGINX_USE_VALGRIND} ? 600 : 50)) {
+        last unless kill 0, $pid;
+        sleep(0.1);
+    }
     kill 'KILL', $pid if kill 0, $pid;
 }
 

@@ -649,7 +649,11 @@ sub start_nginx {
         } else {
             @opts = split ' ', $UseValgrind;
         }
-        @cmd = ('valgrind', @opts, "--log-file=$LogDir/valgrind.%p.log", @cmd);
+        # options that name their own log file keep it (make test-valgrind
+        # reads them all at the end); the others log where we look
+        push @opts, "--log-file=$LogDir/valgrind.%p.log"
+            unless grep { /^--log-file=/ } @opts;
+        @cmd = ('valgrind', @opts, @cmd);
     }
 
     warn "starting: @cmd\n" if $Verbose;
@@ -771,10 +775,21 @@ sub _simple_get {
     return $1;
 }
 
+my %ValgrindSeen;
+
+sub _valgrind_logs {
+    my ($given) = grep { /^--log-file=/ } split ' ', ($UseValgrind // '');
+    return glob("$LogDir/valgrind.*.log") unless $given;
+    (my $glob = $given) =~ s/^--log-file=//;
+    $glob =~ s/%p/*/g;
+    # the given files collect every block's: each is read once
+    return grep { !$ValgrindSeen{$_}++ } glob($glob);
+}
+
 sub _check_valgrind_logs {
     my ($name) = @_;
     my @found;
-    for my $f (sort glob("$LogDir/valgrind.*.log")) {
+    for my $f (sort(_valgrind_logs())) {
         my $text = _slurp($f);
         my @bad;
         my @paras = split /\n(?===\d+==\s*\n)/, $text;
