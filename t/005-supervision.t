@@ -31,6 +31,13 @@ my $t = vbp_setup("login sy_admin $pw");
 my ($sid, $csrf) = ($t->{'@SID@'}, $t->{'@CSRF@'});
 my $target = vbp_sql("SELECT id FROM users WHERE username = 'H21010400044'");
 
+# the names the saves change are put back at the end (demo data names a
+# main account after its org), for the other files
+END {
+    vbp_sql("UPDATE users u SET display_name = o.name FROM orgs o WHERE o.id = u.org_id"
+            . " AND u.username IN ('H21010400044', 'H21010600377')");
+}
+
 sub get { $http->get("$base$_[0]", { headers => { Cookie => "vbp_sid=$sid" } }) }
 
 sub slurp_pid { my $f = shift; open my $h, '<', $f or return 0; my $p = <$h>; chomp $p; $p }
@@ -87,10 +94,10 @@ ok(until_true(20, sub { saves_since(0) >= 5 }), 'the load saves');
     # one child is busy with a save that waits for a row lock: killed, its
     # master must not take that save with it
     my $locker = open(my $lock, '|-', "psql -X -q -d '$VBP::Test::Conninfo' >/dev/null") or die;
-    print $lock "BEGIN; SELECT 1 FROM users WHERE username = 'H21010200022' FOR UPDATE;"
+    print $lock "BEGIN; SELECT 1 FROM users WHERE username = 'H21010600377' FOR UPDATE;"
               . " SELECT pg_sleep(3); COMMIT;\n";
     sleep(0.5);
-    my $other = vbp_sql("SELECT id FROM users WHERE username = 'H21010200022'");
+    my $other = vbp_sql("SELECT id FROM users WHERE username = 'H21010600377'");
     my $slow = fork // die;
     if ($slow == 0) {
         my $r = HTTP::Tiny->new(timeout => 30)->post("$base/api/users/update", {
