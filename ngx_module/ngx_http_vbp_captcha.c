@@ -214,8 +214,6 @@ ngx_http_vbp_captcha_send(ngx_http_request_t *r, ngx_http_vbp_captcha_t *cap)
 char *
 ngx_http_vbp_captcha_check_fonts(ngx_conf_t *cf, ngx_http_vbp_main_conf_t *vmcf)
 {
-    int          size;
-    void        *png;
     ngx_uint_t   i;
     const char  *err;
 
@@ -227,23 +225,15 @@ ngx_http_vbp_captcha_check_fonts(ngx_conf_t *cf, ngx_http_vbp_main_conf_t *vmcf)
     }
 
     for (i = 0; i < vmcf->captcha_nfonts; i++) {
-        err = NULL;
+        err = ngx_http_vbp_captcha_font_check(vmcf->captcha_fonts[i]);
 
-        if (ngx_http_vbp_captcha_png("23456789", 8,
-                                     (const char *const *)
-                                         &vmcf->captcha_fonts[i],
-                                     1, 1, &png, &size, &err)
-            != 0)
-        {
+        if (err) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "vbp_captcha_fonts: cannot draw with \"%s\": %s",
-                               vmcf->captcha_fonts[i],
-                               err ? err : "out of memory");
+                               vmcf->captcha_fonts[i], err);
             ngx_http_vbp_captcha_done();
             return NGX_CONF_ERROR;
         }
-
-        ngx_http_vbp_captcha_free(png);
     }
 
     /* each worker sets up its own cache (init_process) */

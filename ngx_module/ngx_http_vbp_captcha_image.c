@@ -129,6 +129,21 @@ ngx_http_vbp_captcha_png(const char *text, size_t len,
 }
 
 
+/*
+ * NULL when FreeType can draw the letters with this font, else libgd's
+ * word: only the bounding box is measured (no picture), which loads the
+ * font as drawing would
+ */
+const char *
+ngx_http_vbp_captcha_font_check(const char *font)
+{
+    int   brect[8];
+
+    return gdImageStringFT(NULL, brect, 0, (char *) font, 20.0, 0.0, 0, 0,
+                           (char *) NGX_HTTP_VBP_CAPTCHA_ALPHABET);
+}
+
+
 void
 ngx_http_vbp_captcha_free(void *png)
 {

@@ -51,6 +51,9 @@ int ngx_http_vbp_captcha_png(const char *text, size_t len,
 
 void ngx_http_vbp_captcha_free(void *png);
 
+/* NULL when the letters can be drawn with this TrueType font, else why */
+const char *ngx_http_vbp_captcha_font_check(const char *font);
+
 /* libgd's font cache, once per process that draws */
 int ngx_http_vbp_captcha_init(void);
 void ngx_http_vbp_captcha_done(void);

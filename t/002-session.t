@@ -226,7 +226,7 @@ login sy_admin Demo@Pass1234 ttl=2
     }
     vbp_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     vbp_templates $TEST_NGINX_VBP_TOP/lua-free-templates;
-    vbp_session_timeout 6s;
+    vbp_session_timeout @SECONDS:6@s;
 --- more_headers
 Cookie: vbp_sid=@SID@
 --- request
@@ -250,7 +250,7 @@ sleep 3
     }
     vbp_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT;
     vbp_templates $TEST_NGINX_VBP_TOP/lua-free-templates;
-    vbp_session_timeout 6s;
+    vbp_session_timeout @SECONDS:6@s;
 --- more_headers
 Cookie: vbp_sid=@SID@
 --- request

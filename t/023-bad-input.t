@@ -251,4 +251,19 @@ import_refused('XLSX: rows out of order',
     vbp_redis('DEL', "vbp:probe:$uid");
 }
 
+# --- the lock table stays the size of a day's failures ---------------------------
+
+{
+    vbp_sql("DELETE FROM login_locks WHERE username LIKE 't23_stale%'");
+    vbp_sql("INSERT INTO login_locks (username, client, failures, window_start)"
+            . " SELECT 't23_stale' || g, '10.7.7.7', 1, now() - interval '2 days'"
+            . " FROM generate_series(1, 25) g");
+    my $a = vbp_frame({ op => 'auth.login', ip => '10.7.7.8', captcha_ok => JSON::PP::false,
+                        args => { username => 't23_nobody', password => 'Any@Pass12345' } });
+    is($a->{status}, 401, 'a sign-in with a wrong captcha is refused');
+    is(vbp_sql("SELECT count(*) FROM login_locks WHERE username LIKE 't23_stale%'"), 15,
+       '... and sweeps 10 of the pairs nobody used for a day');
+    vbp_sql("DELETE FROM login_locks WHERE username LIKE 't23_%'");
+}
+
 done_testing();

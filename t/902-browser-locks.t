@@ -8,9 +8,6 @@ use Test::More;
 use lib 't/lib';
 use VBP::Test;
 
-plan skip_all => 'chromium or playwright-core missing (make deps installs them)'
-    unless -x '/usr/bin/chromium' && -d "$VbpTop/t/browser/node_modules/playwright-core";
-
 my ($clerk, $manager) = ('H21030300024', 'as_admin');
 my ($weak, $strong) = ('t902_weak', 't902_strong');
 
@@ -28,25 +25,8 @@ for my $s ([$weak, 'account.subusers'], [$strong, 'account.subusers', 'admin.use
     vbp_sql("INSERT INTO user_permissions SELECT id, '$_' FROM users WHERE username = '$name'") for @perms;
 }
 
-my $base = vbp_nginx_start();
-END { vbp_nginx_stop() }
-
-$ENV{BASE} = $base;
-$ENV{REDIS_PORT} = $ENV{TEST_NGINX_REDIS_PORT};
-$ENV{OUT} = "$VbpTop/t/browser/output";
-$ENV{VBP_USER} = $clerk;
-$ENV{VBP_MANAGER} = $manager;
-$ENV{VBP_WEAK} = $weak;
-$ENV{VBP_STRONG} = $strong;
-
-my @out = `cd $VbpTop/t/browser && timeout 180 node locks.mjs 2>&1`;
-my $status = $?;
-print map { "# $_" } @out;
-ok(scalar(grep { /^ok / } @out) >= 19, 'every step of the journey passed');
-is(scalar(grep { /^not ok/ } @out), 0, 'no step failed');
-is($status, 0, 'the journey exited 0');
-ok(-s "$VbpTop/t/browser/output/$_.png", "the $_ screenshot exists")
-    for qw(login-locked users-locked subusers-weak);
+vbp_journey('locks.mjs', 19, [qw(login-locked users-locked subusers-weak)],
+            VBP_USER => $clerk, VBP_MANAGER => $manager, VBP_WEAK => $weak, VBP_STRONG => $strong);
 is(vbp_sql("SELECT count(*) FROM login_locks WHERE username = '$clerk' AND locked_until > now()"),
    0, 'no lock is left');
 

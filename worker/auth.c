@@ -85,7 +85,7 @@ const vbp_stmt_t  vbp_auth_stmts[] = {
     { "auth_clear",
       "DELETE FROM login_locks WHERE username = $1 AND client = $2" },
 
-    /* each failure sweeps a few pairs nobody used for a day */
+    /* a refusal sweeps a few pairs nobody used for a day */
     { "auth_sweep",
       "DELETE FROM login_locks WHERE ctid IN (SELECT ctid FROM login_locks"
       "  WHERE window_start < now() - interval '1 day'"
@@ -263,6 +263,12 @@ auth_login_failed(vbp_call_t *call, auth_pair_t *pair, const char *why)
 {
     char  msg[160];
 
+    /* every refusal sweeps a few pairs nobody used for a day: the table
+     * stays the size of a day's failures, whatever usernames are typed */
+    if (vbp_db_run(call->db, "auth_sweep", 0, NULL) != 0) {
+        return -1;
+    }
+
     call->who = json_pack("{s:s}", "username", pair->params[0]);
 
     if (vbp_audit(call, why ? "login_failed" : "login_locked", "user",
@@ -318,7 +324,7 @@ auth_pair_begin(vbp_call_t *call, auth_pair_t *pair, const char *username)
 }
 
 
-/* a wrong password of the pair: counted, and a few stale pairs swept */
+/* a wrong password of the pair: counted */
 static int
 auth_pair_fail(vbp_call_t *call, auth_pair_t *pair)
 {
@@ -334,7 +340,7 @@ auth_pair_fail(vbp_call_t *call, auth_pair_t *pair)
     pair->locked = pair->failures >= AUTH_MAX_FAILURES;
     PQclear(res);
 
-    return vbp_db_run(call->db, "auth_sweep", 0, NULL);
+    return 0;
 }
 
 
@@ -533,6 +539,7 @@ auth_change_password(vbp_call_t *call)
         PQclear(res);
 
         if (auth_pair_fail(call, &pair) != 0
+            || vbp_db_run(call->db, "auth_sweep", 0, NULL) != 0
             || vbp_audit(call, "password_change_failed", "user", username,
                          NULL, NULL, "old_password")
                != 0)

@@ -37,7 +37,6 @@
 #include <sched.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,7 +50,6 @@
 #define MAX_CHILDREN   256
 #define STOP_TIMEOUT   30
 #define LOCK_TIMEOUT   90       /* seconds to wait for an old pool's end */
-#define HASHER_NICE    10
 
 
 typedef enum {
@@ -547,9 +545,7 @@ vbp_child(int fd, vbp_child_kind_t kind)
     if (kind == VBP_CHILD_HASHER) {
         memset(&sp, 0, sizeof(sp));
 
-        if (setpriority(PRIO_PROCESS, 0, HASHER_NICE) != 0
-            || sched_setscheduler(0, SCHED_IDLE, &sp) != 0)
-        {
+        if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0) {
             vbp_log("hash child: cannot lower its priority: %s",
                     strerror(errno));
         }

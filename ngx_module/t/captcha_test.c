@@ -138,6 +138,11 @@ main(void)
     ok(ngx_http_vbp_captcha_png("ABCD", 4, bad_font, 1, 1, &png, &size, &err)
        == -1 && err != NULL, "a font that cannot be read: refused, with why");
 
+    ok(ngx_http_vbp_captcha_font_check(fonts[0]) == NULL,
+       "the font check passes a font that draws");
+    ok(ngx_http_vbp_captcha_font_check(bad_font[0]) != NULL,
+       "... and names what is wrong with one that does not");
+
     /* samples for the eye */
     for (i = 0; i < 4; i++) {
         static const char *const  words[] = { "K7QM", "3HXW", "PZ9R", "A4NE" };

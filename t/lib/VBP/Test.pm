@@ -31,7 +31,8 @@ package VBP::Test;
 #   sql STATEMENT                         runs it in the test database
 #   token NAME STATEMENT                  @NAME@ is its first value
 #   redis WORD...                         one Redis command
-#   sleep SECONDS
+#   sleep SECONDS                         (SECONDS, and ttl= above, times
+#                                         $TimeScale: 4 under valgrind)
 #   kill_worker_child                     SIGKILL to one child of the pool
 #   kill_reader_child                     ... to one read child (vbp-reader)
 #   stop_redis | start_redis | restart_postgres
@@ -51,7 +52,7 @@ use Time::HiRes qw(sleep);
 
 use Exporter 'import';
 our @EXPORT = qw(vbp_raw_frame vbp_worker_socket vbp_blocks vbp_sql vbp_frame vbp_redis vbp_setup vbp_nginx_start
-                 vbp_nginx_stop vbp_error_log vbp_xlsx vbp_xlsx_raw $VbpTop $VbpState);
+                 vbp_nginx_stop vbp_error_log vbp_xlsx vbp_xlsx_raw vbp_journey $VbpTop $VbpState);
 
 our $VbpTop = abs_path(dirname(__FILE__) . '/../../..');
 our $VbpState = $ENV{VBP_TEST_STATE} // "$VbpTop/.run/test";
@@ -122,7 +123,12 @@ our $Config = <<'_EOC_';
     }
 _EOC_
 
-my @TokenSections = qw(request more_headers raw_request response_body
+# Under valgrind everything is slower, nginx's start most of all (seconds):
+# the times of setup lines (sleep N, ttl=N) and @SECONDS:N@ in a block are
+# scaled, so that a test of timeouts measures the timeout, not valgrind
+our $TimeScale = $ENV{TEST_NGINX_USE_VALGRIND} ? 4 : 1;
+
+my @TokenSections = qw(http_config config request more_headers raw_request response_body
     response_body_like response_body_unlike response_headers
     response_headers_like error_log no_error_log);
 
@@ -188,6 +194,13 @@ sub preprocess {
     }
 
     fold_body_patterns($block);
+
+    for my $name (@TokenSections) {
+        my $v = $block->$name;
+        next unless defined $v && !ref $v && $v =~ /\@SECONDS:/;
+        $v =~ s/\@SECONDS:(\d+(?:\.\d+)?)\@/$1 * $TimeScale/ge;
+        $block->set_value($name => $v);
+    }
 
     %Tokens = (%Tokens, %new);
     my %tokens = %Tokens;
@@ -259,7 +272,7 @@ sub run_setup {
         my %o = map { split /=/, $_, 2 } @kv;
         my $answer = vbp_frame({
             op => 'auth.login', args => { username => $name, password => $password },
-            ip => '127.0.0.1', session_ttl => ($o{ttl} // 1800) + 0,
+            ip => '127.0.0.1', session_ttl => defined $o{ttl} ? $o{ttl} * $TimeScale : 1800,
             captcha_ok => JSON::PP::true,
         });
         die "setup login $name failed: " . encode_json($answer) . "\n"
@@ -300,7 +313,7 @@ sub run_setup {
         vbp_redis(split ' ', $rest);
 
     } elsif ($cmd eq 'sleep') {
-        sleep($rest);
+        sleep($rest * $TimeScale);
 
     } elsif ($cmd eq 'kill_worker_child' || $cmd eq 'kill_reader_child') {
         my $master = slurp("$VbpState/worker.pid") or die "no worker pid\n";
@@ -399,6 +412,30 @@ sub vbp_nginx_stop {
 }
 
 sub vbp_error_log { return slurp("$LiveRoot/logs/error.log") // '' }
+
+# a browser journey (t/browser/SCRIPT) in headless chromium against an
+# nginx of its own, with ENV for it: at least STEPS steps passed, none
+# failed, and each of SHOTS saved under t/browser/output/ -- or the whole
+# file skipped where chromium or playwright-core is missing
+sub vbp_journey {
+    my ($script, $steps, $shots, %env) = @_;
+    Test::More::plan(skip_all => 'chromium or playwright-core missing (make deps installs them)')
+        unless -x '/usr/bin/chromium' && -d "$VbpTop/t/browser/node_modules/playwright-core";
+    my $base = vbp_nginx_start();
+    local $ENV{BASE} = $base;
+    local $ENV{REDIS_PORT} = $ENV{TEST_NGINX_REDIS_PORT};
+    local $ENV{OUT} = "$VbpTop/t/browser/output";
+    local @ENV{keys %env} = values %env;
+    my $timeout = $ENV{TEST_NGINX_USE_VALGRIND} ? 900 : 180;
+    my @out = `cd $VbpTop/t/browser && timeout $timeout node $script 2>&1`;
+    my $status = $?;
+    vbp_nginx_stop();
+    print map { "# $_" } @out;
+    Test::More::cmp_ok(scalar(grep { /^ok / } @out), '>=', $steps, "every step of $script passed");
+    Test::More::is(scalar(grep { /^not ok/ } @out), 0, '... no step failed');
+    Test::More::is($status, 0, '... it exited 0');
+    Test::More::ok(-s "$VbpTop/t/browser/output/$_.png", "... the $_ screenshot exists") for @$shots;
+}
 
 sub hash_password {
     my $p = shift;
