@@ -18,7 +18,6 @@ use JSON::PP;
 
 my $base = vbp_nginx_start();
 my $http = HTTP::Tiny->new(timeout => 20);
-my $json = JSON::PP->new->utf8->canonical;
 
 # --- fixtures -------------------------------------------------------------
 
@@ -53,19 +52,7 @@ for my $name (qw(lcb_admin ln_admin ah_admin sy_admin dl_admin H21010200011
     $actor{$name} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
 }
 
-sub call {
-    my ($who, $method, $path, $body) = @_;
-    my %h = (Cookie => "vbp_sid=$actor{$who}{sid}");
-    my %o = (headers => \%h);
-    if ($method eq 'POST') {
-        $h{'X-CSRF-Token'} = $actor{$who}{csrf};
-        $h{'Content-Type'} = 'application/json';
-        $o{content} = $json->encode($body // {});
-    }
-    my $r = $http->request($method, "$base$path", \%o);
-    my $data = eval { decode_json($r->{content}) };
-    return ($r->{status}, $data, $r->{content});
-}
+sub call { my $who = shift; return vbp_api($base, $actor{$who}, @_) }
 
 # the state every refused action must leave untouched
 sub snapshot {

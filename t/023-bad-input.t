@@ -42,20 +42,7 @@ for my $name (qw(lcb_admin ln_admin sy_admin H21010200011)) {
     $as{$name} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
 }
 
-sub call {
-    my ($who, $method, $path, $body, $type) = @_;
-    my %h = (Cookie => "vbp_sid=$as{$who}{sid}");
-    my %o = (headers => \%h);
-    if ($method eq 'POST') {
-        $h{'X-CSRF-Token'} = $as{$who}{csrf};
-        $h{'Content-Type'} = $type // 'application/json';
-        $o{content} = ref $body ? $json->encode($body)
-                      : utf8::is_utf8($body) ? Encode::encode_utf8($body) : $body;
-    }
-    my $r = $http->request($method, "$base$path", \%o);
-    my $data = eval { decode_json($r->{content}) };
-    return ($r->{status}, $data, $r->{content});
-}
+sub call { my $who = shift; return vbp_api($base, $as{$who}, @_) }
 
 sub state_of {
     return join '|', vbp_sql("SELECT md5(string_agg(concat_ws(',', id, username, display_name,"

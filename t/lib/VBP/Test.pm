@@ -52,7 +52,8 @@ use Time::HiRes qw(sleep);
 
 use Exporter 'import';
 our @EXPORT = qw(vbp_raw_frame vbp_worker_socket vbp_blocks vbp_sql vbp_frame vbp_redis vbp_setup vbp_nginx_start
-                 vbp_nginx_stop vbp_error_log vbp_xlsx vbp_xlsx_raw vbp_journey $VbpTop $VbpState);
+                 vbp_nginx_stop vbp_error_log vbp_xlsx vbp_xlsx_raw vbp_journey vbp_api
+                 $VbpTop $VbpState);
 
 our $VbpTop = abs_path(dirname(__FILE__) . '/../../..');
 our $VbpState = $ENV{VBP_TEST_STATE} // "$VbpTop/.run/test";
@@ -412,6 +413,29 @@ sub vbp_nginx_stop {
 }
 
 sub vbp_error_log { return slurp("$LiveRoot/logs/error.log") // '' }
+
+# one request of a signed-in client ({sid, csrf}) to an nginx at BASE:
+# (status, the answer's JSON or undef, the raw answer).  A POST body is a
+# reference (sent as JSON) or bytes of TYPE.
+my $ApiClient;
+
+sub vbp_api {
+    my ($base, $as, $method, $path, $body, $type) = @_;
+    require HTTP::Tiny;
+    require Encode;
+    $ApiClient //= HTTP::Tiny->new(timeout => 30);
+    my %h = (Cookie => "vbp_sid=$as->{sid}");
+    my %o = (headers => \%h);
+    if ($method eq 'POST') {
+        $h{'X-CSRF-Token'} = $as->{csrf};
+        $h{'Content-Type'} = $type // 'application/json';
+        $o{content} = ref $body ? JSON::PP->new->utf8->canonical->encode($body)
+                      : utf8::is_utf8($body // '') ? Encode::encode_utf8($body) : $body // '';
+    }
+    my $r = $ApiClient->request($method, "$base$path", \%o);
+    my $data = eval { decode_json($r->{content}) };
+    return ($r->{status}, $data, $r->{content});
+}
 
 # a browser journey (t/browser/SCRIPT) in headless chromium against an
 # nginx of its own, with ENV for it: at least STEPS steps passed, none
