@@ -248,6 +248,34 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
       0,
       NULL },
 
+    { ngx_string("vbp_back"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_vbp_loc_conf_t, back),
+      NULL },
+
+    { ngx_string("vbp_download"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_vbp_loc_conf_t, download),
+      NULL },
+
+    { ngx_string("vbp_title"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_vbp_loc_conf_t, title),
+      NULL },
+
+    { ngx_string("vbp_menu"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE3|NGX_CONF_TAKE4,
+      ngx_http_vbp_menu,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("vbp_redirect"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -563,6 +591,7 @@ ngx_http_vbp_create_loc_conf(ngx_conf_t *cf)
 
     conf->auth = NGX_CONF_UNSET;
     conf->login = NGX_CONF_UNSET;
+    conf->back = NGX_CONF_UNSET;
     conf->password_change = NGX_CONF_UNSET;
     conf->throttle_count = NGX_CONF_UNSET_UINT;
     conf->throttle_window = NGX_CONF_UNSET;
@@ -657,11 +686,21 @@ ngx_http_vbp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->hash, prev->hash, 0);
 
     if (conf->hash && conf->hasher && !explicit) {
+
+        /* only a POST hashes: the form its page shows (GET) is not theirs */
+        conf->unhashed = ngx_palloc(cf->pool,
+                                    sizeof(ngx_http_upstream_conf_t));
+        if (conf->unhashed == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *conf->unhashed = conf->upstream;
         conf->upstream.upstream = conf->hasher;
     }
 
     ngx_conf_merge_value(conf->auth, prev->auth, 1);
     ngx_conf_merge_value(conf->login, prev->login, 0);
+    ngx_conf_merge_value(conf->back, prev->back, 0);
     ngx_conf_merge_value(conf->password_change, prev->password_change, 0);
     ngx_conf_merge_uint_value(conf->throttle_count, prev->throttle_count, 30);
     ngx_conf_merge_value(conf->throttle_window, prev->throttle_window, 300);

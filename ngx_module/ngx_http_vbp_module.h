@@ -47,6 +47,7 @@ typedef struct {
     ngx_str_t                   error_page;
     char                       *captcha_fonts[NGX_HTTP_VBP_CAPTCHA_FONTS_MAX];
     ngx_uint_t                  captcha_nfonts;
+    ngx_array_t                *menu;           /* vbp_menu entries */
 } ngx_http_vbp_main_conf_t;
 
 
@@ -63,6 +64,7 @@ typedef struct {
     ngx_flag_t                  read;           /* vbp_read: a pipelined read */
     ngx_http_upstream_srv_conf_t  *hasher;      /* vbp_hash_pass */
     ngx_flag_t                  hash;           /* vbp_hash: hashes a password */
+    ngx_http_upstream_conf_t   *unhashed;       /* its GET: the worker pool */
     size_t                      frame_max;      /* vbp_worker_buffer_size */
 
     ngx_str_t                   op;             /* the first one, for logs */
@@ -75,7 +77,10 @@ typedef struct {
     time_t                      throttle_window;
     ngx_str_t                   page_name;
     ngx_http_vbp_tpl_t         *page;
+    ngx_str_t                   title;          /* vbp_title: <title>, <h1> */
     ngx_str_t                   redirect;
+    ngx_flag_t                  back;           /* vbp_back: to "next" */
+    ngx_str_t                   download;       /* vbp_download: file name */
 
     ngx_flag_t                  captcha_expose;
     time_t                      captcha_ttl;
@@ -108,9 +113,11 @@ typedef struct {
     unsigned                    access_done:1;
     unsigned                    answered:1;
     unsigned                    session_unread:1;   /* raw only (/api/me) */
+    unsigned                    session_gone:1;     /* a sid Redis lacks */
 
     /* the operation, request arguments and the worker's reply */
     ngx_str_t                   op;
+    ngx_str_t                   form_op;        /* the GET's, after a POST */
     json_t                     *args;
     ngx_buf_t                  *frame;
     size_t                      reply_len;
@@ -170,6 +177,8 @@ void ngx_http_vbp_throttle_failed(ngx_http_request_t *r);
 ngx_int_t ngx_http_vbp_check_csrf(ngx_http_request_t *r,
     ngx_http_vbp_ctx_t *ctx);
 ngx_str_t *ngx_http_vbp_captcha_cookie_name(void);
+ngx_int_t ngx_http_vbp_has_permission(json_t *session, ngx_str_t *perm);
+ngx_int_t ngx_http_vbp_error_session(ngx_http_request_t *r);
 ngx_int_t ngx_http_vbp_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_vbp_set_cookie(ngx_http_request_t *r, ngx_str_t *name,
@@ -179,6 +188,10 @@ ngx_int_t ngx_http_vbp_set_cookie(ngx_http_request_t *r, ngx_str_t *name,
 ngx_int_t ngx_http_vbp_op_handler(ngx_http_request_t *r);
 char *ngx_http_vbp_worker_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+/* ngx_http_vbp_menu.c */
+char *ngx_http_vbp_menu(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+json_t *ngx_http_vbp_menu_json(ngx_http_request_t *r, json_t *session);
 
 /* ngx_http_vbp_render.c */
 ngx_int_t ngx_http_vbp_wants_page(ngx_http_request_t *r);
@@ -196,6 +209,7 @@ ngx_int_t ngx_http_vbp_send_redirect(ngx_http_request_t *r, ngx_str_t *to);
 ngx_int_t ngx_http_vbp_send_buf(ngx_http_request_t *r, ngx_int_t status,
     ngx_str_t *type, ngx_buf_t *b);
 ngx_int_t ngx_http_vbp_page_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_vbp_local_path(ngx_str_t *s);
 ngx_int_t ngx_http_vbp_status_line(ngx_int_t status, ngx_str_t *line);
 char *ngx_http_vbp_load_templates(ngx_conf_t *cf,
     ngx_http_vbp_main_conf_t *vmcf);

@@ -32,6 +32,12 @@ static ngx_int_t ngx_http_vbp_reply_cookies(ngx_http_request_t *r,
 static void ngx_http_vbp_free_templates(void *data);
 static u_char *ngx_pstrdup_z(ngx_pool_t *pool, ngx_str_t *s);
 static ngx_uint_t ngx_http_vbp_asked_api(ngx_http_request_t *r);
+static json_t *ngx_http_vbp_here(ngx_http_request_t *r);
+static ngx_int_t ngx_http_vbp_role_flag(json_t *root, json_t *session);
+static ngx_int_t ngx_http_vbp_render_download(ngx_http_request_t *r,
+    ngx_http_vbp_loc_conf_t *vlcf, json_t *reply, ngx_buf_t **out);
+static const char *ngx_http_vbp_redirect_target(ngx_http_request_t *r,
+    ngx_http_vbp_ctx_t *ctx, ngx_http_vbp_loc_conf_t *vlcf);
 
 
 static ngx_str_t  ngx_http_vbp_json_type = ngx_string("application/json");
@@ -126,7 +132,7 @@ ngx_http_vbp_wants_page(ngx_http_request_t *r)
         return !ngx_http_vbp_asked_api(r);
     }
 
-    return vlcf->page != NULL || vlcf->redirect.len;
+    return vlcf->page != NULL || vlcf->redirect.len || vlcf->download.len;
 }
 
 
@@ -139,10 +145,13 @@ ngx_int_t
 ngx_http_vbp_render_reply(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
     ngx_int_t status, json_t *reply, ngx_buf_t **out)
 {
-    json_t                   *value, *wrap;
-    ngx_buf_t                *b;
-    ngx_str_t                *type;
-    ngx_http_vbp_loc_conf_t  *vlcf;
+    json_t                    *value, *wrap;
+    ngx_buf_t                 *b;
+    ngx_str_t                 *type;
+    const char                *location;
+    ngx_http_vbp_loc_conf_t   *vlcf;
+    ngx_http_vbp_main_conf_t  *vmcf;
+    const ngx_http_vbp_tpl_t  *tpl;
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
 
@@ -150,12 +159,20 @@ ngx_http_vbp_render_reply(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    if (status < 300 && vlcf->redirect.len) {
+    /*
+     * an action of a list (vbp_back) returns to the list as the user left
+     * it, refused or done: its message waits there (worker, vbp_flash)
+     */
+    if (vlcf->redirect.len
+        && (status < 300
+            || (vlcf->back && status < 500 && status != NGX_HTTP_UNAUTHORIZED
+                && status != NGX_HTTP_FORBIDDEN)))
+    {
         b = ngx_create_temp_buf(r->pool, 1);
-        if (b == NULL
-            || ngx_http_vbp_add_header(r, "Location",
-                                       (const char *) vlcf->redirect.data)
-               != NGX_OK)
+        location = ngx_http_vbp_redirect_target(r, ctx, vlcf);
+
+        if (b == NULL || location == NULL
+            || ngx_http_vbp_add_header(r, "Location", location) != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -164,8 +181,24 @@ ngx_http_vbp_render_reply(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
         status = NGX_HTTP_SEE_OTHER;
         type = &ngx_http_vbp_html_type;
 
+    } else if (vlcf->download.len && status < 300) {
+        return ngx_http_vbp_render_download(r, vlcf, reply, out);
+
     } else if (vlcf->page) {
         b = ngx_http_vbp_render_page(r, vlcf->page, ctx, status, reply);
+        type = &ngx_http_vbp_html_type;
+
+    } else if (vlcf->download.len) {
+
+        /* a refused download is the platform's error page */
+        vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
+        tpl = vmcf->templates
+              ? ngx_http_vbp_tpl_find(vmcf->templates,
+                                      (const char *) vmcf->error_page.data,
+                                      vmcf->error_page.len)
+              : NULL;
+
+        b = tpl ? ngx_http_vbp_render_page(r, tpl, ctx, status, reply) : NULL;
         type = &ngx_http_vbp_html_type;
 
     } else if (status < 300) {
@@ -202,6 +235,208 @@ ngx_http_vbp_render_reply(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
 
 
 /*
+ * a file the worker made (vbp_download NAME): data.file is its text, sent
+ * as an attachment; its type is its name's (.csv: UTF-8 text for Excel,
+ * which the worker starts with a BOM)
+ */
+static ngx_int_t
+ngx_http_vbp_render_download(ngx_http_request_t *r,
+    ngx_http_vbp_loc_conf_t *vlcf, json_t *reply, ngx_buf_t **out)
+{
+    u_char     *p;
+    size_t      len;
+    json_t     *file;
+    ngx_buf_t  *b;
+    ngx_str_t   type;
+
+    file = json_object_get(json_object_get(reply, "data"), "file");
+    if (!json_is_string(file)) {
+        return NGX_ERROR;
+    }
+
+    len = json_string_length(file);
+
+    b = ngx_create_temp_buf(r->pool, len ? len : 1);
+    p = ngx_pnalloc(r->pool, sizeof("attachment; filename=\"\"")
+                             + vlcf->download.len);
+    if (b == NULL || p == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, json_string_value(file), len);
+
+    /* the name is the configuration's: ASCII, no quote */
+    *ngx_sprintf(p, "attachment; filename=\"%V\"", &vlcf->download) = '\0';
+
+    if (vlcf->download.len > 4
+        && ngx_strncasecmp(vlcf->download.data + vlcf->download.len - 4,
+                           (u_char *) ".csv", 4) == 0)
+    {
+        ngx_str_set(&type, "text/csv; charset=utf-8");
+
+    } else {
+        ngx_str_set(&type, "application/octet-stream");
+    }
+
+    if (ngx_http_vbp_add_header(r, "Content-Disposition", (const char *) p)
+        != NGX_OK
+        || ngx_http_vbp_set_headers(r, NGX_HTTP_OK, &type, b->last - b->pos)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *out = b;
+
+    return NGX_HTTP_OK;
+}
+
+
+/*
+ * where a redirect goes: the form's "next" when it is a path of this site
+ * under the configured target (any path for a target of "/": the page a
+ * signed-out user asked for), else the target; "done=1" tells the page
+ * that a message waits for it
+ */
+static const char *
+ngx_http_vbp_redirect_target(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
+    ngx_http_vbp_loc_conf_t *vlcf)
+{
+    u_char      *p, *last;
+    size_t       len, under;
+    ngx_str_t    next;
+    const char  *arg;
+
+    arg = ctx ? json_string_value(json_object_get(ctx->args, "next")) : NULL;
+
+    next.data = (u_char *) arg;
+    next.len = arg ? ngx_strlen(arg) : 0;
+
+    under = vlcf->redirect.len;
+    p = ngx_strlchr(vlcf->redirect.data, vlcf->redirect.data + under, '?');
+    if (p) {
+        under = p - vlcf->redirect.data;
+    }
+
+    if (ngx_http_vbp_local_path(&next) != NGX_OK
+        || next.len < under
+        || ngx_strncmp(next.data, vlcf->redirect.data, under) != 0
+        || (under > 1 && next.len > under && next.data[under] != '?'
+            && next.data[under] != '/'))
+    {
+        next = vlcf->redirect;
+    }
+
+    len = next.len + sizeof("?done=1");
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    last = ngx_cpymem(p, next.data, next.len);
+
+    if (vlcf->back) {
+        last = ngx_cpymem(last, ngx_strlchr(next.data, next.data + next.len,
+                                            '?')
+                                ? "&done=1" : "?done=1", 7);
+    }
+
+    *last = '\0';
+
+    return (const char *) p;
+}
+
+
+static ngx_int_t
+ngx_http_vbp_role_flag(json_t *root, json_t *session)
+{
+    char        key[48];
+    const char *role;
+
+    role = json_string_value(json_object_get(session, "role"));
+
+    if (role == NULL || ngx_strlen(role) > sizeof(key) - sizeof("role_")) {
+        return NGX_OK;
+    }
+
+    ngx_sprintf((u_char *) key, "role_%s%Z", role);
+
+    return json_object_set_new(root, key, json_true()) == 0 ? NGX_OK
+                                                            : NGX_ERROR;
+}
+
+
+/* the page's URI without the "done" that brought a message to it */
+static json_t *
+ngx_http_vbp_here(ngx_http_request_t *r)
+{
+    u_char      *p, *q, *last, *end, *arg;
+    ngx_str_t    uri;
+    ngx_uint_t   first;
+
+    uri = r->unparsed_uri;
+    end = uri.data + uri.len;
+
+    q = ngx_strlchr(uri.data, end, '?');
+    if (q == NULL) {
+        return json_stringn((const char *) uri.data, uri.len);
+    }
+
+    p = ngx_pnalloc(r->pool, uri.len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    last = ngx_cpymem(p, uri.data, q - uri.data);
+    first = 1;
+
+    while (q < end) {
+        arg = q + 1;
+        q = ngx_strlchr(arg, end, '&');
+        if (q == NULL) {
+            q = end;
+        }
+
+        if (q == arg
+            || (q - arg >= 4 && ngx_strncmp(arg, "done", 4) == 0
+                && (q - arg == 4 || arg[4] == '=')))
+        {
+            continue;
+        }
+
+        *last++ = first ? '?' : '&';
+        last = ngx_cpymem(last, arg, q - arg);
+        first = 0;
+    }
+
+    return json_stringn((const char *) p, last - p);
+}
+
+
+/* a path of this site: "/x...", never "//host" or "/\\host", printable */
+ngx_int_t
+ngx_http_vbp_local_path(ngx_str_t *s)
+{
+    size_t  i;
+
+    if (s->len == 0 || s->len > 2048 || s->data[0] != '/'
+        || (s->len > 1 && (s->data[1] == '/' || s->data[1] == '\\')))
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        if (s->data[i] <= 0x20 || s->data[i] >= 0x7f || s->data[i] == '\\') {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * an answer of the form {"status":NNN,"data":X}, for a JSON location: X is
  * the body as it stands in the frame (the worker writes "data" last and
  * extras before it, so the shape says there is nothing else to act on);
@@ -222,7 +457,7 @@ ngx_http_vbp_render_data(ngx_http_request_t *r, u_char *frame, size_t len,
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
 
-    if (vlcf->page || vlcf->redirect.len
+    if (vlcf->page || vlcf->redirect.len || vlcf->download.len
         || len < sizeof(head) - 1 + 3 + sizeof(data) - 1 + 2
         || ngx_strncmp(frame, head, sizeof(head) - 1) != 0
         || ngx_strncmp(frame + sizeof(head) - 1 + 3, data, sizeof(data) - 1)
@@ -297,9 +532,10 @@ static ngx_buf_t *
 ngx_http_vbp_render_page(ngx_http_request_t *r, const ngx_http_vbp_tpl_t *tpl,
     ngx_http_vbp_ctx_t *ctx, ngx_int_t status, json_t *reply)
 {
-    json_t              *root, *form, *value;
-    const char          *key;
-    ngx_http_vbp_out_t   out;
+    json_t                   *root, *form, *value;
+    const char               *key;
+    ngx_http_vbp_out_t        out;
+    ngx_http_vbp_loc_conf_t  *vlcf;
 
     root = json_object();
     form = json_object();
@@ -314,12 +550,26 @@ ngx_http_vbp_render_page(ngx_http_request_t *r, const ngx_http_vbp_tpl_t *tpl,
     /* what the user typed goes back into the form, but never a secret */
     if (ctx && ctx->args) {
         json_object_foreach(ctx->args, key, value) {
-            if (ngx_strstr(key, "password") == NULL
-                && ngx_strcmp(key, "_csrf") != 0
-                && ngx_strcmp(key, "captcha") != 0)
+            if (ngx_strstr(key, "password") != NULL
+                || ngx_strcmp(key, "_csrf") == 0
+                || ngx_strcmp(key, "captcha") == 0)
             {
-                (void) json_object_set(form, key, value);
+                continue;
             }
+
+            /* "next" is a link on the page: a path of this site or nothing */
+            if (ngx_strcmp(key, "next") == 0) {
+                ngx_str_t  next;
+
+                next.data = (u_char *) json_string_value(value);
+                next.len = next.data ? json_string_length(value) : 0;
+
+                if (ngx_http_vbp_local_path(&next) != NGX_OK) {
+                    continue;
+                }
+            }
+
+            (void) json_object_set(form, key, value);
         }
     }
 
@@ -333,6 +583,34 @@ ngx_http_vbp_render_page(ngx_http_request_t *r, const ngx_http_vbp_tpl_t *tpl,
         (void) json_object_set(root, "me", ctx->session);
         (void) json_object_set(root, "csrf",
                                json_object_get(ctx->session, "csrf"));
+
+        value = ngx_http_vbp_menu_json(r, ctx->session);
+        if (value == NULL || json_object_set_new(root, "menu", value) != 0) {
+            return NULL;
+        }
+
+        /* "role_alliance": true ..., so a page can offer what a role may */
+        if (ngx_http_vbp_role_flag(root, ctx->session) != NGX_OK) {
+            return NULL;
+        }
+    }
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    /* where a list's actions return to (their "next"), as it is now */
+    if ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+        && json_object_set_new(root, "here", ngx_http_vbp_here(r)) != 0)
+    {
+        return NULL;
+    }
+
+    if (vlcf->title.len
+        && json_object_set_new(root, "title",
+                               json_stringn((const char *) vlcf->title.data,
+                                            vlcf->title.len))
+           != 0)
+    {
+        return NULL;
     }
 
     if (reply) {
@@ -560,6 +838,11 @@ ngx_http_vbp_error_handler(ngx_http_request_t *r)
     ngx_http_vbp_loc_conf_t  *vlcf;
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    if (ngx_http_vbp_wants_page(r) && ngx_http_vbp_error_session(r) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     /* the message may name variables ($arg_limit of the 413 target) */
     if (ngx_http_complex_value(r, vlcf->error_message, &message) != NGX_OK) {

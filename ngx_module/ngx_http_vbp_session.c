@@ -29,10 +29,10 @@ static ngx_int_t ngx_http_vbp_session_cached(ngx_http_request_t *r,
     ngx_http_vbp_ctx_t *ctx, ngx_str_t *key, ngx_str_t *ttl);
 static void ngx_http_vbp_session_keep(ngx_http_request_t *r,
     ngx_http_vbp_ctx_t *ctx, long long pttl);
-static ngx_int_t ngx_http_vbp_has_permission(json_t *session,
-    ngx_str_t *perm);
 static ngx_int_t ngx_http_vbp_valid_token(ngx_str_t *s, size_t len);
 static ngx_int_t ngx_http_vbp_check_origin(ngx_http_request_t *r);
+static ngx_int_t ngx_http_vbp_login_target(ngx_http_request_t *r,
+    ngx_http_vbp_ctx_t *ctx, ngx_str_t *login, ngx_str_t *to);
 static void ngx_http_vbp_request_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 
@@ -269,6 +269,7 @@ ngx_http_vbp_access_done(ngx_http_request_t *r,
 
         if (ctx->session == NULL && !ctx->session_unread) {
             ngx_str_null(&ctx->sid);
+            ctx->session_gone = 1;      /* the sign-in page says it ended */
         }
 
         i = ctx->session_cmds;
@@ -316,6 +317,50 @@ ngx_http_vbp_session_unread(ngx_http_request_t *r)
            && vlcf->permission.len == 0
            && vlcf->password_change == 1
            && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD));
+}
+
+
+/*
+ * the answer to one of nginx's own errors shows the menu and the user when
+ * this process holds the session already; it never waits for Redis, which
+ * may be why the request failed
+ */
+ngx_int_t
+ngx_http_vbp_error_session(ngx_http_request_t *r)
+{
+    ngx_uint_t                    touch;
+    ngx_http_vbp_ctx_t           *ctx;
+    ngx_http_vbp_main_conf_t     *vmcf;
+    ngx_http_vbp_scache_entry_t  *e;
+
+    vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
+
+    ctx = ngx_http_vbp_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->session || !ngx_http_vbp_redis_tracking()
+        || ngx_http_vbp_get_cookie(r, &vmcf->cookie_name, &ctx->sid) != NGX_OK
+        || ngx_http_vbp_valid_token(&ctx->sid, NGX_HTTP_VBP_SID_LEN) != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    e = ngx_http_vbp_scache_find(&ctx->sid, &touch);
+    if (e == NULL) {
+        return NGX_OK;
+    }
+
+    /* the request holds a reference: the entry may go meanwhile */
+    ctx->session = json_incref(ngx_http_vbp_scache_json(e));
+
+    if (ngx_http_vbp_pool_json(r->pool, ctx->session) != NGX_OK) {
+        ctx->session = NULL;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -458,6 +503,65 @@ ngx_http_vbp_access_decide(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 
 
 /*
+ * the sign-in page for a signed-out visit: it returns to the page asked
+ * for ("next", a GET only: a form posted meanwhile cannot be replayed), and
+ * says the session ended when the browser still sent one ("expired")
+ */
+static ngx_int_t
+ngx_http_vbp_login_target(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
+    ngx_str_t *login, ngx_str_t *to)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   here;
+    ngx_uint_t  next;
+
+    here = r->unparsed_uri;
+    next = (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+           && ngx_http_vbp_local_path(&here) == NGX_OK
+           && !(here.len == 1 && here.data[0] == '/');
+
+    if (!next && !ctx->session_gone) {
+        *to = *login;
+        return NGX_OK;
+    }
+
+    len = login->len + sizeof("?expired=1&next=") - 1;
+
+    if (next) {
+        len += here.len + 2 * ngx_escape_uri(NULL, here.data, here.len,
+                                             NGX_ESCAPE_ARGS);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    to->data = p;
+    p = ngx_cpymem(p, login->data, login->len);
+    *p++ = '?';
+
+    if (ctx->session_gone) {
+        p = ngx_cpymem(p, "expired=1", sizeof("expired=1") - 1);
+    }
+
+    if (next) {
+        if (ctx->session_gone) {
+            *p++ = '&';
+        }
+
+        p = ngx_cpymem(p, "next=", sizeof("next=") - 1);
+        p = (u_char *) ngx_escape_uri(p, here.data, here.len, NGX_ESCAPE_ARGS);
+    }
+
+    to->len = p - to->data;
+
+    return NGX_OK;
+}
+
+
+/*
  * answers the request from the access phase; the caller finalizes it and
  * stops the phase engine (NGX_DONE) without touching the request again
  */
@@ -465,6 +569,7 @@ ngx_http_vbp_access_decide(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 static ngx_int_t
 ngx_http_vbp_access_deny(ngx_http_request_t *r, ngx_int_t status)
 {
+    ngx_str_t                  to;
     ngx_http_vbp_ctx_t        *ctx;
     ngx_http_vbp_main_conf_t  *vmcf;
 
@@ -476,7 +581,15 @@ ngx_http_vbp_access_deny(ngx_http_request_t *r, ngx_int_t status)
     case NGX_HTTP_UNAUTHORIZED:
         if (ngx_http_vbp_wants_page(r)) {
             vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
-            ctx->send_rc = ngx_http_vbp_send_redirect(r, &vmcf->login_page);
+
+            if (ngx_http_vbp_login_target(r, ctx, &vmcf->login_page, &to)
+                != NGX_OK)
+            {
+                ctx->send_rc = NGX_ERROR;
+                break;
+            }
+
+            ctx->send_rc = ngx_http_vbp_send_redirect(r, &to);
             break;
         }
 
@@ -506,7 +619,7 @@ ngx_http_vbp_access_deny(ngx_http_request_t *r, ngx_int_t status)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_vbp_has_permission(json_t *session, ngx_str_t *perm)
 {
     size_t       i;

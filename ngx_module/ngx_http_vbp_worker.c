@@ -7,7 +7,10 @@
  * a 4-byte big-endian length followed by one JSON object.
  *
  *   request  {"op", "actor" (from the session, never from the client),
- *             "args", "ip", "sid", "session_ttl", "captcha_ok"}
+ *             "args", "ip", "sid", "session_ttl", "captcha_ok",
+ *             "form_op", "form_on_error" (a page's form after a POST),
+ *             "flash" (vbp_back: keep the message for the next page),
+ *             "page" (a page's answer: the options of its selects too)}
  *   answer   {"status", "data" | "error", "session", "clear_session"}
  *
  * The answer is read whole into u->buffer (vbp_worker_buffer_size bounds
@@ -94,6 +97,25 @@ ngx_http_vbp_op_handler(ngx_http_request_t *r)
         if (ops[i].methods == 0 || (r->method & ops[i].methods)) {
             ctx->op = ops[i].name;
             break;
+        }
+    }
+
+    /*
+     * a page shown again after a POST needs what its GET shows: the worker
+     * runs that operation too (worker/ops.c, vbp_call_refill)
+     */
+    ngx_str_null(&ctx->form_op);
+
+    if (vlcf->page && r->method == NGX_HTTP_POST && ctx->op.len
+        && ngx_http_vbp_wants_page(r))
+    {
+        for (i = 0; i < vlcf->ops->nelts; i++) {
+            if ((ops[i].methods & NGX_HTTP_GET)
+                && !(ops[i].methods & NGX_HTTP_POST))
+            {
+                ctx->form_op = ops[i].name;
+                break;
+            }
         }
     }
 
@@ -191,7 +213,8 @@ ngx_http_vbp_op_start(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 
     ngx_str_set(&u->schema, "vbp://");
     u->output.tag = (ngx_buf_tag_t) &ngx_http_vbp_module;
-    u->conf = &vlcf->upstream;
+    u->conf = (vlcf->unhashed && !(r->method & NGX_HTTP_POST))
+              ? vlcf->unhashed : &vlcf->upstream;
 
     u->create_request = ngx_http_vbp_create_request;
     u->reinit_request = ngx_http_vbp_reinit_request;
@@ -222,6 +245,7 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
     u_char                    *p;
     char                      *args;
     size_t                     len, args_len;
+    ngx_uint_t                 page;
     ngx_buf_t                 *b;
     ngx_str_t                  ip, path, type;
     ngx_temp_file_t           *upload;
@@ -281,6 +305,22 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         len += sizeof(",\"captcha_ok\":false") - 1;
     }
 
+    page = vlcf->page && ngx_http_vbp_wants_page(r);
+
+    if (page) {
+        len += sizeof(",\"page\":true") - 1;
+    }
+
+    if (vlcf->back) {
+        len += sizeof(",\"flash\":true") - 1;
+    }
+
+    if (ctx->form_op.len) {
+        len += sizeof(",\"form_op\":\"\",\"form_on_error\":true") - 1
+               + ctx->form_op.len
+               + ngx_escape_json(NULL, ctx->form_op.data, ctx->form_op.len);
+    }
+
     b = (len > 0x7fffffff) ? NULL
         : ngx_create_temp_buf(r->pool, NGX_HTTP_VBP_FRAME_HEADER + len);
 
@@ -326,6 +366,28 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         p = ngx_sprintf(p, ",\"captcha_ok\":%s",
                         ngx_http_vbp_captcha_ok(ctx) == NGX_OK
                         ? "true" : "false");
+    }
+
+    /* a page: the worker adds what its selects offer */
+    if (page) {
+        p = ngx_cpymem(p, ",\"page\":true", sizeof(",\"page\":true") - 1);
+    }
+
+    /* the answer's message waits in Redis for the page "next" leads to */
+    if (vlcf->back) {
+        p = ngx_cpymem(p, ",\"flash\":true", sizeof(",\"flash\":true") - 1);
+    }
+
+    if (ctx->form_op.len) {
+        p = ngx_cpymem(p, ",\"form_op\":\"", sizeof(",\"form_op\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, ctx->form_op.data, ctx->form_op.len);
+        *p++ = '"';
+
+        /* after a success that redirects the form is not shown */
+        if (vlcf->redirect.len) {
+            p = ngx_cpymem(p, ",\"form_on_error\":true",
+                           sizeof(",\"form_on_error\":true") - 1);
+        }
     }
 
     if (ctx->session) {

@@ -131,7 +131,7 @@ POST /login
 username=H21010200011&password=Wrong%40Pass1234&captcha=@CAP@
 --- error_code: 401
 --- response_body_like chomp
-<p class="error" id="error">用户名、密码或验证码错误，还可尝试 4 次</p>.*value="H21010200011"
+<p class="error" id="error" role="alert">用户名、密码或验证码错误，还可尝试 4 次</p>.*value="H21010200011"
 --- response_headers
 !Set-Cookie
 
@@ -153,7 +153,7 @@ POST /api/login
 
 
 
-=== TEST 9: disabled user with the right password: the same answer
+=== TEST 9: a disabled account says so after its right password (the wrong one: the last block)
 --- setup
 user H21010200022 password=Demo@Pass1234 must_change=0 status=disabled
 captcha
@@ -163,9 +163,9 @@ Content-Type: application/json
 --- request
 POST /api/login
 {"username":"H21010200022","password":"Demo@Pass1234","captcha":"@CAP@"}
---- error_code: 401
+--- error_code: 403
 --- response_body
-{"error":{"code":"login_failed","message":"用户名、密码或验证码错误，还可尝试 4 次","fields":{},"attempts_left":4}}
+{"error":{"code":"account_disabled","message":"账号已停用，请联系您的管理单位启用","fields":{}}}
 
 
 
@@ -236,7 +236,7 @@ POST /api/login
 {"captcha":"@CAP@"}
 --- error_code: 422
 --- response_body
-{"error":{"code":"invalid","message":"请检查填写的内容","fields":{"username":"请输入用户名","password":"请输入密码"}}}
+{"error":{"code":"invalid","message":"填写的内容有误，请按各项下方的提示修改","fields":{"username":"请输入用户名","password":"请输入密码"}}}
 
 
 
@@ -269,7 +269,7 @@ captcha 6
 --- error_code eval
 [401, 401, 401, 401, 401, 423]
 --- response_body_like eval
-[(map { '"code":"login_failed","message":"用户名、密码或验证码错误' . (5 - $_ ? "，还可尝试 " . (5 - $_) . ' 次"' : '。失败次数过多') } 1 .. 5), '"code":"locked","message":"登录失败次数过多，该账户在本机已锁定，请15分钟后再试或联系管理员解锁","fields":\{\},"attempts_left":0']
+[(map { '"code":"login_failed","message":"用户名、密码或验证码错误' . (5 - $_ ? "，还可尝试 " . (5 - $_) . ' 次"' : '。失败次数过多') } 1 .. 5), '"code":"locked","message":"登录失败次数过多，该账户在本机已锁定，\d\d:\d\d 解锁，或请管理单位解锁","fields":\{\},"attempts_left":0']
 
 
 
@@ -359,7 +359,7 @@ Cookie: vbp_sid=@SID@
 --- request
 GET /api/users?status=locked
 --- error_code: 200
---- response_body_like: ^\{"items":\[\{"id":\d+,"username":"H21030200013".*"locked":true,"manageable":true\}\],"total":1,
+--- response_body_like: ^\{"items":\[\{"id":\d+,"username":"H21030200013".*"locked":true,"manageable":true,"pending_password":false,"seq":1\}\],"total":1,
 
 
 
@@ -428,3 +428,20 @@ login H21030300035 Demo@Pass1234 as=pw
 --- response_body_like eval
 ['"old_password":"原密码不正确，还可尝试 4 次"', '还可尝试 3 次', '还可尝试 2 次', '还可尝试 1 次',
  '"code":"locked".*"old_password":"原密码错误次数过多', '"code":"locked"']
+
+
+
+=== TEST 27: a disabled account with a wrong password gets the one answer of every failure
+--- setup
+user H21010200022 password=Demo@Pass1234 must_change=0 status=disabled
+captcha
+--- more_headers
+Cookie: vbp_cap=@CAPID@
+Content-Type: application/json
+X-Forwarded-For: 10.33.0.9
+--- request
+POST /api/login
+{"username":"H21010200022","password":"Wrong@Pass1234","captcha":"@CAP@"}
+--- error_code: 401
+--- response_body
+{"error":{"code":"login_failed","message":"用户名、密码或验证码错误，还可尝试 4 次","fields":{},"attempts_left":4}}

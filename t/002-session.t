@@ -63,7 +63,7 @@ Cookie: vbp_sid=@SID@
 --- request
 GET /
 --- response_body_like chomp
-<span class="org">沈阳市医疗保障局</span>.*<li><a href="/">首页</a></li><li><a href="/users">用户管理</a></li><li><a href="/orgs">机构管理</a></li><li><a href="/audit">操作日志</a></li><li><a href="/subusers">子用户管理</a></li><li><a href="/password">修改密码</a></li>.*<h1 id="role-title">市级医保局工作台</h1>
+<span class="org" id="header-org">沈阳市医疗保障局</span>\s*<span class="name" id="header-user">主账号（sy_admin）</span>.*<a href="/" class="current" aria-current="page">首页</a>.*<span class="group-title">用户管理</span>\s*<ul><li><a href="/users">用户管理</a></li><li><a href="/subusers">子用户管理</a></li></ul>.*<span class="group-title">机构管理</span>\s*<ul><li><a href="/orgs">机构管理</a></li><li><a href="/orgs/import">导入机构</a></li><li><a href="/regions">区划管理</a></li></ul>.*<span class="group-title">系统管理</span>\s*<ul><li><a href="/audit">操作日志</a></li><li><a href="/password">密码修改</a></li></ul>.*<h1 id="role-title">市级医保局工作台</h1>
 --- no_error_log
 [error]
 

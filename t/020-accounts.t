@@ -59,15 +59,22 @@ GET /api/users?q=%E7%9B%9B%E4%BA%AC&status=active&per_page=10&page=1
 
 
 
-=== TEST 3: page sizes are 10, 20, 50 or 100
+=== TEST 3: page sizes are 10, 20, 50 or 100; a page not a number is the first, one past the end the last
 --- more_headers
 Cookie: vbp_sid=@SID@
 --- request eval
-["GET /api/users?per_page=7", "GET /api/users?page=0", "GET /api/users?status=deleted"]
+["GET /api/users?per_page=7", "GET /api/users?status=deleted", "GET /api/users?page=0&per_page=10",
+ "GET /api/users?page=abc&per_page=10", "GET /api/users?page=99999999999&per_page=10",
+ "GET /api/users?jump=abc&per_page=10", "GET /api/users?q=nobody-at-all&page=7"]
 --- error_code eval
-[422, 422, 422]
+[422, 422, 200, 200, 200, 200, 200]
 --- response_body_like eval
-['"fields":\{"per_page":"每页条数应为 10、20、50 或 100"\}', '"fields":\{"page":"页码应为正整数"\}', '"fields":\{"status":"取值无效"\}']
+['"fields":\{"per_page":"每页条数应为 10、20、50 或 100"\}', '"fields":\{"status":"取值无效"\}',
+ '^\{"items":\[\{.*?"seq":1\},.*"page":1,"per_page":10,',
+ '"page":1,"per_page":10,',
+ '"page":(\d+),"per_page":10,"pages":\1,"has_prev":(?:true|false),"has_next":false,',
+ '^\{"items":\[\{.*?"seq":1\},.*"page":1,"per_page":10,',
+ '^\{"items":\[\],"total":0,"page":1,"per_page":20,"pages":1,"has_prev":false,"has_next":false']
 
 
 
@@ -117,7 +124,7 @@ POST /api/users/create
 {"username":"t20_sy01","display_name":"重名","org_code":"T20H002"}
 --- error_code: 409
 --- response_body
-{"error":{"code":"conflict","message":"用户名已被使用（用户名全平台唯一）","fields":{"username":"用户名已被使用（用户名全平台唯一）"}}}
+{"error":{"code":"conflict","message":"用户名已存在（用户名全平台唯一），请换一个","fields":{"username":"用户名已存在（用户名全平台唯一），请换一个"}}}
 
 
 
@@ -143,7 +150,7 @@ Content-Type: application/json
 --- error_code eval
 [422, 422, 422, 422, 404, 400, 200]
 --- response_body_like eval
-['"fields":\{"username":"用户名为 3 到 32 位字母、数字或 _ . @ -","display_name":"请输入姓名","phone":"手机号格式不正确"\}',
+['"fields":\{"username":"用户名为 3 到 32 位字母、数字或 _ . @ -","display_name":"请输入姓名","phone":"手机号应为 1 开头的 11 位数字，可不填"\}',
 '"fields":\{"username":"用户名为 3 到 32 位字母、数字或 _ . @ -","display_name":"长度应为 1 到 32 个字符"\}',
 '"fields":\{"username":"应为文本","display_name":"应为文本"\}',
 '"fields":\{"org_code":"请选择所属单位"\}',
@@ -224,9 +231,9 @@ username=H21010200022&password=Demo%40Pass1234&captcha=\@CAP\@",
 {\"ids\":[\@H22\@],\"status\":\"active\"}",
 "GET /api/users/get?id=\@H22\@"]
 --- error_code eval
-[200, 200, 401, 401, 200, 200]
+[200, 200, 401, 403, 200, 200]
 --- response_body_like eval
-['"username":"H21010200022"', '^\{"changed":1,"message":"已停用"\}$', 'unauthenticated', 'login_failed', '^\{"changed":1,"message":"已启用"\}$', '"status":"active"']
+['"username":"H21010200022"', '^\{"changed":1,"message":"已停用 1 个账户"\}$', 'unauthenticated', '"code":"account_disabled"', '^\{"changed":1,"message":"已启用 1 个账户"\}$', '"status":"active"']
 
 
 
@@ -284,7 +291,7 @@ Content-Type: application/json
 --- error_code eval
 [422, 422]
 --- response_body_like eval
-['"display_name":"姓名只能包含汉字、字母和数字"', '"display_name":"姓名只能包含汉字、字母和数字"']
+['"display_name":"子用户名称只能包含汉字、字母和数字，1 到 32 个字"', '"display_name":"子用户名称只能包含汉字、字母和数字，1 到 32 个字"']
 
 
 
@@ -296,7 +303,7 @@ Cookie: vbp_sid=@SID2@
 --- request
 GET /api/permissions/tree?id=@SUB1@
 --- response_body
-{"tree":[{"code":"account","name":"账户","children":[{"code":"org.view","name":"本单位信息","granted":true},{"code":"account.subusers","name":"子用户管理","granted":false}]}]}
+{"tree":[{"code":"account","name":"账户","children":[{"code":"org.view","name":"本单位信息","granted":true},{"code":"account.subusers","name":"子用户管理","granted":false}]}],"account":{"username":"t20_sub1","display_name":"张三Zhang3"}}
 
 
 
@@ -316,7 +323,7 @@ Content-Type: application/json
 --- error_code eval
 [422, 422, 422, 200]
 --- response_body_like eval
-['"permissions":"权限不存在或不能授予子账户"', '"permissions":"权限不存在或不能授予子账户"', '"permissions":"权限不存在或不能授予子账户"', '"permissions":\["org.view"\]']
+['"permissions":"权限不存在或不能授予子用户"', '"permissions":"权限不存在或不能授予子用户"', '"permissions":"权限不存在或不能授予子用户"', '"permissions":\["org.view"\]']
 
 
 
@@ -331,7 +338,7 @@ Cookie: vbp_sid=@SID_SUB@
 --- error_code eval
 [200, 403, 200, 200]
 --- response_body_like eval
-['"main_account":false,.*"permissions":\["home","account","account.password","org.view"\]', '"forbidden"', '"code":"H21010200011"', '<li><a href="/">首页</a></li><li><a href="/password">修改密码</a></li>\s*</ul>']
+['"main_account":false,.*"permissions":\["home","account","account.password","org.view"\]', '"forbidden"', '"code":"H21010200011"', '<nav class="menu" id="menu" aria-label="主菜单">\s*<ul>\s*<li class="group">\s*<ul><li><a href="/" class="current" aria-current="page">首页</a></li></ul>\s*</li>\s*<li class="group"><span class="group-title">系统管理</span>\s*<ul><li><a href="/password">密码修改</a></li></ul>\s*</li>\s*</ul>\s*</nav>']
 
 
 
@@ -442,7 +449,7 @@ Cookie: vbp_sid=@SID@
 --- request
 GET /users?per_page=10
 --- response_body_like chomp
-<h1>用户管理</h1>.*name="q".*共 <b id="total">\d+</b> 条.*<table class="list" id="users">.*name="ids".*id="batch-disable"
+<h1>用户管理</h1>.*name="q".*<table class="list" id="users">.*name="ids".*id="batch-disable".*总共 <b id="total">\d+</b> 条
 --- no_error_log
 [error]
 
@@ -482,4 +489,4 @@ POST /api/users/create
 {"username":"T20_SY01","display_name":"大小写","org_code":"T20H002"}
 --- error_code: 409
 --- response_body
-{"error":{"code":"conflict","message":"用户名已被使用（用户名全平台唯一）","fields":{"username":"用户名已被使用（用户名全平台唯一）"}}}
+{"error":{"code":"conflict","message":"用户名已存在（用户名全平台唯一），请换一个","fields":{"username":"用户名已存在（用户名全平台唯一），请换一个"}}}

@@ -108,7 +108,7 @@ name,code,region_code
 "
 --- error_code: 422
 --- response_body
-{"error":{"code":"invalid_file","message":"文件中有 8 行有误，未导入任何数据，请改正后重新导入","fields":{"file":"文件中有 8 行有误，未导入任何数据，请改正后重新导入"},"rows":[{"line":3,"field":"region_code","message":"区划编码不存在或不在管辖范围内"},{"line":4,"field":"region_code","message":"区划编码不存在或不在管辖范围内"},{"line":5,"field":"code","message":"编码与第 2 行重复"},{"line":6,"field":"code","message":"编码应为 3 到 32 位字母、数字、_ 或 -"},{"line":7,"field":"name","message":"名称不能为空"},{"line":8,"field":"code","message":"该编码已被占用，不能导入（如确属本辖区机构，请联系上级管理员）"},{"line":9,"field":"name","message":"名称不能超过 100 个字"},{"line":10,"field":"region_code","message":"区划编码不存在或不在管辖范围内"}]}}
+{"error":{"code":"invalid_file","message":"文件中有 8 行有误，未导入任何数据，请改正后重新导入","fields":{"file":"文件中有 8 行有误，未导入任何数据，请改正后重新导入"},"rows":[{"line":3,"field":"region_code","column":"区划编码","message":"区划编码不存在或不在管辖范围内"},{"line":4,"field":"region_code","column":"区划编码","message":"区划编码不存在或不在管辖范围内"},{"line":5,"field":"code","column":"编码","message":"编码与第 2 行重复"},{"line":6,"field":"code","column":"编码","message":"编码应为 3 到 32 位字母、数字、_ 或 -"},{"line":7,"field":"name","column":"名称","message":"名称不能为空"},{"line":8,"field":"code","column":"编码","message":"该编码已被占用，不能导入（如确属本辖区机构，请联系上级管理员）"},{"line":9,"field":"name","column":"名称","message":"名称不能超过 100 个字"},{"line":10,"field":"region_code","column":"区划编码","message":"区划编码不存在或不在管辖范围内"}]}}
 
 
 
@@ -125,7 +125,7 @@ T22H009,好\"医院,210100
 "
 --- error_code: 422
 --- response_body_like chomp
-"rows":\[\{"line":2,"field":null,"message":"引号位置不正确（字段中的引号须写成两个引号，并用引号括住整个字段）"\},\{"line":3,"field":null,"message":"引号未闭合"\}\]
+"rows":\[\{"line":2,"field":null,"column":null,"message":"引号位置不正确（字段中的引号须写成两个引号，并用引号括住整个字段）"\},\{"line":3,"field":null,"column":null,"message":"引号未闭合"\}\]
 
 
 
@@ -141,7 +141,7 @@ T22H011,\xC4\xE3\xBA\xC3\xD2\xBD\xD4\xBA,210100
 "
 --- error_code: 422
 --- response_body_like chomp
-"rows":\[\{"line":2,"field":"name","message":"文件编码不是 UTF-8（请在 Excel 中另存为“CSV UTF-8”，或直接上传 XLSX）"\}\]
+"message":"文件不是 UTF-8 编码（像是 Excel 的“CSV（逗号分隔）”，即 GBK 编码），请在 Excel 中另存为“CSV UTF-8（逗号分隔）”，或直接上传 XLSX，未导入任何数据"
 
 
 
@@ -166,7 +166,7 @@ code,name,region_code
 --- error_code eval
 [422, 422, 422, 422]
 --- response_body_like eval
-['"message":"表头不正确，未导入任何数据".*"rows":\[\{"line":1,"field":null,"message":"第 1 行表头缺少列：编码、名称、区划编码', '"message":"文件中没有数据，未导入任何数据"', '"message":"文件中只有表头，没有数据行，未导入任何数据"', '"fields":\{"kind":"取值无效"\}']
+['"message":"表头不正确，未导入任何数据".*"rows":\[\{"line":1,"field":null,"column":null,"message":"第 1 行表头缺少列：编码、名称、区划编码', '"message":"文件中没有数据，未导入任何数据"', '"message":"文件中只有表头，没有数据行，未导入任何数据"', '"fields":\{"kind":"取值无效"\}']
 
 
 
@@ -190,7 +190,7 @@ X-CSRF-Token: @CSRF@
 "POST /api/orgs/import?kind=hospital\n" . VBP::Test::vbp_xlsx(["编码", "名称", "区划编码"], ["T22H013", "好医院", "210100"], ["T22H014", "坏医院", "888888"])
 --- error_code: 422
 --- response_body_like chomp
-"rows":\[\{"line":3,"field":"region_code","message":"区划编码不存在或不在管辖范围内"\}\]
+"rows":\[\{"line":3,"field":"region_code","column":"区划编码","message":"区划编码不存在或不在管辖范围内"\}\]
 
 
 

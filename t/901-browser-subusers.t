@@ -12,7 +12,7 @@ vbp_sql("DELETE FROM audit_log WHERE actor_user_id IN (SELECT id FROM users WHER
 vbp_sql("DELETE FROM users WHERE username = '$sub'");
 vbp_setup("user $main password=Demo\@Pass1234 must_change=0 status=active");
 
-vbp_journey('subusers.mjs', 13, ['subusers'], VBP_USER => $main, VBP_SUB => $sub);
+vbp_journey('subusers.mjs', 15, ['subusers'], VBP_USER => $main, VBP_SUB => $sub);
 is(vbp_sql("SELECT status FROM users WHERE username = '$sub'"), 'disabled', 'the sub-account is disabled');
 
 done_testing();

@@ -23,11 +23,16 @@
     "                 'Asia/Shanghai')"
 
 
+#define AUDIT_EXPORT_MAX  20000
+
+
 static int audit_list(vbp_call_t *call);
+static int audit_export(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_audit_ops[] = {
     { "audit.list", audit_list, 1, 0, "admin.audit", NULL, NULL },
+    { "audit.export", audit_export, 1, 0, "admin.audit", NULL, NULL },
     { NULL, NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -40,7 +45,7 @@ const vbp_stmt_t  vbp_audit_stmts[] = {
       "SELECT a.id, to_char(a.at AT TIME ZONE 'Asia/Shanghai',"
       "  'YYYY-MM-DD HH24:MI:SS'), a.actor_name, o.name, host(a.ip),"
       "  a.action, a.target_type, a.target_id, a.from_state, a.to_state,"
-      "  a.reason, a.detail::text,"
+      "  vbp_reason_title(a.reason), a.detail::text,"
       /* what changed, in words, for the page */
       "  CASE a.action"
       "   WHEN 'user_changed' THEN concat('姓名 ',"
@@ -50,12 +55,13 @@ const vbp_stmt_t  vbp_audit_stmts[] = {
       "   WHEN 'orgs_imported' THEN concat(a.detail->>'rows', ' 行：新增 ',"
       "    a.detail->>'inserted', '，更新 ', a.detail->>'updated',"
       "    '，新建账户 ', a.detail->>'accounts')"
-      "   WHEN 'permissions_granted' THEN concat(a.from_state, ' → ',"
-      "    a.to_state)"
-      "   ELSE concat_ws(' ', a.detail->>'username',"
-      "    CASE WHEN a.to_state IS NOT NULL"
-      "     THEN concat(a.from_state, ' → ', a.to_state) END)"
-      "  END"
+      "   WHEN 'region_renamed' THEN concat(vbp_state_title(a.from_state),"
+      "    ' → ', vbp_state_title(a.to_state))"
+      "   ELSE CASE WHEN a.to_state IS NOT NULL"
+      "     THEN concat(vbp_state_title(a.from_state), ' → ',"
+      "                 vbp_state_title(a.to_state)) END"
+      "  END,"
+      "  vbp_target_title(a.target_type, a.target_id, a.detail)"
       AUDIT_FILTER " ORDER BY a.at DESC, a.id DESC LIMIT $6 OFFSET $7" },
 
     { NULL, NULL }
@@ -74,9 +80,9 @@ static const struct {
     { "password_change_failed", "修改密码时原密码错误" },
     { "password_change_locked", "锁定中修改密码" },
     { "password_reset", "重置密码" },
-    { "user_created", "新增账户" },
-    { "subuser_created", "新增子账户" },
-    { "user_changed", "修改账户" },
+    { "user_created", "新增用户" },
+    { "subuser_created", "新增子用户" },
+    { "user_changed", "编辑用户" },
     { "user_enabled", "启用账户" },
     { "user_disabled", "停用账户" },
     { "permissions_granted", "授权" },
@@ -132,19 +138,21 @@ audit_date(vbp_call_t *call, const char *name)
 }
 
 
+static const char *const  audit_names[] = {
+    "id", "at", "actor", "actor_org", "ip", "action", "target_type",
+    "target_id", "from", "to", "reason", "detail", "summary",
+    "target_name", NULL
+};
+
+static const char  audit_types[] = "isnnnsssnnnjnn";
+
+
+/* the filters of the list and the export: params[0..4]; 0, or 1 refused */
 static int
-audit_list(vbp_call_t *call)
+audit_filters(vbp_call_t *call, const char **params, char *q, size_t q_len)
 {
     int          i;
-    size_t       row;
-    char         q[200];
-    json_t      *item;
-    const char  *params[7], *s, *role;
-
-    static const char *const  names[] = {
-        "id", "at", "actor", "actor_org", "ip", "action", "target_type",
-        "target_id", "from", "to", "reason", "detail", "summary", NULL
-    };
+    const char  *s, *role;
 
     static const char *actions[sizeof(audit_actions) / sizeof(audit_actions[0])];
 
@@ -160,13 +168,13 @@ audit_list(vbp_call_t *call)
 
     if (role == NULL || params[0] == NULL) {
         vbp_fail_unauthenticated(call);
-        return 0;
+        return 1;
     }
 
     params[1] = vbp_arg_choice(call, "action", actions, NULL);
 
     s = vbp_arg_string(call, "q", 0, 40, NULL);
-    params[2] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
+    params[2] = s && *s ? vbp_like_pattern(s, q, q_len) : "";
     params[3] = audit_date(call, "from");
     params[4] = audit_date(call, "to");
 
@@ -177,22 +185,150 @@ audit_list(vbp_call_t *call)
         vbp_field_error(call, "to", "结束日期不能早于开始日期");
     }
 
-    if (vbp_list(call, "audit_count", "audit_page", params, 5, names,
-                 "isnnnsssnnnjs") != 0)
+    return call->status ? 1 : 0;
+}
+
+
+static const char *
+audit_action_title(const char *action)
+{
+    int  i;
+
+    for (i = 0; action && audit_actions[i].action; i++) {
+        if (strcmp(audit_actions[i].action, action) == 0) {
+            return audit_actions[i].title;
+        }
+    }
+
+    return action;
+}
+
+
+static int
+audit_list(vbp_call_t *call)
+{
+    size_t       row;
+    char         q[200];
+    json_t      *item;
+    const char  *params[7], *title;
+
+    if (audit_filters(call, params, q, sizeof(q)) != 0) {
+        return 0;
+    }
+
+    if (vbp_list(call, "audit_count", "audit_page", params, 5, audit_names,
+                 audit_types) != 0)
     {
         return -1;
     }
 
     json_array_foreach(json_object_get(call->data, "items"), row, item) {
-        s = json_string_value(json_object_get(item, "action"));
-
-        for (i = 0; s && audit_actions[i].action; i++) {
-            if (strcmp(audit_actions[i].action, s) == 0) {
-                (void) json_object_set_new(item, "action_title",
-                           json_string(audit_actions[i].title));
-            }
+        title = audit_action_title(json_string_value(json_object_get(item,
+                                                                 "action")));
+        if (title) {
+            (void) json_object_set_new(item, "action_title",
+                                       json_string(title));
         }
     }
 
     return 0;
+}
+
+
+/* one CSV cell: quoted, and never a formula when Excel opens the file */
+static int
+audit_csv_cell(vbp_buf_t *out, const char *s, int last)
+{
+    int  rc;
+
+    rc = vbp_buf_add(out, "\"", 1);
+
+    if (s && (*s == '=' || *s == '+' || *s == '-' || *s == '@')) {
+        rc = rc || vbp_buf_add(out, "'", 1);
+    }
+
+    for ( /* void */ ; rc == 0 && s && *s; s++) {
+        rc = (*s == '"') ? vbp_buf_add(out, "\"\"", 2)
+                         : vbp_buf_add(out, s, 1);
+    }
+
+    return rc || vbp_buf_add(out, last ? "\"\r\n" : "\",", last ? 3 : 2);
+}
+
+
+/*
+ * the filtered log as CSV (UTF-8 with a BOM, which Excel needs to read it
+ * as UTF-8), newest first, at most AUDIT_EXPORT_MAX rows: a larger export
+ * is refused with the count, so a wider range is never cut silently
+ */
+static int
+audit_export(vbp_call_t *call)
+{
+    int          row, col, rc;
+    char         q[200], limit[24], msg[128];
+    PGresult    *res;
+    long long    total;
+    vbp_buf_t    out;
+    const char  *params[7], *v;
+
+    static const int  cols[] = { 1, 2, 3, 4, 5, 13, 12, 10 };
+
+    if (audit_filters(call, params, q, sizeof(q)) != 0) {
+        return 0;
+    }
+
+    res = vbp_db_query(call->db, "audit_count", 5, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    total = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    if (total > AUDIT_EXPORT_MAX) {
+        snprintf(msg, sizeof(msg), "符合条件的记录有 %lld 条，一次最多导出 %d 条，"
+                 "请缩小日期范围", total, AUDIT_EXPORT_MAX);
+        vbp_field_error(call, "from", msg);
+        vbp_fail(call, 422, "too_many", msg);
+        return 0;
+    }
+
+    snprintf(limit, sizeof(limit), "%d", AUDIT_EXPORT_MAX);
+    params[5] = limit;
+    params[6] = "0";
+
+    res = vbp_db_query(call->db, "audit_page", 7, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    vbp_buf_init(&out);
+
+    rc = vbp_buf_add(&out, "\xEF\xBB\xBF", 3)
+         || vbp_buf_add(&out, "时间,操作人,单位,IP,操作,对象,变化,原因\r\n",
+                        strlen("时间,操作人,单位,IP,操作,对象,变化,原因\r\n"));
+
+    for (row = 0; rc == 0 && row < PQntuples(res); row++) {
+        for (col = 0; rc == 0 && col < 8; col++) {
+            v = PQgetisnull(res, row, cols[col]) ? ""
+                : PQgetvalue(res, row, cols[col]);
+
+            if (cols[col] == 5) {
+                v = audit_action_title(v);
+            }
+
+            rc = audit_csv_cell(&out, v, col == 7);
+        }
+    }
+
+    PQclear(res);
+
+    if (rc == 0) {
+        call->data = json_pack("{s:s%, s:I}", "file", out.data, out.len,
+                               "rows", (json_int_t) total);
+    }
+
+    vbp_buf_free(&out);
+
+    return call->data ? 0 : -1;
 }

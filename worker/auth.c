@@ -1,8 +1,8 @@
 /*
  * Sign-in, sign-out, password change and the home page (seeds 001, 004).
  *
- * A wrong captcha, an unknown user, a wrong password and a disabled account
- * all give the same answer.  Failures are counted per pair of typed
+ * A wrong captcha, an unknown user and a wrong password all give the same
+ * answer; a disabled account says so only after its correct password.  Failures are counted per pair of typed
  * username (known or not) and client address: five within 15 minutes lock
  * that username for that client for 15 minutes, so an attacker locks out
  * itself and not the owner at another desk.  A wrong old password in a
@@ -26,6 +26,7 @@ typedef struct {
     const char  *params[2];     /* the pair: username, client */
     int          failures;
     int          locked;
+    char         until[8];      /* HH:MI (Beijing time) the lock ends */
 } auth_pair_t;
 
 
@@ -74,13 +75,17 @@ const vbp_stmt_t  vbp_auth_stmts[] = {
       "  window_start = CASE WHEN l.window_start < now() - interval '15 minutes'"
       "              AND NOT COALESCE(l.locked_until > now(), false)"
       "             THEN now() ELSE l.window_start END"
-      " RETURNING failures, COALESCE(locked_until > now(), false)" },
+      " RETURNING failures, COALESCE(locked_until > now(), false),"
+      "  COALESCE(to_char(locked_until AT TIME ZONE 'Asia/Shanghai',"
+      "                   'HH24:MI'), '')" },
 
     { "auth_fail",
       "UPDATE login_locks SET failures = failures + 1,"
       "  locked_until = CASE WHEN failures + 1 >= " AUTH_MAX_FAILURES_SQL
       "   THEN now() + interval '15 minutes' END"
-      " WHERE username = $1 AND client = $2 RETURNING failures" },
+      " WHERE username = $1 AND client = $2 RETURNING failures,"
+      "  COALESCE(to_char(locked_until AT TIME ZONE 'Asia/Shanghai',"
+      "                   'HH24:MI'), '')" },
 
     { "auth_clear",
       "DELETE FROM login_locks WHERE username = $1 AND client = $2" },
@@ -181,10 +186,31 @@ auth_login(vbp_call_t *call)
         return -1;
     }
 
-    /* the hash is checked even for a disabled account: same time, same answer */
+    /* the hash is checked even for an unknown account: the same time */
     ok = vbp_password_verify(PQntuples(user) ? PQgetvalue(user, 0, U_HASH)
-                                             : NULL, password)
-         && strcmp(PQgetvalue(user, 0, U_ACTIVE), "t") == 0;
+                                             : NULL, password);
+
+    /*
+     * only who knows the password learns that the account is disabled:
+     * a wrong password still gets the one answer of every failure
+     */
+    if (ok && strcmp(PQgetvalue(user, 0, U_ACTIVE), "t") != 0) {
+        PQclear(user);
+
+        call->who = json_pack("{s:s}", "username", username);
+
+        if (vbp_audit(call, "login_failed", "user", username, NULL, NULL,
+                      "disabled")
+            != 0)
+        {
+            return -1;
+        }
+
+        call->commit_on_error = 1;
+        vbp_fail(call, 403, "account_disabled",
+                 "账号已停用，请联系您的管理单位启用");
+        return 0;
+    }
 
     if (!ok) {
         PQclear(user);
@@ -281,9 +307,10 @@ auth_login_failed(vbp_call_t *call, auth_pair_t *pair, const char *why)
     call->commit_on_error = 1;
 
     if (why == NULL) {
-        auth_pair_refuse(call, NULL, "locked",
-                         "登录失败次数过多，该账户在本机已锁定，"
-                         "请15分钟后再试或联系管理员解锁", pair);
+        snprintf(msg, sizeof(msg), "登录失败次数过多，该账户在本机已锁定，"
+                 "%s%s解锁，或请管理单位解锁", pair->until,
+                 *pair->until ? " " : "15 分钟后");
+        auth_pair_refuse(call, NULL, "locked", msg, pair);
         return 0;
     }
 
@@ -291,8 +318,9 @@ auth_login_failed(vbp_call_t *call, auth_pair_t *pair, const char *why)
         snprintf(msg, sizeof(msg), "%s，还可尝试 %d 次", LOGIN_FAILED,
                  auth_pair_left(pair));
     } else {
-        snprintf(msg, sizeof(msg), "%s。失败次数过多，该账户在本机已锁定"
-                 " 15 分钟", LOGIN_FAILED);
+        snprintf(msg, sizeof(msg), "%s。失败次数过多，该账户在本机已锁定，"
+                 "%s%s解锁", LOGIN_FAILED, pair->until,
+                 *pair->until ? " " : "15 分钟后");
     }
 
     vbp_fail(call, 401, "login_failed", msg);
@@ -318,6 +346,7 @@ auth_pair_begin(vbp_call_t *call, auth_pair_t *pair, const char *username)
 
     pair->failures = atoi(PQgetvalue(res, 0, 0));
     pair->locked = PQgetvalue(res, 0, 1)[0] == 't';
+    snprintf(pair->until, sizeof(pair->until), "%s", PQgetvalue(res, 0, 2));
     PQclear(res);
 
     return 0;
@@ -338,6 +367,8 @@ auth_pair_fail(vbp_call_t *call, auth_pair_t *pair)
     pair->failures = PQntuples(res) ? atoi(PQgetvalue(res, 0, 0))
                                     : AUTH_MAX_FAILURES;
     pair->locked = pair->failures >= AUTH_MAX_FAILURES;
+    snprintf(pair->until, sizeof(pair->until), "%s",
+             PQntuples(res) ? PQgetvalue(res, 0, 1) : "");
     PQclear(res);
 
     return 0;

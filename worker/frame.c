@@ -457,70 +457,40 @@ vbp_frame_cleanup(void)
 }
 
 
-typedef struct {
-    unsigned char  *buf;
-    size_t          len;
-    size_t          size;
-} vbp_frame_out_t;
-
-
-static int
-vbp_frame_append(const char *text, size_t n, void *data)
-{
-    size_t            size;
-    unsigned char    *p;
-    vbp_frame_out_t  *out = data;
-
-    if (out->len + n > out->size) {
-        size = out->size * 2 > out->len + n ? out->size * 2 : out->len + n;
-
-        p = realloc(out->buf, size);
-        if (p == NULL) {
-            return -1;
-        }
-
-        out->buf = p;
-        out->size = size;
-    }
-
-    memcpy(out->buf + out->len, text, n);
-    out->len += n;
-
-    return 0;
-}
-
-
 static unsigned char *
-vbp_frame_finish(vbp_frame_out_t *out, size_t *len)
+vbp_frame_finish(vbp_buf_t *out, size_t *len)
 {
-    size_t  body;
+    size_t          body;
+    unsigned char  *p;
 
     body = out->len - VBP_FRAME_HEADER;
 
     if (body > 0x7fffffff) {
-        free(out->buf);
+        vbp_buf_free(out);
         return NULL;
     }
 
-    out->buf[0] = (unsigned char) (body >> 24);
-    out->buf[1] = (unsigned char) (body >> 16);
-    out->buf[2] = (unsigned char) (body >> 8);
-    out->buf[3] = (unsigned char) body;
+    p = (unsigned char *) out->data;
+    p[0] = (unsigned char) (body >> 24);
+    p[1] = (unsigned char) (body >> 16);
+    p[2] = (unsigned char) (body >> 8);
+    p[3] = (unsigned char) body;
 
     *len = out->len;
 
-    return out->buf;
+    return p;
 }
 
 
+/* the frame's length is written when it is finished */
 static int
-vbp_frame_start(vbp_frame_out_t *out)
+vbp_frame_start(vbp_buf_t *out)
 {
-    out->size = 512;
-    out->len = VBP_FRAME_HEADER;
-    out->buf = malloc(out->size);
+    static const char  header[VBP_FRAME_HEADER];
 
-    return out->buf ? 0 : -1;
+    vbp_buf_init(out);
+
+    return vbp_buf_add(out, header, VBP_FRAME_HEADER);
 }
 
 
@@ -537,13 +507,13 @@ vbp_frame_encode_answer(int status, json_t *extra, const char *key,
     char              head[32];
     json_t           *name, *v;
     const char       *k;
-    vbp_frame_out_t   out;
+    vbp_buf_t   out;
 
     if (vbp_frame_start(&out) != 0) {
         return NULL;
     }
 
-    rc = vbp_frame_append(head, (size_t) snprintf(head, sizeof(head),
+    rc = vbp_buf_append(head, (size_t) snprintf(head, sizeof(head),
                                                   "{\"status\":%d", status),
                           &out);
 
@@ -551,26 +521,26 @@ vbp_frame_encode_answer(int status, json_t *extra, const char *key,
         name = json_string(k);
 
         rc = rc || name == NULL
-             || vbp_frame_append(",", 1, &out)
-             || json_dump_callback(name, vbp_frame_append, &out,
+             || vbp_buf_append(",", 1, &out)
+             || json_dump_callback(name, vbp_buf_append, &out,
                                    JSON_ENCODE_ANY)
-             || vbp_frame_append(":", 1, &out)
-             || json_dump_callback(v, vbp_frame_append, &out,
+             || vbp_buf_append(":", 1, &out)
+             || json_dump_callback(v, vbp_buf_append, &out,
                                    JSON_ENCODE_ANY | JSON_COMPACT);
 
         json_decref(name);
     }
 
     rc = rc
-         || vbp_frame_append(",\"", 2, &out)
-         || vbp_frame_append(key, strlen(key), &out)
-         || vbp_frame_append("\":", 2, &out)
-         || json_dump_callback(value, vbp_frame_append, &out,
+         || vbp_buf_append(",\"", 2, &out)
+         || vbp_buf_append(key, strlen(key), &out)
+         || vbp_buf_append("\":", 2, &out)
+         || json_dump_callback(value, vbp_buf_append, &out,
                                JSON_ENCODE_ANY | JSON_COMPACT)
-         || vbp_frame_append("}", 1, &out);
+         || vbp_buf_append("}", 1, &out);
 
     if (rc) {
-        free(out.buf);
+        vbp_buf_free(&out);
         return NULL;
     }
 

@@ -57,6 +57,7 @@ static const char *import_field_of(import_t *im, int col);
 static int import_stream(import_t *im, const char *path, char *sha256,
     long long *bytes);
 static int import_copy_end(import_t *im);
+static const char *import_not_csv(import_t *im, const char *buf, size_t n);
 static int import_apply(import_t *im, const char *sha256, long long bytes);
 static size_t import_escape(char *out, size_t len, const char *s);
 
@@ -216,10 +217,11 @@ orgs_import(vbp_call_t *call)
     upload = json_object_get(call->frame, "upload");
     path = json_string_value(json_object_get(upload, "path"));
 
-    if (path == NULL
-        || json_integer_value(json_object_get(upload, "size")) <= 0)
-    {
+    if (path == NULL) {
         vbp_field_error(call, "file", "请选择要导入的文件");
+
+    } else if (json_integer_value(json_object_get(upload, "size")) <= 0) {
+        vbp_field_error(call, "file", "上传的文件是空的（0 字节），请检查后重新选择");
     }
 
     if (call->status) {
@@ -263,7 +265,7 @@ orgs_import(vbp_call_t *call)
     }
 
     if (rc == 0 && call->status == 0 && (im.stop || im.bad)) {
-        char  msg[160];
+        char  msg[512];
 
         if (im.stop) {
             snprintf(msg, sizeof(msg), "%s，未导入任何数据", im.stop);
@@ -344,6 +346,12 @@ import_stream(import_t *im, const char *path, char *sha256, long long *bytes)
         if (xlsx < 0) {
             /* a zip archive: an XLSX workbook, read after hashing */
             xlsx = n >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0;
+
+            /* what is wrong with the file as a whole is said first */
+            why = xlsx ? NULL : import_not_csv(im, buf, (size_t) n);
+            if (why) {
+                im->stop = why;
+            }
         }
 
         if (!xlsx && im->stop == NULL) {
@@ -388,6 +396,54 @@ import_stream(import_t *im, const char *path, char *sha256, long long *bytes)
                    sizeof(digest));
 
     return import_copy_end(im);
+}
+
+
+/*
+ * a file that is not a UTF-8 CSV at all, told by its first bytes: a
+ * workbook sent as something else, UTF-16, or the GBK that Excel's plain
+ * "CSV" writes on Chinese Windows (valid UTF-8 is rare by accident)
+ */
+static const char *
+import_not_csv(import_t *im, const char *buf, size_t n)
+{
+    const char           *type;
+    const unsigned char  *p, *end;
+
+    type = json_string_value(json_object_get(json_object_get(im->call->frame,
+                                                             "upload"),
+                                             "type"));
+
+    if (type && strstr(type, "spreadsheetml")) {
+        return "文件不是有效的 XLSX 工作簿（可能已损坏或只是改了扩展名），"
+               "请在 Excel 中重新保存为 .xlsx";
+    }
+
+    if (n >= 2 && ((unsigned char) buf[0] == 0xFF
+                   || (unsigned char) buf[0] == 0xFE)
+        && ((unsigned char) buf[1] == 0xFE || (unsigned char) buf[1] == 0xFF))
+    {
+        return "文件是 UTF-16 编码，请在 Excel 中另存为“CSV UTF-8（逗号分隔）”，"
+               "或直接上传 XLSX";
+    }
+
+    if (n >= 4 && (memcmp(buf, "\xD0\xCF\x11\xE0", 4) == 0)) {
+        return "这是旧版 Excel（.xls）文件，请另存为 .xlsx 或“CSV UTF-8”后导入";
+    }
+
+    p = (const unsigned char *) buf;
+    end = p + n;
+
+    /* the last 3 bytes may be half a character the next read completes */
+    while (p + 4 <= end || (p < end && *p < 0x80)) {
+        if (vbp_utf8_next(&p) < 0) {
+            return "文件不是 UTF-8 编码（像是 Excel 的“CSV（逗号分隔）”，即 GBK"
+                   " 编码），请在 Excel 中另存为“CSV UTF-8（逗号分隔）”，"
+                   "或直接上传 XLSX";
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -618,15 +674,28 @@ import_field_of(import_t *im, int col)
 static void
 import_error(import_t *im, long line, const char *field, const char *message)
 {
+    int          c;
+    const char  *column;
+
     if (im->last_bad_line != line) {
         im->last_bad_line = line;
         im->bad++;
     }
 
+    /* the column as the file's header names it, for the page */
+    column = NULL;
+
+    for (c = 0; field && c < COLS; c++) {
+        if (strcmp(field, import_fields[c]) == 0) {
+            column = import_titles[c];
+        }
+    }
+
     if (json_array_size(im->errors) < IMPORT_ERRORS_MAX) {
         (void) json_array_append_new(im->errors,
-                   json_pack("{s:I, s:s?, s:s}", "line", (json_int_t) line,
-                             "field", field, "message", message));
+                   json_pack("{s:I, s:s?, s:s?, s:s}", "line",
+                             (json_int_t) line, "field", field,
+                             "column", column, "message", message));
     }
 }
 

@@ -12,6 +12,10 @@
 #include "vbp.h"
 
 
+static void vbp_call_refill(vbp_call_t *call, vbp_db_t *db);
+static void vbp_call_flash(vbp_call_t *call);
+
+
 static const vbp_op_t  *vbp_op_lists[] = {
     vbp_auth_ops,
     vbp_org_ops,
@@ -77,6 +81,7 @@ vbp_call_init(vbp_call_t *call, json_t *frame, json_t *actor)
     call->ip = json_string_value(json_object_get(frame, "ip"));
     call->sid = json_string_value(json_object_get(frame, "sid"));
     call->captcha_ok = json_is_true(json_object_get(frame, "captcha_ok"));
+    call->page = json_is_true(json_object_get(frame, "page"));
 
     call->own_actor = actor;
     v = actor ? actor : json_object_get(frame, "actor");
@@ -138,6 +143,146 @@ vbp_call_run(vbp_call_t *call, vbp_db_t *db)
     if (op != NULL) {
         vbp_call_execute(call, op, db);
     }
+
+    vbp_call_refill(call, db);
+    vbp_call_flash(call);
+}
+
+
+/*
+ * An action of a list (nginx: vbp_back) returns to the list: its message,
+ * or why it was refused, waits for that page, which asks for it with
+ * "done" (see ngx_http_vbp_redirect_target) and shows data.flash.
+ */
+static void
+vbp_call_flash(vbp_call_t *call)
+{
+    json_t      *flash, *v;
+    const char  *message;
+
+    if (call->sid == NULL || *call->sid == '\0') {
+        return;
+    }
+
+    if (json_is_true(json_object_get(call->frame, "flash"))) {
+        if (call->status >= 500 || call->status == 401
+            || call->status == 403)
+        {
+            return;
+        }
+
+        if (call->status >= 400) {
+            v = json_object_get(call->error, "fields");
+            message = json_string_value(json_object_get(call->error,
+                                                        "message"));
+
+            /* the field's own words say more than "请检查填写的内容" */
+            if (json_object_size(v) == 1) {
+                message = json_string_value(
+                              json_object_iter_value(json_object_iter(v)));
+            }
+
+            flash = json_pack("{s:s}", "error", message ? message : "操作未完成");
+
+        } else {
+            message = json_string_value(json_object_get(call->data,
+                                                        "message"));
+            flash = json_pack("{s:s}", "notice", message ? message : "已完成");
+        }
+
+        if (flash) {
+            vbp_flash_put(call->sid, flash);
+            json_decref(flash);
+        }
+
+        return;
+    }
+
+    if (call->status < 400 && json_is_object(call->data)
+        && json_object_get(call->args, "done"))
+    {
+        flash = vbp_flash_take(call->sid);
+
+        if (flash) {
+            (void) json_object_set_new(call->data, "flash", flash);
+        }
+    }
+}
+
+
+/*
+ * A page that shows its form again after a POST shows it whole: nginx names
+ * the operation its GET runs ("form_op"), and that operation is run after
+ * the POST's transaction ended, with the arguments as posted, so the form
+ * shows what was submitted (a choice the operation marks from the
+ * arguments) or, where nothing was, what is stored.  Its data goes under
+ * the POST's own (message, one-time password ...), beside the error of a
+ * refused POST.  Skipped after a success that nginx answers with a
+ * redirect ("form_on_error").
+ */
+static void
+vbp_call_refill(vbp_call_t *call, vbp_db_t *db)
+{
+    json_t          *form, *value;
+    const char      *name, *key;
+    vbp_call_t       refill;
+    const vbp_op_t  *op;
+
+    name = json_string_value(json_object_get(call->frame, "form_op"));
+
+    if (name == NULL || call->status >= 500
+        || call->status == 401 || call->status == 403
+        || (call->status < 400
+            && json_is_true(json_object_get(call->frame, "form_on_error"))))
+    {
+        return;
+    }
+
+    refill = *call;
+    refill.op = name;
+    refill.status = 0;
+    refill.data = NULL;
+    refill.error = NULL;
+    refill.extra = NULL;
+    refill.who = NULL;
+    refill.commit_on_error = 0;
+    refill.refill = 1;
+
+    op = vbp_call_prepare(&refill);
+
+    if (op != NULL) {
+        vbp_call_execute(&refill, op, db);
+    }
+
+    form = (refill.status < 400) ? json_incref(refill.data) : NULL;
+    vbp_call_reset(&refill);
+
+    if (!json_is_object(form)) {
+        json_decref(form);
+        return;
+    }
+
+    json_object_foreach(call->data, key, value) {
+        (void) json_object_set(form, key, value);
+    }
+
+    if (call->status >= 400) {
+        if (call->extra == NULL) {
+            call->extra = json_object();
+        }
+
+        if (call->extra == NULL) {
+            json_decref(form);
+            return;
+        }
+
+        /* the answer frame carries "data" beside "error" */
+        (void) json_object_set_new(call->extra, "data", form);
+        return;
+    }
+
+    json_decref(call->data);
+    call->data = form;
 }
 
 
@@ -349,7 +494,8 @@ vbp_field_error(vbp_call_t *call, const char *field, const char *message)
 
     if (call->error == NULL) {
         call->error = json_pack("{s:s, s:s, s:{}}", "code", "invalid",
-                                "message", "请检查填写的内容", "fields");
+                                "message", "填写的内容有误，请按各项下方的提示修改",
+                                "fields");
         call->status = 422;
     }
 
@@ -594,7 +740,12 @@ vbp_json_long(json_t *v, long long min, long long max, long long *out)
 }
 
 
-/* page (from 1) and per_page (10, 20, 50 or 100; 20 when not given) */
+/*
+ * page (from 1; "jump" is the pager's box) and per_page (10, 20, 50 or 100;
+ * 20 when not given).  A page that is not a number is the first, one past
+ * the end the last (vbp_list): a link or a typed number never shows an
+ * empty page of a list that has rows
+ */
 int
 vbp_arg_page(vbp_call_t *call, long *limit, long *offset, long *page)
 {
@@ -617,13 +768,21 @@ vbp_arg_page(vbp_call_t *call, long *limit, long *offset, long *page)
     }
 
     v = json_object_get(call->args, "page");
-    if (v && !(json_is_string(v) && json_string_length(v) == 0)) {
-        if (vbp_json_long(v, 1, 1000000, &n) != 0) {
-            vbp_field_error(call, "page", "页码应为正整数");
-            return -1;
-        }
+    if (v == NULL || (json_is_string(v) && json_string_length(v) == 0)) {
+        v = json_object_get(call->args, "jump");
+    }
 
+    if (v && vbp_json_long(v, 1, 1000000, &n) == 0) {
         *page = (long) n;
+
+    } else if ((v && json_is_integer(v) && json_integer_value(v) > 1000000)
+               || (v && json_is_string(v) && json_string_length(v) > 0
+               && strspn(json_string_value(v), "0123456789")
+                  == json_string_length(v)
+               && strspn(json_string_value(v), "0")
+                  != json_string_length(v)))
+    {
+        *page = 1000000;            /* a number past every list's end */
     }
 
     *offset = (*page - 1) * *limit;
@@ -757,7 +916,7 @@ vbp_arg_ids(vbp_call_t *call, const char *name, char *out, size_t len,
     }
 
     if (n == 0) {
-        vbp_field_error(call, name, "请选择账户");
+        vbp_field_error(call, name, "请先勾选要操作的账户");
         return -1;
     }
 
@@ -885,24 +1044,66 @@ vbp_rows_json(PGresult *res, const char *const *names, const char *types)
 }
 
 
-/* a page of a list: the items, the total and where we are (steals items) */
+/*
+ * a page of a list (steals items): the items, each with its row number
+ * ("seq", the 序号 column), the total and where we are, the page numbers
+ * to show (the first, the last and two either side of this one, gaps
+ * marked) and the page sizes with the one in use marked
+ */
 json_t *
 vbp_page_json(json_t *items, long long total, long page, long limit)
 {
+    long     pages, n;
+    size_t   i;
+    json_t  *item, *pager, *sizes, *out;
+    static const int  per_page[] = { 10, 20, 50, 100 };
+
     if (items == NULL) {
         return NULL;
     }
 
-    return json_pack("{s:o, s:I, s:i, s:i, s:I, s:b, s:b, s:i, s:i}",
-                     "items", items,
-                     "total", (json_int_t) total,
-                     "page", (int) page,
-                     "per_page", (int) limit,
-                     "pages", (json_int_t) ((total + limit - 1) / limit),
-                     "has_prev", page > 1,
-                     "has_next", (long long) page * limit < total,
-                     "prev_page", (int) (page > 1 ? page - 1 : 1),
-                     "next_page", (int) page + 1);
+    pages = total > 0 ? (long) ((total + limit - 1) / limit) : 1;
+
+    json_array_foreach(items, i, item) {
+        (void) json_object_set_new(item, "seq",
+                   json_integer((json_int_t) (page - 1) * limit + i + 1));
+    }
+
+    pager = json_array();
+    sizes = json_array();
+
+    for (n = 1; pager && n <= pages; n++) {
+        if (n == 1 || n == pages || (n >= page - 2 && n <= page + 2)) {
+            (void) json_array_append_new(pager,
+                       json_pack("{s:i, s:b}", "n", (int) n,
+                                 "current", n == page));
+
+        } else if (n == page - 3 || n == page + 3) {
+            (void) json_array_append_new(pager, json_pack("{s:b}", "gap", 1));
+        }
+    }
+
+    for (i = 0; sizes && i < sizeof(per_page) / sizeof(per_page[0]); i++) {
+        (void) json_array_append_new(sizes,
+                   json_pack("{s:i, s:b}", "value", per_page[i],
+                             "selected", per_page[i] == limit));
+    }
+
+    out = json_pack("{s:o, s:I, s:i, s:i, s:i, s:b, s:b, s:i, s:i,"
+                    " s:o*, s:o*}",
+                    "items", items,
+                    "total", (json_int_t) total,
+                    "page", (int) page,
+                    "per_page", (int) limit,
+                    "pages", (int) pages,
+                    "has_prev", page > 1,
+                    "has_next", page < pages,
+                    "prev_page", (int) (page > 1 ? page - 1 : 1),
+                    "next_page", (int) (page < pages ? page + 1 : pages),
+                    "pager", pager,
+                    "per_page_options", sizes);
+
+    return out;
 }
 
 
@@ -933,6 +1134,16 @@ vbp_list(vbp_call_t *call, const char *count_stmt, const char *page_stmt,
     total = atoll(PQgetvalue(res, 0, 0));
     PQclear(res);
 
+    /* past the end: the last page */
+    if (total > 0 && (long long) offset >= total) {
+        page = (long) ((total + limit - 1) / limit);
+        offset = (page - 1) * limit;
+
+    } else if (total == 0) {
+        page = 1;
+        offset = 0;
+    }
+
     snprintf(lim, sizeof(lim), "%ld", limit);
     snprintf(off, sizeof(off), "%ld", offset);
     params[n] = lim;
@@ -949,4 +1160,55 @@ vbp_list(vbp_call_t *call, const char *count_stmt, const char *page_stmt,
     call->data = vbp_page_json(items, total, page, limit);
 
     return call->data ? 0 : -1;
+}
+
+
+void
+vbp_buf_init(vbp_buf_t *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->size = 0;
+}
+
+
+/* 0, or -1 when out of memory (the buffer stays as it was) */
+int
+vbp_buf_add(vbp_buf_t *b, const char *text, size_t n)
+{
+    char    *p;
+    size_t   size;
+
+    if (b->len + n > b->size) {
+        size = b->size * 2 > b->len + n ? b->size * 2 : b->len + n + 512;
+
+        p = realloc(b->data, size);
+        if (p == NULL) {
+            return -1;
+        }
+
+        b->data = p;
+        b->size = size;
+    }
+
+    memcpy(b->data + b->len, text, n);
+    b->len += n;
+
+    return 0;
+}
+
+
+/* the same, as jansson's json_dump_callback() calls it */
+int
+vbp_buf_append(const char *text, size_t n, void *data)
+{
+    return vbp_buf_add(data, text, n);
+}
+
+
+void
+vbp_buf_free(vbp_buf_t *b)
+{
+    free(b->data);
+    vbp_buf_init(b);
 }

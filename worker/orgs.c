@@ -19,13 +19,16 @@
     "  AND o.region_id IN (SELECT id FROM regions WHERE starts_with(path, $2))" \
     "  AND ($3 = '' OR o.name ILIKE $3 OR o.code ILIKE $3)"                  \
     "  AND ($4 = '' OR o.kind = $4)"                                         \
-    "  AND ($5 = '' OR r.code = $5)"
+    "  AND ($5 = '' OR EXISTS (SELECT 1 FROM regions fr"                    \
+    "       WHERE (fr.code = $5 OR fr.name = $5)"                            \
+    "       AND starts_with(r.path, fr.path)))"
 
 
 static int org_self_params(vbp_call_t *call, vbp_params_t *params);
 static int org_self_answer(vbp_call_t *call, PGresult *res);
 static int orgs_list(vbp_call_t *call);
 static int regions_list(vbp_call_t *call);
+static int region_tree(vbp_call_t *call);
 static int regions_create(vbp_call_t *call);
 static int regions_rename(vbp_call_t *call);
 
@@ -68,7 +71,10 @@ const vbp_stmt_t  vbp_org_stmts[] = {
       "  (SELECT count(*) FROM orgs o WHERE o.region_id = r.id"
       "   AND o.kind = 'hospital')"
       " FROM regions r LEFT JOIN regions p ON p.id = r.parent_id"
-      " WHERE starts_with(r.path, $1) ORDER BY r.path" },
+      " WHERE starts_with(r.path, $1)"
+      " ORDER BY CASE r.level WHEN 'nation' THEN '' WHEN 'province'"
+      "  THEN r.code ELSE p.code END, r.level = 'city', r.provincial DESC,"
+      "  r.code" },
 
     /* a region strictly below the actor's: the alliance's provinces, a
      * province's cities */
@@ -78,6 +84,15 @@ const vbp_stmt_t  vbp_org_stmts[] = {
       "  AND level <> 'nation' FOR UPDATE)"
       " UPDATE regions r SET name = $2 FROM old WHERE r.id = old.id"
       " RETURNING old.name, old.path" },
+
+    /* the regions a page offers to choose from: the actor's and below */
+    { "region_options",
+      "SELECT r.code, CASE WHEN r.level = 'city' THEN '　' ELSE '' END"
+      "  || r.name, r.name"
+      " FROM regions r LEFT JOIN regions p ON p.id = r.parent_id"
+      " WHERE starts_with(r.path, $1) AND r.level <> 'nation'"
+      " ORDER BY CASE WHEN r.level = 'province' THEN r.code ELSE p.code END,"
+      "  r.level <> 'province', r.provincial DESC, r.code" },
 
     { "region_by_code",
       "SELECT id, path, level FROM regions WHERE code = $1" },
@@ -166,10 +181,70 @@ orgs_list(vbp_call_t *call)
     s = vbp_arg_string(call, "q", 0, 40, NULL);
     params[2] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
     params[3] = vbp_arg_choice(call, "kind", kinds, NULL);
-    params[4] = vbp_arg_string(call, "region", 0, 12, NULL);
+    params[4] = vbp_arg_string(call, "region", 0, 20, NULL);
 
-    return vbp_list(call, "org_count", "org_page", params, 5, org_names,
-                    "issssssssnnbs");
+    if (vbp_list(call, "org_count", "org_page", params, 5, org_names,
+                 "issssssssnnbs")
+        != 0)
+    {
+        return -1;
+    }
+
+    return vbp_region_options(call, params[4]);
+}
+
+
+/*
+ * for a page's region filter or picker (call->page only): the regions the
+ * actor may choose, cities under their province, the chosen one marked;
+ * data.region_options
+ */
+int
+vbp_region_options(vbp_call_t *call, const char *chosen)
+{
+    int          row;
+    json_t      *options, *o;
+    PGresult    *res;
+    const char  *params[1];
+
+    if (!call->page || !json_is_object(call->data)) {
+        return 0;
+    }
+
+    params[0] = vbp_actor_path(call);
+    if (params[0] == NULL) {
+        return 0;
+    }
+
+    res = vbp_db_query(call->db, "region_options", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    options = json_array();
+
+    for (row = 0; options && row < PQntuples(res); row++) {
+        o = json_pack("{s:s, s:s, s:b}", "code", PQgetvalue(res, row, 0),
+                      "label", PQgetvalue(res, row, 1),
+                      "selected", chosen
+                                  && (strcmp(chosen, PQgetvalue(res, row, 0))
+                                      == 0
+                                      || strcmp(chosen, PQgetvalue(res, row, 2))
+                                         == 0));
+
+        if (o == NULL || json_array_append_new(options, o) != 0) {
+            json_decref(options);
+            options = NULL;
+        }
+    }
+
+    PQclear(res);
+
+    if (options == NULL) {
+        return -1;
+    }
+
+    return json_object_set_new(call->data, "region_options", options);
 }
 
 
@@ -199,7 +274,102 @@ regions_list(vbp_call_t *call)
                            vbp_rows_json(res, names, "sssbni"));
     PQclear(res);
 
-    return call->data ? 0 : -1;
+    if (call->data == NULL) {
+        return -1;
+    }
+
+    return call->page ? region_tree(call) : 0;
+}
+
+
+/*
+ * the page's tree of data.items (parents come first): each region with
+ * its Chinese level, its children, its hospitals counted with theirs, and
+ * whether the actor may rename it (those strictly below its own); the
+ * actor may add regions unless it is a city
+ */
+static int
+region_tree(vbp_call_t *call)
+{
+    size_t        i, j;
+    json_t       *items, *item, *node, *tree, *nodes, *parent;
+    const char   *level, *role, *title;
+    json_int_t    n;
+
+    items = json_object_get(call->data, "items");
+    tree = json_array();
+    nodes = json_array();
+
+    if (tree == NULL || nodes == NULL) {
+        json_decref(tree);
+        json_decref(nodes);
+        return -1;
+    }
+
+    json_array_foreach(items, i, item) {
+        level = json_string_value(json_object_get(item, "level"));
+        title = strcmp(level, "nation") == 0 ? "全国"
+                : strcmp(level, "province") == 0 ? "省级"
+                : json_is_true(json_object_get(item, "provincial")) ? "省本级"
+                : "市级";
+
+        node = json_pack("{s:O, s:O, s:s, s:O, s:b, s:[]}",
+                         "code", json_object_get(item, "code"),
+                         "name", json_object_get(item, "name"),
+                         "level_title", title,
+                         "hospitals", json_object_get(item, "hospitals"),
+                         "can_rename", i > 0 && strcmp(level, "nation") != 0,
+                         "children");
+
+        if (node == NULL || json_array_append_new(nodes, node) != 0) {
+            json_decref(tree);
+            json_decref(nodes);
+            return -1;
+        }
+
+        (void) json_object_set_new(item, "level_title", json_string(title));
+
+        parent = NULL;
+
+        for (j = 0; j < i; j++) {
+            if (json_equal(json_object_get(json_array_get(nodes, j), "code"),
+                           json_object_get(item, "parent_code")))
+            {
+                parent = json_array_get(nodes, j);
+            }
+        }
+
+        (void) json_array_append(parent ? json_object_get(parent, "children")
+                                        : tree, node);
+    }
+
+    /* a region's hospitals are its own and its children's: children last */
+    for (i = json_array_size(nodes); i-- > 0; ) {
+        node = json_array_get(nodes, i);
+        n = json_integer_value(json_object_get(node, "hospitals"));
+
+        (void) json_object_set_new(node, "has_children",
+                   json_boolean(json_array_size(json_object_get(node,
+                                                                "children"))));
+
+        json_array_foreach(json_object_get(node, "children"), j, item) {
+            n += json_integer_value(json_object_get(item, "hospitals"));
+        }
+
+        (void) json_object_set_new(node, "hospitals", json_integer(n));
+    }
+
+    json_decref(nodes);
+
+    role = vbp_actor_str(call, "role");
+
+    (void) json_object_set_new(call->data, "tree", tree);
+    (void) json_object_set_new(call->data, "can_create",
+                               json_boolean(role
+                                            && strcmp(role, "city_bureau")
+                                               != 0));
+
+    return 0;
 }
 
 
@@ -440,8 +610,10 @@ regions_create(vbp_call_t *call)
     }
 
     call->status = 201;
-    call->data = json_pack("{s:s, s:s}", "code", code,
-                           "message", "区划已新增，请为其医保局创建主账号");
+    call->data = json_pack("{s:s, s:s, s:{s:s, s:s}}", "code", code,
+                           "message", "区划已新增，请为其医保局创建主账号",
+                           "created", "code", code, "bureau_kind",
+                           province ? "province_bureau" : "city_bureau");
 
     return call->data ? 0 : -1;
 }

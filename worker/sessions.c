@@ -278,3 +278,68 @@ vbp_redis_count(const char *key, int window, int add)
 
     return n;
 }
+
+
+/*
+ * the message of an action for the page it returns to (vbp_back): one per
+ * session, for a minute, read once.  A lost message costs a line of text,
+ * never the action, so failures are only logged.
+ */
+void
+vbp_flash_put(const char *sid, json_t *flash)
+{
+    char        key[128], *text;
+    const char *argv[5];
+    size_t      len[5];
+
+    text = json_dumps(flash, JSON_COMPACT);
+    if (text == NULL) {
+        return;
+    }
+
+    snprintf(key, sizeof(key), "vbp:flash:%s", sid);
+
+    argv[0] = "SET"; argv[1] = key; argv[2] = text;
+    argv[3] = "EX"; argv[4] = "60";
+
+    for (int i = 0; i < 5; i++) {
+        len[i] = strlen(argv[i]);
+    }
+
+    if (vbp_redis_run(5, argv, len, NULL) != 0) {
+        vbp_log("flash: not kept");
+    }
+
+    free(text);
+}
+
+
+json_t *
+vbp_flash_take(const char *sid)
+{
+    char         key[128];
+    json_t      *flash;
+    const char  *argv[2];
+    size_t       len[2];
+    redisReply  *reply;
+
+    snprintf(key, sizeof(key), "vbp:flash:%s", sid);
+
+    argv[0] = "GETDEL"; argv[1] = key;
+    len[0] = 6; len[1] = strlen(key);
+
+    if (vbp_redis_run(2, argv, len, &reply) != 0) {
+        return NULL;
+    }
+
+    flash = (reply->type == REDIS_REPLY_STRING)
+            ? json_loadb(reply->str, reply->len, 0, NULL) : NULL;
+    freeReplyObject(reply);
+
+    if (flash && !json_is_object(flash)) {
+        json_decref(flash);
+        flash = NULL;
+    }
+
+    return flash;
+}

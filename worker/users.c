@@ -41,7 +41,10 @@
     "  AND ($5 = '' OR u.status = $5 OR ($5 = 'locked' AND EXISTS"           \
     "       (SELECT 1 FROM login_locks l WHERE l.username = u.username"      \
     "        AND l.locked_until > now())))"                                  \
-    "  AND ($6 = '' OR u.org_kind = $6)"
+    "  AND ($6 = '' OR u.org_kind = $6)"                                     \
+    "  AND ($7 = '' OR EXISTS (SELECT 1 FROM regions fr"                    \
+    "       WHERE (fr.code = $7 OR fr.name = $7)"                            \
+    "       AND starts_with(u.scope_path, fr.path)))"
 
 /*
  * the lists spell out vbp_user_scope() per mode, in terms the planner can
@@ -78,7 +81,8 @@
     "   FROM user_permissions g JOIN permissions p ON p.code = g.permission" \
     "   WHERE g.user_id = u.id)::text,"                                     \
     "  EXISTS (SELECT 1 FROM login_locks l WHERE l.username = u.username"    \
-    "   AND l.locked_until > now()), " covers
+    "   AND l.locked_until > now()), " covers ","                            \
+    "  u.password_hash = '!'"
 
 #define USER_COVERS                                                          \
     " ($1 <> 'sub' OR vbp_user_covers($5::integer, u.id))"
@@ -99,6 +103,7 @@ static int user_actor(vbp_call_t *call, user_actor_t *a);
 static int user_list(vbp_call_t *call);
 static int user_get(vbp_call_t *call);
 static int user_create(vbp_call_t *call);
+static int user_form(vbp_call_t *call);
 static int user_update(vbp_call_t *call);
 static int user_name_conflict(vbp_call_t *call, const char *username,
     const char *probe_key);
@@ -122,6 +127,7 @@ const vbp_op_t  vbp_user_ops[] = {
     { "users.list", user_list, 1, 0, "admin.users", "admin", NULL },
     { "users.get", user_get, 1, 1, "admin.users", "admin", NULL },
     { "users.create", user_create, 1, 0, "admin.users", "admin", NULL },
+    { "users.form", user_form, 1, 0, "admin.users", "admin", NULL },
     { "users.update", user_update, 1, 0, "admin.users", "admin", NULL },
     { "users.set_status", user_set_status, 1, 0, "admin.users", "admin", NULL },
     { "users.reset_password", user_reset_password, 1, 0, "admin.users",
@@ -149,14 +155,14 @@ const vbp_stmt_t  vbp_user_stmts[] = {
     /* the page's ids first, then the 20 rows they name */
     { "user_page_admin",
       USER_COLUMNS("true") USER_FROM " WHERE u.id IN (SELECT u.id FROM users u"
-      USER_LIST_ADMIN " ORDER BY u.id LIMIT $7 OFFSET $8) ORDER BY u.id" },
+      USER_LIST_ADMIN " ORDER BY u.id LIMIT $8 OFFSET $9) ORDER BY u.id" },
 
     { "user_count_sub", "SELECT count(*) FROM users u" USER_LIST_SUB },
 
     { "user_page_sub",
       USER_COLUMNS("vbp_user_covers($2::integer, u.id)") USER_FROM
       " WHERE u.id IN (SELECT u.id FROM users u"
-      USER_LIST_SUB " ORDER BY u.id LIMIT $7 OFFSET $8) ORDER BY u.id" },
+      USER_LIST_SUB " ORDER BY u.id LIMIT $8 OFFSET $9) ORDER BY u.id" },
 
     { "user_get",
       USER_COLUMNS(USER_COVERS) USER_FROM " WHERE" USER_IN_SCOPE
@@ -241,10 +247,11 @@ static const char *const  user_names[] = {
     "id", "username", "display_name", "phone", "status", "main_account",
     "org_code", "org_name", "org_kind", "region_name", "last_login_at",
     "created_at", "must_change_password", "permissions", "active",
-    "org_kind_title", "permission_names", "locked", "manageable", NULL
+    "org_kind_title", "permission_names", "locked", "manageable",
+    "pending_password", NULL
 };
 
-static const char  user_types[] = "issssbssssnnbjbsjbb";
+static const char  user_types[] = "issssbssssnnbjbsjbbb";
 
 
 /* the actor's half of every statement's parameters */
@@ -275,7 +282,7 @@ user_list(vbp_call_t *call)
 {
     int            sub;
     char           q[200], org[200], count_stmt[32], page_stmt[32];
-    const char    *params[8], *s;
+    const char    *params[9], *s;
     user_actor_t   a;
 
     static const char *const  statuses[] = { "active", "disabled", "locked",
@@ -299,11 +306,12 @@ user_list(vbp_call_t *call)
 
     params[4] = vbp_arg_choice(call, "status", statuses, NULL);
     params[5] = vbp_arg_choice(call, "kind", kinds, NULL);
+    params[6] = vbp_arg_string(call, "region", 0, 20, NULL);
 
     snprintf(count_stmt, sizeof(count_stmt), "user_count_%s", a.mode);
     snprintf(page_stmt, sizeof(page_stmt), "user_page_%s", a.mode);
 
-    if (vbp_list(call, count_stmt, page_stmt, params, 6, user_names,
+    if (vbp_list(call, count_stmt, page_stmt, params, 7, user_names,
                  user_types)
         != 0)
     {
@@ -312,6 +320,10 @@ user_list(vbp_call_t *call)
 
     if (call->data == NULL) {
         return 0;
+    }
+
+    if (!sub && vbp_region_options(call, params[6]) != 0) {
+        return -1;
     }
 
     return json_object_set_new(call->data, "query",
@@ -356,7 +368,80 @@ user_get(vbp_call_t *call)
     call->data = vbp_row_json(res, 0, user_names, user_types);
     PQclear(res);
 
+    /* the sub-user pages name the display name 子用户名称 (seed 001) */
+    if (call->data && call->page && strcmp(a.mode, "sub") == 0) {
+        (void) json_object_set_new(call->data, "sub_form", json_true());
+    }
+
     return call->data ? 0 : -1;
+}
+
+
+/* the kinds of org an actor's accounts may be for (vbp_managed_kinds) */
+static const struct {
+    const char  *actor;
+    const char  *kind;
+    const char  *title;
+} user_kinds[] = {
+    { "alliance", "province_bureau", "省级医保局" },
+    { "alliance", "city_bureau", "市级医保局" },
+    { "alliance", "hospital", "医疗机构" },
+    { "alliance", "manufacturer", "生产企业" },
+    { "province_bureau", "city_bureau", "市级医保局" },
+    { "province_bureau", "hospital", "医疗机构" },
+    { "city_bureau", "hospital", "医疗机构" },
+    { NULL, NULL, NULL }
+};
+
+
+/*
+ * what the new-user form offers: the kinds of org the actor manages and
+ * the regions of its bureaus (the orgs themselves are looked up as typed,
+ * GET /api/orgs); the ones in the arguments chosen
+ */
+static int
+user_form(vbp_call_t *call)
+{
+    int           i;
+    json_t       *kinds, *k;
+    const char   *role, *chosen, *region;
+
+    role = vbp_actor_str(call, "role");
+    if (role == NULL) {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    chosen = json_string_value(json_object_get(call->args, "kind"));
+    region = json_string_value(json_object_get(call->args, "region_code"));
+
+    kinds = json_array();
+
+    for (i = 0; kinds && user_kinds[i].actor; i++) {
+        if (strcmp(user_kinds[i].actor, role) != 0) {
+            continue;
+        }
+
+        k = json_pack("{s:s, s:s, s:b, s:b}", "value", user_kinds[i].kind,
+                      "title", user_kinds[i].title,
+                      "selected", chosen
+                                  && strcmp(chosen, user_kinds[i].kind) == 0,
+                      "bureau", strstr(user_kinds[i].kind, "bureau") != NULL);
+
+        if (k == NULL || json_array_append_new(kinds, k) != 0) {
+            json_decref(kinds);
+            kinds = NULL;
+        }
+    }
+
+    call->data = kinds ? json_pack("{s:o}", "kind_options", kinds) : NULL;
+    if (call->data == NULL) {
+        return -1;
+    }
+
+    call->page = 1;
+
+    return vbp_region_options(call, region);
 }
 
 
@@ -378,8 +463,8 @@ user_create(vbp_call_t *call)
 
     sub = strcmp(a.mode, "sub") == 0;
 
-    username = vbp_arg_string(call, "username", 1, 32, "请输入用户名");
-    if (username && (strlen(username) < 3
+    username = vbp_arg_string(call, "username", 1, 200, "请输入用户名");
+    if (username && (strlen(username) < 3 || strlen(username) > 32
                      || strspn(username, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                          "abcdefghijklmnopqrstuvwxyz"
                                          "0123456789_.@-")
@@ -396,13 +481,30 @@ user_create(vbp_call_t *call)
     region_code = NULL;
 
     if (!sub) {
+        const char  *kind;
+
         org_code = vbp_arg_string(call, "org_code", 0, 32, NULL);
         region_code = vbp_arg_string(call, "region_code", 0, 12, NULL);
+        kind = json_string_value(json_object_get(call->args, "kind"));
+
+        /* the form's 用户类型 says which picker counts */
+        if (kind && strstr(kind, "bureau") && region_code && *region_code) {
+            org_code = "";
+
+        } else if (kind && *kind && strstr(kind, "bureau") == NULL
+                   && org_code)
+        {
+            region_code = "";
+        }
 
         if (org_code && region_code && *org_code == '\0'
             && *region_code == '\0')
         {
-            vbp_field_error(call, "org_code", "请选择所属单位");
+            if (kind && strstr(kind, "bureau")) {
+                vbp_field_error(call, "region_code", "请选择医保局所在区划");
+            } else {
+                vbp_field_error(call, "org_code", "请选择所属单位");
+            }
         }
     }
 
@@ -510,7 +612,11 @@ user_create(vbp_call_t *call)
         case -1:
             return -1;
         case 0:
-            vbp_conflict(call, "org_code", "该单位已有主账号");
+            if (sub) {
+                vbp_conflict(call, "username", "用户名已存在，请换一个");
+            } else {
+                vbp_conflict(call, "org_code", "该单位已有主账号");
+            }
         }
 
         return 0;
@@ -572,7 +678,7 @@ user_name_conflict(vbp_call_t *call, const char *username,
     PQclear(res);
 
     if (taken) {
-        vbp_conflict(call, "username", "用户名已被使用（用户名全平台唯一）");
+        vbp_conflict(call, "username", "用户名已存在（用户名全平台唯一），请换一个");
         (void) vbp_redis_count(probe_key, USER_PROBE_WINDOW, 1);
     }
 
@@ -654,7 +760,9 @@ user_set_status(vbp_call_t *call)
 
     status = vbp_arg_choice(call, "status", statuses, "请选择启用或停用");
 
-    if (vbp_arg_ids(call, "ids", ids, sizeof(ids), &count) != 0
+    /* a row's own button names its account ("id"), whatever is ticked */
+    if (vbp_arg_ids(call, json_object_get(call->args, "id") ? "id" : "ids",
+                    ids, sizeof(ids), &count) != 0
         || call->status)
     {
         return 0;
@@ -713,9 +821,23 @@ user_set_status(vbp_call_t *call)
     }
 
     if (rc == 0) {
-        call->data = json_pack("{s:i, s:s}", "changed", PQntuples(changed),
-                               "message", strcmp(status, "active") == 0
-                                          ? "已启用" : "已停用");
+        char  message[128];
+        int   n, same;
+
+        n = PQntuples(changed);
+        same = (int) count - n;
+
+        if (same > 0) {
+            snprintf(message, sizeof(message), "已%s %d 个账户（%d 个原已%s）",
+                     strcmp(status, "active") == 0 ? "启用" : "停用", n, same,
+                     strcmp(status, "active") == 0 ? "启用" : "停用");
+        } else {
+            snprintf(message, sizeof(message), "已%s %d 个账户",
+                     strcmp(status, "active") == 0 ? "启用" : "停用", n);
+        }
+
+        call->data = json_pack("{s:i, s:s}", "changed", n,
+                               "message", message);
     }
 
     PQclear(changed);
@@ -923,14 +1045,16 @@ user_display_name(vbp_call_t *call, int strict)
 {
     const char  *name, *why;
 
-    name = vbp_arg_string(call, "display_name", 1, 32, "请输入姓名");
+    name = vbp_arg_string(call, "display_name", 1, 32,
+                          strict ? "请输入子用户名称" : "请输入姓名");
     if (name == NULL || !strict) {
         return name;
     }
 
     why = vbp_text_plain_name(name);
     if (why) {
-        vbp_field_error(call, "display_name", "姓名只能包含汉字、字母和数字");
+        vbp_field_error(call, "display_name",
+                        "子用户名称只能包含汉字、字母和数字，1 到 32 个字");
         return NULL;
     }
 
@@ -944,9 +1068,8 @@ user_phone(vbp_call_t *call)
 {
     const char  *phone;
 
-    phone = vbp_arg_string(call, "phone", 0, 11, NULL);
+    phone = vbp_arg_string(call, "phone", 0, 40, NULL);
     if (phone == NULL) {
-        vbp_field_error(call, "phone", "手机号格式不正确");
         return NULL;
     }
 
@@ -954,7 +1077,7 @@ user_phone(vbp_call_t *call)
         && (strlen(phone) != 11 || phone[0] != '1' || phone[1] < '3'
             || strspn(phone, "0123456789") != 11))
     {
-        vbp_field_error(call, "phone", "手机号格式不正确");
+        vbp_field_error(call, "phone", "手机号应为 1 开头的 11 位数字，可不填");
         return NULL;
     }
 
@@ -1010,7 +1133,7 @@ user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
             || used + strlen(code) + 3 > sizeof(list))
         {
             json_decref(granted);
-            vbp_field_error(call, "permissions", "权限不存在或不能授予子账户");
+            vbp_field_error(call, "permissions", "权限不存在或不能授予子用户");
             return 0;
         }
 
@@ -1046,7 +1169,7 @@ user_grant(vbp_call_t *call, user_actor_t *a, const char *uid,
 
     if (!rc) {
         json_decref(granted);
-        vbp_field_error(call, "permissions", "权限不存在或不能授予子账户");
+        vbp_field_error(call, "permissions", "权限不存在或不能授予子用户");
         return 0;
     }
 
@@ -1117,7 +1240,7 @@ subusers_grant(vbp_call_t *call)
 
     if (call->status == 0) {
         call->data = json_pack("{s:s}", "message",
-                               "权限已保存，该子账户重新登录后生效");
+                               "权限已保存，该子用户重新登录后生效");
     }
 
     return call->status || call->data ? 0 : -1;
@@ -1133,7 +1256,7 @@ static int
 permissions_tree(vbp_call_t *call)
 {
     int            row, g;
-    json_t        *tree, *group, *leaf, *grants, *p;
+    json_t        *tree, *group, *leaf, *grants, *account, *p;
     size_t         i;
     PGresult      *res;
     const char    *params[6], *code, *parent;
@@ -1144,6 +1267,7 @@ permissions_tree(vbp_call_t *call)
     }
 
     grants = NULL;
+    account = NULL;
 
     /* the sub-account whose grants are marked, read as users_get does */
     if (json_object_get(call->args, "id")) {
@@ -1156,8 +1280,20 @@ permissions_tree(vbp_call_t *call)
         }
 
         grants = json_incref(json_object_get(call->data, "permissions"));
+        account = json_pack("{s:O, s:O}",
+                            "username", json_object_get(call->data, "username"),
+                            "display_name",
+                            json_object_get(call->data, "display_name"));
         json_decref(call->data);
         call->data = NULL;
+    }
+
+    /* a form shown again after a POST shows the boxes as they were sent */
+    p = json_object_get(call->args, "permissions");
+
+    if (call->refill && p) {
+        json_decref(grants);
+        grants = json_is_array(p) ? json_incref(p) : json_pack("[O]", p);
     }
 
     params[0] = a.params[1];
@@ -1165,6 +1301,7 @@ permissions_tree(vbp_call_t *call)
     res = vbp_db_query(call->db, "perm_tree", 1, params);
     if (res == NULL) {
         json_decref(grants);
+        json_decref(account);
         return -1;
     }
 
@@ -1230,10 +1367,23 @@ permissions_tree(vbp_call_t *call)
     json_decref(grants);
 
     if (tree == NULL) {
+        json_decref(account);
         return -1;
     }
 
     call->data = json_pack("{s:o}", "tree", tree);
+
+    /* the sub-user pages name the display name 子用户名称 (seed 001) */
+    if (call->data && call->page) {
+        (void) json_object_set_new(call->data, "sub_form", json_true());
+    }
+
+    if (call->data && account) {
+        (void) json_object_set_new(call->data, "account", account);
+        account = NULL;
+    }
+
+    json_decref(account);
 
     return call->data ? 0 : -1;
 }

@@ -25,6 +25,14 @@
     " WHEN 'hospital' THEN '医疗机构' ELSE '生产企业' END"
 
 
+/* a growing buffer: answers, files the worker makes */
+typedef struct {
+    char        *data;
+    size_t       len;
+    size_t       size;
+} vbp_buf_t;
+
+
 typedef struct {
     PGconn      *conn;
     const char  *conninfo;
@@ -46,6 +54,8 @@ typedef struct {
     int          captcha_ok;
     json_t      *who;           /* audit identity when not the actor */
     const char  *variant;       /* of the operation, see vbp_op_t */
+    int          refill;        /* a form shown again after a POST */
+    int          page;          /* for a page: options of its selects too */
 
     /* the answer */
     int          status;        /* 0 until decided: 200 */
@@ -245,6 +255,14 @@ int vbp_sessions_revoke(long long uid);
 int vbp_sessions_revoke_rows(PGresult *res, int col);
 void vbp_sessions_close(void);
 long long vbp_redis_count(const char *key, int window, int add);
+void vbp_flash_put(const char *sid, json_t *flash);
+
+/* ops.c: vbp_buf_t */
+void vbp_buf_init(vbp_buf_t *b);
+int vbp_buf_add(vbp_buf_t *b, const char *text, size_t n);
+int vbp_buf_append(const char *text, size_t n, void *data);
+void vbp_buf_free(vbp_buf_t *b);
+json_t *vbp_flash_take(const char *sid);
 
 /* password.c */
 int vbp_password_hash(const char *password, char *out, size_t outlen);
@@ -259,6 +277,7 @@ int vbp_password_init(void);
 extern const vbp_op_t    vbp_auth_ops[];
 extern const vbp_stmt_t  vbp_auth_stmts[];
 extern const vbp_op_t    vbp_org_ops[];
+int vbp_region_options(vbp_call_t *call, const char *chosen);
 extern const vbp_stmt_t  vbp_org_stmts[];
 extern const vbp_op_t    vbp_user_ops[];
 extern const vbp_stmt_t  vbp_user_stmts[];

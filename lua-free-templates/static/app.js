@@ -1,35 +1,118 @@
-// Click the captcha for a new one (no inline scripts: the pages' CSP forbids them).
+// The captcha: 换一张 (or a click on the picture) draws a new one.  No
+// inline scripts: the pages' CSP forbids them.
 document.addEventListener('DOMContentLoaded', function () {
   var img = document.getElementById('captcha-image');
-  if (img) {
-    img.addEventListener('click', function () {
-      img.src = '/captcha?' + Date.now();
+  var again = document.getElementById('captcha-refresh');
+  var renew = function () {
+    img.src = '/captcha?' + Date.now();
+    var box = document.getElementById('captcha');
+    if (box) { box.value = ''; box.focus(); }
+  };
+  if (img) { img.addEventListener('click', renew); }
+  if (again && img) { again.addEventListener('click', renew); }
+});
+
+// 新增用户: the 用户类型 decides the picker (a bureau by its region, the
+// others by the org, looked up as typed among those in the actor's scope).
+document.addEventListener('DOMContentLoaded', function () {
+  var kind = document.getElementById('kind');
+  var form = document.getElementById('user-form');
+  if (!kind || !form) { return; }
+  var bureau = form.querySelector('.pick-bureau');
+  var org = form.querySelector('.pick-org');
+  var show = function () {
+    var isBureau = /bureau$/.test(kind.value);
+    bureau.hidden = !isBureau;
+    org.hidden = isBureau;
+  };
+  kind.addEventListener('change', show);
+  show();
+
+  var input = document.getElementById('org_code');
+  var list = document.getElementById('org-options');
+  var timer = null;
+  input.addEventListener('input', function () {
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      var q = input.value.trim();
+      if (q.length < 1) { return; }
+      fetch('/api/orgs?per_page=20&kind=' + encodeURIComponent(kind.value) +
+            '&q=' + encodeURIComponent(q), { credentials: 'same-origin' })
+        .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+        .then(function (j) {
+          list.textContent = '';
+          (j.items || []).forEach(function (o) {
+            var opt = document.createElement('option');
+            opt.value = o.code;
+            opt.label = o.name + '（' + o.region_name + '）';
+            opt.textContent = o.name;
+            list.appendChild(opt);
+          });
+        }).catch(function () {});
+    }, 250);
+  });
+});
+
+// Every page: the menu folds under its button on small screens.
+document.documentElement.classList.add('js');
+document.addEventListener('DOMContentLoaded', function () {
+  document.body.classList.add('js');
+  var toggle = document.getElementById('menu-toggle');
+  var menu = document.getElementById('menu');
+  if (toggle && menu) {
+    toggle.addEventListener('click', function () {
+      var open = menu.classList.toggle('open');
+      toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
     });
   }
 });
 
-// Lists: the pager buttons set the page box and submit the search form;
-// changing a filter or the page size starts again at page 1.
+// Lists: a new page size starts again at page 1; the boxes of a batch are
+// counted; a batch with nothing ticked is refused here, and every batch or
+// destructive action asks first, naming how many rows it changes.
 document.addEventListener('DOMContentLoaded', function () {
-  var search = document.getElementById('search');
-  if (search) {
-    var pageBox = search.querySelector('.page-input');
-    search.querySelectorAll('.pager-go').forEach(function (b) {
-      b.addEventListener('click', function () {
-        pageBox.value = b.getAttribute('data-page');
-        search.submit();
-      });
+  document.querySelectorAll('.pager-size').forEach(function (size) {
+    size.addEventListener('change', function () {
+      var search = document.getElementById(size.getAttribute('form'));
+      if (search) { search.submit(); }
     });
-    search.querySelectorAll('select, input[name=q], input[name=org]').forEach(function (f) {
-      f.addEventListener('change', function () { if (pageBox) pageBox.value = 1; });
-    });
-  }
+  });
 
-  document.querySelectorAll('.check-all').forEach(function (all) {
-    all.addEventListener('change', function () {
-      all.closest('table').querySelectorAll('input[name=ids]').forEach(function (c) {
-        c.checked = all.checked;
+  document.querySelectorAll('form.list-form').forEach(function (form) {
+    var boxes = function () { return form.querySelectorAll('input[name=ids]'); };
+    var ticked = function () { return form.querySelectorAll('input[name=ids]:checked').length; };
+    var counter = form.querySelector('.selected-count');
+    var count = function () { if (counter) { counter.textContent = ticked(); } };
+    form.querySelectorAll('.check-all').forEach(function (all) {
+      all.addEventListener('change', function () {
+        boxes().forEach(function (c) { c.checked = all.checked; });
+        count();
       });
+    });
+    boxes().forEach(function (c) { c.addEventListener('change', count); });
+    count();
+
+    form.addEventListener('submit', function (e) {
+      var b = e.submitter;
+      if (!b) { return; }
+      var batch = b.closest('.batch') !== null;
+      var n = batch ? ticked() : 1;
+      if (batch && n === 0) {
+        e.preventDefault();
+        var note = form.querySelector('.batch-error');
+        if (!note) {
+          note = document.createElement('span');
+          note.className = 'field-error batch-error';
+          note.setAttribute('role', 'alert');
+          b.closest('.batch').appendChild(note);
+        }
+        note.textContent = '请先勾选要操作的账户';
+        return;
+      }
+      var ask = b.getAttribute('data-confirm');
+      if (ask && !window.confirm(ask.replace('{n}', n))) {
+        e.preventDefault();
+      }
     });
   });
 
@@ -92,7 +175,7 @@ document.addEventListener('DOMContentLoaded', function () {
         fileError.hidden = false;
         (err.rows || []).forEach(function (row) {
           var tr = document.createElement('tr');
-          [row.line, row.field || '', row.message].forEach(function (v) {
+          [row.line, row.column || row.field || '', row.message].forEach(function (v) {
             var td = document.createElement('td');
             td.textContent = v;
             tr.appendChild(td);

@@ -50,5 +50,5 @@ export async function changePassword(page, context, user, oldPassword, newPasswo
 }
 
 export async function menu(page) {
-  return page.$$eval('aside.menu a', links => links.map(a => a.textContent.trim()));
+  return page.$$eval('nav.menu a', links => links.map(a => a.textContent.trim()));
 }

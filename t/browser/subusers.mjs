@@ -41,19 +41,23 @@ try {
   await changePassword(subPage, subContext, sub, oneTime, 'SubUser@Pass2026');
   ok(new URL(subPage.url()).pathname === '/', 'the sub-account is on its home page');
   const entries = await menu(subPage);
-  ok(JSON.stringify(entries) === JSON.stringify(['首页', '子用户管理', '修改密码']),
+  ok(JSON.stringify(entries) === JSON.stringify(['首页', '子用户管理', '密码修改']),
      'it sees only the granted entry (besides home and its own password): ' + entries.join(' '));
 
   await page.goto(base + '/subusers');
+  let asked = '';
+  page.once('dialog', d => { asked = d.message(); d.accept(); });
   await page.check(`tr[data-username="${sub}"] input[name=ids]`);
   await Promise.all([page.waitForNavigation(), page.click('#batch-disable')]);
+  ok(asked.includes('停用选中的 1 个账户'), 'the batch asks first, naming how many: ' + asked);
   ok(new URL(page.url()).pathname === '/subusers', 'back on the list after disabling');
+  ok((await page.textContent('#message')).includes('已停用 1 个账户'), 'it says what changed');
   ok((await page.textContent(`tr[data-username="${sub}"]`)).includes('停用'), 'the sub-account shows as disabled');
   await page.screenshot({ path: out + '/subusers.png', fullPage: true });
   console.log('ok - screenshot saved to ' + out + '/subusers.png');
 
   await subPage.goto(base + '/');
-  ok(subPage.url().endsWith('/login'), 'the disabled sub-account is signed out at once');
+  ok(new URL(subPage.url()).pathname === '/login', 'the disabled sub-account is signed out at once');
 } catch (e) {
   if (!process.exitCode) { console.log('not ok - ' + e.message); process.exitCode = 1; }
 } finally {

@@ -114,7 +114,13 @@ our $Config = <<'_EOC_';
 
     location /static/ {
         alias $TEST_NGINX_VBP_TOP/lua-free-templates/static/;
-        types { text/css css; application/javascript js; }
+        types { text/css css; application/javascript js; image/svg+xml svg; }
+    }
+
+    location = /favicon.ico {
+        alias $TEST_NGINX_VBP_TOP/lua-free-templates/static/favicon.svg;
+        types { }
+        default_type image/svg+xml;
     }
 
     location = /captcha-test {
