@@ -273,7 +273,13 @@ audit_export(vbp_call_t *call)
 
     static const int  cols[] = { 1, 2, 3, 4, 5, 13, 12, 10 };
 
+    /* a refused download is a page of one line: the field's reason */
     if (audit_filters(call, params, q, sizeof(q)) != 0) {
+        if (call->error && vbp_error_text(call)) {
+            (void) json_object_set_new(call->error, "message",
+                                       json_string(vbp_error_text(call)));
+        }
+
         return 0;
     }
 

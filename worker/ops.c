@@ -157,7 +157,7 @@ vbp_call_run(vbp_call_t *call, vbp_db_t *db)
 static void
 vbp_call_flash(vbp_call_t *call)
 {
-    json_t      *flash, *v;
+    json_t      *flash;
     const char  *message;
 
     if (call->sid == NULL || *call->sid == '\0') {
@@ -172,16 +172,7 @@ vbp_call_flash(vbp_call_t *call)
         }
 
         if (call->status >= 400) {
-            v = json_object_get(call->error, "fields");
-            message = json_string_value(json_object_get(call->error,
-                                                        "message"));
-
-            /* the field's own words say more than "请检查填写的内容" */
-            if (json_object_size(v) == 1) {
-                message = json_string_value(
-                              json_object_iter_value(json_object_iter(v)));
-            }
-
+            message = vbp_error_text(call);
             flash = json_pack("{s:s}", "error", message ? message : "操作未完成");
 
         } else {
@@ -483,6 +474,27 @@ vbp_fail(vbp_call_t *call, int status, const char *code, const char *message)
     call->error = json_pack("{s:s, s:s, s:o}", "code", code,
                             "message", message, "fields", fields);
     call->status = status;
+}
+
+
+/*
+ * the words of a refusal for a place that shows one line (a list's banner,
+ * an error page): a single field's own message says more than the general
+ * "填写的内容有误"
+ */
+const char *
+vbp_error_text(vbp_call_t *call)
+{
+    json_t  *fields;
+
+    fields = json_object_get(call->error, "fields");
+
+    if (json_object_size(fields) == 1) {
+        return json_string_value(json_object_iter_value(
+                                     json_object_iter(fields)));
+    }
+
+    return json_string_value(json_object_get(call->error, "message"));
 }
 
 

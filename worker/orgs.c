@@ -73,7 +73,7 @@ const vbp_stmt_t  vbp_org_stmts[] = {
       " FROM regions r LEFT JOIN regions p ON p.id = r.parent_id"
       " WHERE starts_with(r.path, $1)"
       " ORDER BY CASE r.level WHEN 'nation' THEN '' WHEN 'province'"
-      "  THEN r.code ELSE p.code END, r.level = 'city', r.provincial DESC,"
+      "  THEN r.code ELSE p.code END, r.level = 'city',"
       "  r.code" },
 
     /* a region strictly below the actor's: the alliance's provinces, a
@@ -92,7 +92,7 @@ const vbp_stmt_t  vbp_org_stmts[] = {
       " FROM regions r LEFT JOIN regions p ON p.id = r.parent_id"
       " WHERE starts_with(r.path, $1) AND r.level <> 'nation'"
       " ORDER BY CASE WHEN r.level = 'province' THEN r.code ELSE p.code END,"
-      "  r.level <> 'province', r.provincial DESC, r.code" },
+      "  r.level <> 'province', r.code" },
 
     { "region_by_code",
       "SELECT id, path, level FROM regions WHERE code = $1" },

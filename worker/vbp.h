@@ -258,6 +258,7 @@ long long vbp_redis_count(const char *key, int window, int add);
 void vbp_flash_put(const char *sid, json_t *flash);
 
 /* ops.c: vbp_buf_t */
+const char *vbp_error_text(vbp_call_t *call);
 void vbp_buf_init(vbp_buf_t *b);
 int vbp_buf_add(vbp_buf_t *b, const char *text, size_t n);
 int vbp_buf_append(const char *text, size_t n, void *data);
