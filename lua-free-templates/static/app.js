@@ -118,7 +118,7 @@ document.addEventListener('DOMContentLoaded', function () {
 
   // a group of the permission tree checks or clears its leaves
   document.querySelectorAll('.perm-tree .group').forEach(function (g) {
-    var leaves = g.closest('details').querySelectorAll('input[name=permissions]');
+    var leaves = g.closest('.perm-group').querySelectorAll('input[name=permissions]');
     g.checked = leaves.length > 0 && Array.prototype.every.call(leaves, function (l) { return l.checked; });
     g.addEventListener('change', function () {
       leaves.forEach(function (l) { l.checked = g.checked; });
