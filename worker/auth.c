@@ -638,7 +638,7 @@ static const struct {
     { "admin.orgs", "机构管理", "/orgs" },
     { "admin.audit", "操作日志", "/audit" },
     { "account.subusers", "子用户管理", "/subusers" },
-    { "account.password", "修改密码", "/password" },
+    { "account.password", "密码修改", "/password" },
     { NULL, NULL, NULL }
 };
 
