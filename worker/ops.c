@@ -22,6 +22,8 @@ static const vbp_op_t  *vbp_op_lists[] = {
     vbp_user_ops,
     vbp_audit_ops,
     vbp_import_ops,
+    vbp_review_ops,
+    vbp_filing_ops,
     NULL
 };
 
@@ -896,6 +898,16 @@ int
 vbp_arg_ids(vbp_call_t *call, const char *name, char *out, size_t len,
     size_t *count)
 {
+    return vbp_arg_id_list(call, name, "账户", out, len, count);
+}
+
+
+/* the ids of a batch ("id" or "ids"), at most 500: noun names what they are */
+int
+vbp_arg_id_list(vbp_call_t *call, const char *name, const char *noun,
+    char *out, size_t len, size_t *count)
+{
+    char        msg[64];
     size_t      i, j, n, used;
     json_t     *v, *item;
     long long   ids[500];
@@ -912,7 +924,8 @@ vbp_arg_ids(vbp_call_t *call, const char *name, char *out, size_t len,
 
     } else {
         if (json_array_size(v) > 500) {
-            vbp_field_error(call, name, "一次最多处理 500 个账户");
+            snprintf(msg, sizeof(msg), "一次最多处理 500 个%s", noun);
+            vbp_field_error(call, name, msg);
             return -1;
         }
 
@@ -928,7 +941,8 @@ vbp_arg_ids(vbp_call_t *call, const char *name, char *out, size_t len,
     }
 
     if (n == 0) {
-        vbp_field_error(call, name, "请先勾选要操作的账户");
+        snprintf(msg, sizeof(msg), "请先勾选要操作的%s", noun);
+        vbp_field_error(call, name, msg);
         return -1;
     }
 

@@ -236,6 +236,8 @@ const char *vbp_arg_choice(vbp_call_t *call, const char *name,
     const char *const *choices, const char *missing);
 int vbp_arg_ids(vbp_call_t *call, const char *name, char *out, size_t len,
     size_t *count);
+int vbp_arg_id_list(vbp_call_t *call, const char *name, const char *noun,
+    char *out, size_t len, size_t *count);
 int vbp_arg_id(vbp_call_t *call, const char *name, char *out, size_t len);
 const char *vbp_like_pattern(const char *s, char *out, size_t len);
 json_t *vbp_row_json(PGresult *res, int row, const char *const *names,
@@ -274,7 +276,7 @@ int vbp_random_token(char *out, size_t nbytes);
 int vbp_password_generate(char *out, size_t len);
 int vbp_password_init(void);
 
-/* the domain files: auth.c, orgs.c, users.c, audit.c, import.c */
+/* the domain files: auth.c, orgs.c, users.c, audit.c, import.c, ... */
 extern const vbp_op_t    vbp_auth_ops[];
 extern const vbp_stmt_t  vbp_auth_stmts[];
 extern const vbp_op_t    vbp_org_ops[];
@@ -286,6 +288,17 @@ extern const vbp_op_t    vbp_audit_ops[];
 extern const vbp_stmt_t  vbp_audit_stmts[];
 extern const vbp_op_t    vbp_import_ops[];
 extern const vbp_stmt_t  vbp_import_stmts[];
+
+/* review.c: the review chain; filing.c: projects and filings */
+extern const vbp_op_t    vbp_review_ops[];
+extern const vbp_stmt_t  vbp_review_stmts[];
+extern const vbp_op_t    vbp_filing_ops[];
+extern const vbp_stmt_t  vbp_filing_stmts[];
+int vbp_chain_fire_call(vbp_call_t *call, const char *chain,
+    const char *action, const char *ids, const char *reason, json_t **moved);
+const char *vbp_review_reason(vbp_call_t *call);
+int vbp_review_detail(vbp_call_t *call, const char *id, const char *org);
+int vbp_filing_lines(vbp_call_t *call, const char *item);
 
 /* pool.c */
 typedef struct {

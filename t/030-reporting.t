@@ -1,0 +1,389 @@
+# Demand reporting through the JSON API: a project, a hospital's filing and
+# the four-level review chain, with every rule of the chain -- the state
+# guard, the window, the level above locked, all-or-nothing batches, the
+# reason, scope -- and a return from the province down to one hospital and
+# back up.  Every refused call leaves the data as it was (a checksum of the
+# chain's tables before and after).
+
+use strict;
+use utf8;
+use warnings;
+use lib 't/lib';
+use VBP::Test;
+use Test::More;
+use JSON::PP;
+use POSIX ();
+
+binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
+my $base = vbp_nginx_start();
+my $pw = 'Report@Test2026';
+
+# --- fixtures -------------------------------------------------------------
+
+vbp_sql("DELETE FROM projects WHERE name LIKE 't30%'");
+vbp_sql("UPDATE users SET status = 'active'");
+vbp_sql("DELETE FROM login_locks");
+
+my %as;
+for my $name (qw(lcb_admin ln_admin ah_admin sy_admin dl_admin as_admin lnsbj_admin
+                 H21010200011 H21010200022 H34010200011)) {
+    vbp_setup("user $name password=$pw must_change=0 status=active");
+    my $t = vbp_setup("login $name $pw");
+    $as{$name} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
+}
+
+sub call { my $who = shift; return vbp_api($base, $as{$who}, @_) }
+sub get  { my ($who, $path, %q) = @_;
+           my $qs = join '&', map { "$_=" . (defined $q{$_} ? $q{$_} : '') } sort keys %q;
+           return call($who, 'GET', $qs ? "$path?$qs" : $path) }
+sub post { my ($who, $path, $body) = @_; return call($who, 'POST', $path, $body) }
+
+# China time: the machine runs UTC; the project's times are Asia/Shanghai
+sub cn { my $t = time + 8 * 3600 + $_[0] * 86400; return POSIX::strftime('%Y-%m-%d %H:%M', gmtime($t)) }
+
+# the chain's tables as one checksum: a refusal must not change it
+sub snapshot {
+    return join '|', map { vbp_sql($_) }
+        "SELECT md5(coalesce(string_agg(concat_ws(',', id, state, state_before, handled_at), ';' ORDER BY id), '')) FROM review_items",
+        "SELECT count(*) FROM review_events",
+        "SELECT md5(coalesce(string_agg(concat_ws(',', item_id, catalog_line_id, last_year, demand, in_use, change_note), ';' ORDER BY item_id, catalog_line_id), '')) FROM filing_lines",
+        "SELECT md5(coalesce(string_agg(concat_ws(',', item_id, last_year_total, demand_total, lines, beyond, contact), ';' ORDER BY item_id), '')) FROM filings";
+}
+
+my %windows = map { $_ => cn($_ =~ /opens/ ? -1 : 10) }
+    qw(file_opens file_closes city_opens city_closes province_opens province_closes
+       alliance_opens alliance_closes);
+
+# --- projects ---------------------------------------------------------------
+
+my ($st, $d) = post('lcb_admin', '/api/projects/create', {
+    name => 't30 体外诊断试剂报量', product_line => 'ivd', threshold_pct => 'x',
+    provinces => ['210000', '210100'], %windows, file_closes => '2026-02-30 10:00' });
+is $st, 422, 'a project with bad fields: 422';
+is $d->{error}{fields}{threshold_pct}, '需求量阈值应为 0 到 1000 的整数（%）', '... the threshold says its rule';
+is $d->{error}{fields}{file_closes}, '不是有效的时间', '... 2 月 30 日 is no day';
+
+($st, $d) = post('lcb_admin', '/api/projects/create', {
+    name => 't30 体外诊断试剂报量', product_line => 'ivd', threshold_pct => 30,
+    provinces => ['210000', '210100'], %windows });
+is $st, 422, 'a city is not a province';
+like $d->{error}{fields}{provinces}, qr/210100/, '... named in the message';
+
+($st, $d) = post('lcb_admin', '/api/projects/create', {
+    name => 't30 体外诊断试剂报量', product_line => 'ivd', threshold_pct => 30,
+    provinces => ['210000'], %windows, city_closes => cn(-2) });
+is $st, 422, 'a window that closes before it opens';
+is $d->{error}{fields}{city_closes}, '截止时间应晚于开始时间', '... said at its closing field';
+
+($st, $d) = post('ln_admin', '/api/projects/create', {
+    name => 't30 x', product_line => 'ivd', threshold_pct => 30, provinces => ['210000'], %windows });
+is $st, 403, 'a province cannot create a project';
+
+($st, $d) = post('lcb_admin', '/api/projects/create', {
+    name => 't30 体外诊断试剂报量', product_line => 'ivd', threshold_pct => 30,
+    provinces => ['210000'], %windows });
+is $st, 201, 'the alliance creates a project';
+my $pid = $d->{id};
+
+($st, $d) = post('lcb_admin', '/api/projects/create', {
+    name => 't30 体外诊断试剂报量', product_line => 'ivd', threshold_pct => 30,
+    provinces => ['210000'], %windows });
+is $st, 409, 'a second project of one name: 409';
+
+($st, $d) = post('lcb_admin', '/api/projects/update', {
+    id => $pid, name => 't30 体外诊断试剂报量', product_line => 'ivd', threshold_pct => 50,
+    provinces => ['210000'], %windows });
+is $st, 422, 'the threshold of a running project cannot change';
+is $d->{error}{fields}{threshold_pct}, '项目已执行中或已结束，需求量阈值不可修改', '... said at the field';
+
+($st, $d) = post('lcb_admin', '/api/projects/update', {
+    id => $pid, name => 't30 体外诊断试剂报量', product_line => 'ivd', threshold_pct => 30,
+    provinces => ['210000'], %windows, file_closes => cn(5) });
+is $st, 422, 'a window of a running project cannot be shortened';
+
+($st, $d) = post('lcb_admin', '/api/projects/update', {
+    id => $pid, name => 't30 体外诊断试剂报量', product_line => 'ivd', threshold_pct => 30,
+    provinces => ['210000'], %windows, file_closes => cn(12) });
+is $st, 200, 'it can be extended';
+is vbp_sql("SELECT count(*) FROM audit_log WHERE action = 'project_updated' AND target_id = '$pid'"
+           . " AND detail ? 'file_closes'"), 1, '... and the change is audited';
+
+($st, $d) = get('H21010200011', '/api/projects');
+is $d->{total}, 1, 'a hospital of Liaoning sees the project';
+($st, $d) = get('H34010200011', '/api/projects');
+is $d->{total}, 0, 'a hospital of Anhui does not';
+($st, $d) = get('ah_admin', '/api/projects/get', id => $pid);
+is $st, 404, "... nor does Anhui's bureau";
+
+# the catalog: two certificates, six lines
+vbp_sql("INSERT INTO catalog_lines (project_id, serial, category, subcategory, certificate, manufacturer,"
+        . " product_name, spec, unit) SELECT $pid, 'S' || lpad(g::text, 4, '0'), '生化', '肝功能',"
+        . " CASE WHEN g <= 3 THEN '国械注准A' ELSE '国械注准B' END, '企业' || g, '试剂' || g, '100T', '盒'"
+        . " FROM generate_series(1, 6) g");
+my %line = map { split /\|/ } vbp_sql("SELECT serial, id FROM catalog_lines WHERE project_id = $pid");
+
+my ($item) = vbp_sql("SELECT i.id FROM review_items i JOIN orgs o ON o.id = i.org_id"
+                     . " WHERE i.project_id = $pid AND o.code = 'H21010200011'");
+ok $item, 'every hospital of the province has its filing';
+
+# --- the hospital's filing ----------------------------------------------------
+
+($st, $d) = get('H21010200011', '/api/filing', project => $pid, per_page => 10);
+is $st, 200, 'the filing form';
+is $d->{state}, 'unfiled', '... 未填报';
+is $d->{lines}{total}, 6, '... over the catalog';
+is_deeply $d->{line_rules}{columns}, ['in_use'], '... with the columns of its product line';
+
+my $before = snapshot();
+
+for my $bad ([-1, '数量不能为负数'], [1.5, '数量应为整数'], ['abc', '数量应为整数'],
+             [2147483648, '数量过大（最大 2147483647）'], [{}, '数量应为整数']) {
+    ($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid,
+        lines => [{ catalog_line_id => $line{S0001}, demand => $bad->[0], in_use => 1 }] });
+    is $st, 422, "a quantity of " . (ref $bad->[0] ? 'an object' : $bad->[0]) . ": 422";
+    is $d->{error}{fields}{"lines.$line{S0001}.demand"}, $bad->[1], '... at its line and field';
+}
+
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid,
+    lines => [{ catalog_line_id => 999999999, demand => 1, in_use => 1 }] });
+is $st, 422, 'a line of no catalog';
+is $d->{error}{fields}{'lines.999999999.catalog_line_id'}, '不是本项目目录中的产品', '... said at the line';
+
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid,
+    lines => [map { { catalog_line_id => $line{S0001}, demand => 1, in_use => 1 } } 1 .. 5000] });
+is $st, 413, 'a save of 5,000 lines: 413';
+like $d->{error}{message}, qr/一次最多保存 200 行/, '... saying the limit';
+
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0001}, last_year => 10, demand => 12 },
+    { catalog_line_id => $line{S0002}, last_year => 5, demand => 5, in_use => 0 } ] });
+is $st, 422, 'rules 1 and 2';
+is $d->{error}{fields}{"lines.$line{S0001}.in_use"}, '填写了数量，请选择是否有在用仪器', '... rule 1 at its line';
+is $d->{error}{fields}{"lines.$line{S0002}.in_use"}, '上年度采购总数量大于 0，是否有在用仪器不能为“否”', '... rule 2 at its line';
+
+# rule 3 across pages: S0001 saved with yes, S0003 (same certificate) with no
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0001}, last_year => 100, demand => 110, in_use => 1 } ] });
+is $st, 200, 'a first line saved';
+is $d->{demand_total}, 110, '... the totals come back';
+is vbp_sql("SELECT state FROM review_items WHERE id = $item"), 'draft', '... 已暂存';
+$before = snapshot();
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0003}, last_year => 0, demand => 5, in_use => 0 } ] });
+is $st, 422, 'rule 3: one flag per certificate, against a line saved before';
+like $d->{error}{fields}{"lines.$line{S0003}.in_use"}, qr/国械注准A/, '... naming the certificate';
+is snapshot(), $before, 'refused saves wrote nothing';
+
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0002}, last_year => 50, demand => 200, in_use => 1 },
+    { catalog_line_id => $line{S0004}, last_year => 0, demand => 20, in_use => 0 },
+    { catalog_line_id => $line{S0005}, last_year => 0, demand => 30, in_use => 0 } ] });
+is $st, 200, 'a second page saved';
+is_deeply [@$d{qw(last_year_total demand_total lines beyond)}], [150, 360, 4, 3],
+    '... totals over both pages; three lines beyond the 30 % threshold';
+
+# --- submit -------------------------------------------------------------------
+
+$before = snapshot();
+($st, $d) = post('H21010200011', '/api/filing/submit', { project => $pid, contact => '张三', phone => '024-12345678' });
+is $st, 422, 'a submit without the files and notes the rules need';
+my $f = $d->{error}{fields};
+is $f->{commitment}, '请上传签字盖章的承诺书', '... the commitment letter';
+is $f->{summary}, '请上传签字盖章的需求量汇总表', '... the summary sheet';
+is $f->{'in_use_note.国械注准B'}, '注册证 国械注准B 无在用仪器，请上传说明文件', '... rule 4 per certificate';
+is $f->{"lines.$line{S0002}.change_note"}, '需求量超出阈值，请填写增降幅说明', '... rule 5 per line';
+is snapshot(), $before, '... and it is not submitted';
+
+($st, $d) = post('H21010200011', '/api/filing/submit', { project => $pid, contact => '', phone => 'abc' });
+is $st, 422, 'contact and phone are checked';
+ok $d->{error}{fields}{contact} && $d->{error}{fields}{phone}, '... each at its field';
+
+# the files (uploads come through /api/files; here the rows stand for them)
+vbp_sql("INSERT INTO uploads (sha256, bytes, content_type) VALUES (repeat('a', 64), 10, 'application/pdf') ON CONFLICT DO NOTHING");
+for my $k (['commitment', ''], ['summary', ''], ['in_use_note', '国械注准B']) {
+    vbp_sql("INSERT INTO item_files (item_id, kind, certificate, sha256, filename) VALUES ($item, '$k->[0]', '$k->[1]', repeat('a', 64), 'x.pdf')");
+}
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    map { { catalog_line_id => $line{$_->[0]}, last_year => $_->[1], demand => $_->[2], in_use => $_->[3],
+            change_note => '新开展项目' } }
+    ['S0002', 50, 200, 1], ['S0004', 0, 20, 0], ['S0005', 0, 30, 0] ] });
+is $st, 200, 'the notes of the lines beyond the threshold saved';
+
+($st, $d) = post('H21010200011', '/api/filing/submit', { project => $pid, contact => '张三', phone => '024-12345678' });
+is $st, 200, 'submitted';
+is vbp_sql("SELECT state FROM review_items WHERE id = $item"), 'submitted', '... 已提交';
+
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0006}, demand => 1, in_use => 1 } ] });
+is $st, 409, 'a save after the submit: 409';
+is $d->{error}{message}, '「中国医科大学附属第一医院」当前状态为「已提交」，不能暂存', '... naming the state';
+
+# --- scope --------------------------------------------------------------------
+
+$before = snapshot();
+($st, $d) = get('dl_admin', '/api/review/item', id => $item);
+is $st, 404, "Dalian cannot read a Shenyang hospital's filing";
+($st, $d) = post('dl_admin', '/api/review/act', { action => 'approve', ids => [$item] });
+is $st, 404, '... nor approve it';
+($st, $d) = post('ln_admin', '/api/review/act', { action => 'approve', ids => [$item] });
+is $st, 403, 'the province cannot approve a hospital (the city does)';
+($st, $d) = post('H21010200022', '/api/review/act', { action => 'approve', ids => [$item] });
+is $st, 403, 'a hospital has no review permission';
+($st, $d) = get('H21010200022', '/api/filing', project => $pid);
+is $d->{id} == $item ? 1 : 0, 0, 'another hospital reads its own filing, not this one';
+is snapshot(), $before, 'nothing changed';
+
+# --- the city -------------------------------------------------------------------
+
+($st, $d) = get('sy_admin', '/api/review/items', project => $pid, per_page => 100);
+is $st, 200, "the city's list";
+my @sy = @{$d->{items}};
+is scalar(@sy), vbp_sql("SELECT count(*) FROM orgs o JOIN regions r ON r.id = o.region_id"
+                        . " WHERE r.code = '210100' AND o.kind = 'hospital'"), '... holds exactly its hospitals';
+my ($row) = grep { $_->{id} == $item } @sy;
+is $row->{demand_total}, 360, '... with the totals of the filing';
+my @others = map { $_->{id} } grep { $_->{id} != $item } @sy;
+
+$before = snapshot();
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'approve', ids => [$item, $others[0]] });
+is $st, 409, 'a batch with one unsubmitted filing: 409, nothing approved';
+is snapshot(), $before, '... all or nothing';
+
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'return', ids => [$item] });
+is $st, 422, 'a return without a reason';
+is $d->{error}{fields}{reason}, '请填写退回修改的原因', '... asks for it';
+
+($st, $d) = post('sy_admin', '/api/review/submit', { project => $pid });
+is $st, 409, 'the city cannot submit before every hospital is approved';
+like $d->{error}{message}, qr/以下单位尚未审核通过/, '... and lists who blocks';
+
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'approve', ids => [$item] });
+is $st, 200, 'approved';
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'approve', ids => [$item] });
+is $st, 409, 'approved twice: 409';
+is $d->{error}{state}, '审核通过', '... naming the state';
+
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'exempt', ids => \@others });
+is $st, 200, 'the other hospitals 无需上报';
+($st, $d) = post('sy_admin', '/api/review/submit', { project => $pid });
+is $st, 200, 'the city submits to the province';
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'revoke', ids => [$item] });
+is $st, 409, 'after the submit the city changes nothing';
+is $d->{error}{code}, 'locked', '... the level above holds it';
+($st, $d) = post('sy_admin', '/api/review/withdraw', { project => $pid });
+is $st, 200, 'the city withdraws its unreviewed submission';
+($st, $d) = post('sy_admin', '/api/review/submit', { project => $pid });
+is $st, 200, '... and submits again';
+
+# --- the province ---------------------------------------------------------------
+
+($st, $d) = get('ln_admin', '/api/review/summary', project => $pid);
+is $st, 200, "the province's summary";
+my ($sy) = grep { $_->{region_code} eq '210100' } @{$d->{items}};
+is $sy->{demand_total}, vbp_sql("SELECT sum(l.demand) FROM filing_lines l JOIN review_items i ON i.id = l.item_id"
+                                . " WHERE i.project_id = $pid AND i.scope_path = (SELECT path FROM regions WHERE code = '210100')"
+                                . " AND i.state <> 'exempt'"), "... Shenyang's total is the sum of its lines";
+is $sy->{hospitals}, 1, '... counting only hospitals that must report';
+
+($st, $d) = post('ln_admin', '/api/review/act', { action => 'return', ids => [$sy->{id}], reason => '数据偏高，请复核' });
+is $st, 200, 'the province returns Shenyang';
+
+# the return reopens the city: it returns the one hospital
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'return', ids => [$item], reason => 'S0002 请复核' });
+is $st, 200, 'the city returns the hospital';
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0002}, last_year => 50, demand => 60, in_use => 1, change_note => '' } ] });
+is $st, 200, 'the hospital corrects';
+($st, $d) = post('H21010200011', '/api/filing/submit', { project => $pid, contact => '张三', phone => '024-12345678' });
+is $st, 200, '... and resubmits';
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'approve', ids => [$item] });
+is $st, 200, 'the city approves';
+($st, $d) = post('sy_admin', '/api/review/submit', { project => $pid });
+is $st, 200, '... and resubmits to the province';
+
+# the other cities: nobody must report there
+for my $city (qw(dl_admin as_admin lnsbj_admin)) {
+    ($st, $d) = get($city, '/api/review/items', project => $pid, per_page => 100);
+    my @ids = map { $_->{id} } @{$d->{items}};
+    ($st) = post($city, '/api/review/act', { action => 'exempt', ids => \@ids }) if @ids;
+    ($st, $d) = post($city, '/api/review/submit', { project => $pid });
+    is $st, 200, "$city submits";
+}
+
+($st, $d) = get('ln_admin', '/api/review/summary', project => $pid);
+my @cities = map { $_->{id} } @{$d->{items}};
+($st, $d) = post('ln_admin', '/api/review/act', { action => 'approve', ids => \@cities });
+is $st, 200, 'the province approves its cities in one batch';
+
+($st, $d) = post('ln_admin', '/api/review/submit', { project => $pid });
+is $st, 422, 'the province submits only with its stamped summary';
+is $d->{error}{fields}{province_summary}, '请先上传盖章的汇总数据', '... said at the field';
+vbp_sql("INSERT INTO item_files (item_id, kind, sha256, filename) SELECT id, 'province_summary', repeat('a', 64), 's.pdf'"
+        . " FROM review_items WHERE project_id = $pid AND level = 'province'");
+($st, $d) = post('ln_admin', '/api/review/submit', { project => $pid });
+is $st, 200, 'the province submits to the alliance';
+
+# --- the alliance ---------------------------------------------------------------
+
+($st, $d) = get('lcb_admin', '/api/review/summary', project => $pid);
+is $st, 200, 'the national summary';
+my ($ln) = grep { $_->{region_code} eq '210000' } @{$d->{items}};
+is $ln->{demand_total}, 220, '... Liaoning: the corrected lines (110 + 60 + 20 + 30)';
+($st, $d) = post('lcb_admin', '/api/review/act', { action => 'approve', ids => [$ln->{id}] });
+is $st, 200, 'the alliance approves the province';
+
+# --- history ---------------------------------------------------------------------
+
+($st, $d) = get('H21010200011', '/api/filing', project => $pid);
+my @ev = map { "$_->{action}:$_->{to}" } @{$d->{events}};
+is_deeply \@ev, ['save:已暂存', 'submit:已提交', 'approve:审核通过', 'return:审核不通过',
+                 'save:已暂存', 'submit:已提交', 'approve:审核通过'],
+    "the hospital sees its filing's whole history";
+my ($ret) = grep { $_->{action} eq 'return' } @{$d->{events}};
+is $ret->{reason}, 'S0002 请复核', '... with the reason';
+is $ret->{actor_org}, '沈阳市医疗保障局', '... and who';
+is vbp_sql("SELECT count(*) FROM audit_log WHERE target_type = 'review_item' AND target_id = '$item'"
+           . " AND action LIKE 'review_%'"), 7, 'the audit log has every transition';
+is vbp_sql("SELECT count(*) FROM filings f, LATERAL (SELECT coalesce(sum(last_year), 0) a,"
+           . " coalesce(sum(demand), 0) b, count(*) c FROM filing_lines l WHERE l.item_id = f.item_id) s"
+           . " WHERE f.last_year_total <> s.a OR f.demand_total <> s.b OR f.lines <> s.c"), 0, 'every filing total equals the sum of its lines';
+
+# --- windows ---------------------------------------------------------------------
+
+vbp_sql("UPDATE projects SET file_opens = now() - interval '3 days', file_closes = now() - interval '1 day' WHERE id = $pid");
+my ($item2) = vbp_sql("SELECT i.id FROM review_items i JOIN orgs o ON o.id = i.org_id"
+                      . " WHERE i.project_id = $pid AND o.code = 'H21010200022'");
+vbp_sql("UPDATE review_items SET state = 'draft' WHERE id = $item2");
+vbp_sql("UPDATE review_items SET state = 'pending' WHERE project_id = $pid AND level <> 'hospital'");
+$before = snapshot();
+($st, $d) = post('H21010200022', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0006}, demand => 1, in_use => 1 } ] });
+is $st, 409, 'a save after the filing window closed: 409';
+like $d->{error}{message}, qr/^医疗机构填报时间为 .* 至 .*，已于 .* 截止$/, '... saying which window and when it closed';
+is snapshot(), $before, '... nothing written';
+
+# --- two reviewers at once -------------------------------------------------------
+
+vbp_sql("UPDATE projects SET file_opens = now() - interval '1 day', file_closes = now() + interval '9 days' WHERE id = $pid");
+vbp_sql("UPDATE review_items SET state = 'submitted' WHERE id = $item2");
+my $events = vbp_sql("SELECT count(*) FROM review_events WHERE item_id = $item2");
+my @pids;
+pipe(my $r, my $w) or die;
+for my $action (qw(approve approve)) {
+    my $pid2 = fork // die;
+    if (!$pid2) {
+        close $r;
+        my ($s) = post('sy_admin', '/api/review/act', { action => $action, ids => [$item2], reason => '并发' });
+        print $w "$s\n";
+        close $w;
+        POSIX::_exit(0);
+    }
+    push @pids, $pid2;
+}
+close $w;
+waitpid $_, 0 for @pids;
+my @codes = sort map { chomp; $_ } <$r>;
+is_deeply \@codes, [200, 409], 'two reviewers approve at once: one wins, the other gets 409';
+is vbp_sql("SELECT count(*) FROM review_events WHERE item_id = $item2") - $events, 1, '... one event';
+
+done_testing();

@@ -1,0 +1,1361 @@
+/*
+ * Reporting projects (seed 004 报量项目配置) and a hospital's demand filing
+ * (seed 004 报量项目管理, seed 000): the paged form over the catalog, 暂存,
+ * 提交 and 撤回申请.
+ *
+ * The rules of a product line are checked in SQL (migration 005:
+ * vbp_filing_save, vbp_filing_blockers), where the whole filing is at
+ * hand; this file checks what each value is, maps every refusal to its
+ * line and field, and fires the chain through review.c.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vbp.h"
+
+
+#define FILING_SAVE_MAX     200     /* lines in one 暂存: two full pages */
+#define FILING_NOTE_MAX     200
+#define FILING_QTY_MAX      2147483647LL
+#define PROJECT_WINDOWS     8
+
+
+static int projects_list(vbp_call_t *call);
+static int projects_get(vbp_call_t *call);
+static int projects_save(vbp_call_t *call);
+static int filing_get(vbp_call_t *call);
+static int filing_save(vbp_call_t *call);
+static int filing_submit(vbp_call_t *call);
+static int filing_withdraw(vbp_call_t *call);
+static int filing_item(vbp_call_t *call, char *id, size_t len);
+
+
+const vbp_op_t  vbp_filing_ops[] = {
+    { "projects.list", projects_list, 1, 0, "report", NULL, NULL },
+    { "projects.get", projects_get, 1, 0, "report", NULL, NULL },
+    { "projects.create", projects_save, 1, 0, "report.projects", "create",
+      NULL },
+    { "projects.update", projects_save, 1, 0, "report.projects", "update",
+      NULL },
+    { "filing.get", filing_get, 1, 0, "report.file", NULL, NULL },
+    { "filing.save", filing_save, 1, 0, "report.file", NULL, NULL },
+    { "filing.submit", filing_submit, 1, 0, "report.file", NULL, NULL },
+    { "filing.withdraw", filing_withdraw, 1, 0, "report.file", NULL, NULL },
+    { NULL, NULL, 0, 0, NULL, NULL, NULL }
+};
+
+
+/* the windows, in the order of the columns and of the form */
+static const char *const  project_windows[PROJECT_WINDOWS] = {
+    "file_opens", "file_closes", "city_opens", "city_closes",
+    "province_opens", "province_closes", "alliance_opens", "alliance_closes"
+};
+
+#define PROJECT_TIME(c)                                                      \
+    "to_char(p." c " AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI')"
+
+/* projects the actor takes part in: the alliance all, others by items */
+#define PROJECT_VISIBLE                                                      \
+    " ($1 = 'alliance' OR EXISTS (SELECT 1 FROM review_items i"              \
+    "   WHERE i.project_id = p.id AND i.scope_path LIKE $2 || '%'"           \
+    "    AND ($1 <> 'hospital' OR i.org_id = $3::integer)))"
+
+#define PROJECT_COLUMNS                                                      \
+    "SELECT p.id, p.name, p.product_line, l.name, p.threshold_pct,"          \
+    "  vbp_project_status(p),"                                               \
+    "  CASE vbp_project_status(p) WHEN 'pending' THEN '未开始'"              \
+    "   WHEN 'running' THEN '执行中' ELSE '已结束' END,"                      \
+    "  " PROJECT_TIME("file_opens") ", " PROJECT_TIME("file_closes") ","     \
+    "  " PROJECT_TIME("city_opens") ", " PROJECT_TIME("city_closes") ","     \
+    "  " PROJECT_TIME("province_opens") ","                                  \
+    "  " PROJECT_TIME("province_closes") ","                                 \
+    "  " PROJECT_TIME("alliance_opens") ","                                  \
+    "  " PROJECT_TIME("alliance_closes") ","                                 \
+    "  (SELECT coalesce(json_agg(json_build_object('code', r.code,"          \
+    "     'name', r.name) ORDER BY r.code), '[]')"                           \
+    "   FROM project_provinces pp JOIN regions r ON r.id = pp.region_id"     \
+    "   WHERE pp.project_id = p.id)::text,"                                  \
+    "  (SELECT count(*) FROM catalog_lines c WHERE c.project_id = p.id),"    \
+    "  to_json(l.columns)::text, to_json(l.rules)::text"                     \
+    " FROM projects p JOIN product_lines l ON l.code = p.product_line"
+
+#define PROJECT_FILTER                                                       \
+    " WHERE" PROJECT_VISIBLE                                                 \
+    "  AND ($4 = '' OR p.name ILIKE $4)"                                     \
+    "  AND ($5 = '' OR vbp_project_status(p) = $5)"
+
+
+const vbp_stmt_t  vbp_filing_stmts[] = {
+
+    { "project_count",
+      "SELECT count(*) FROM projects p" PROJECT_FILTER },
+
+    { "project_page",
+      PROJECT_COLUMNS PROJECT_FILTER " ORDER BY p.id DESC LIMIT $6 OFFSET $7" },
+
+    { "project_get",
+      PROJECT_COLUMNS " WHERE p.id = $4::integer AND" PROJECT_VISIBLE },
+
+    /* the stored project, locked, to compare an update with */
+    { "project_lock",
+      "SELECT vbp_project_status(p), p.threshold_pct, p.product_line,"
+      "  p.file_opens, p.file_closes, p.city_opens, p.city_closes,"
+      "  p.province_opens, p.province_closes, p.alliance_opens,"
+      "  p.alliance_closes, p.name,"
+      "  (SELECT count(*) FROM catalog_lines c WHERE c.project_id = p.id)"
+      " FROM projects p WHERE p.id = $1::integer FOR UPDATE" },
+
+    /* is each new window at least as late as the stored one? ($2 new) */
+    { "project_window_cmp",
+      "SELECT $1::timestamptz >= $2::timestamptz,"
+      "  $1::timestamptz = $2::timestamptz" },
+
+    { "project_insert",
+      "INSERT INTO projects (name, product_line, threshold_pct, file_opens,"
+      "  file_closes, city_opens, city_closes, province_opens,"
+      "  province_closes, alliance_opens, alliance_closes, created_by)"
+      " VALUES ($1, $2, $3::integer, $4::timestamptz, $5::timestamptz,"
+      "  $6::timestamptz, $7::timestamptz, $8::timestamptz, $9::timestamptz,"
+      "  $10::timestamptz, $11::timestamptz, $12::integer)"
+      " ON CONFLICT (name) DO NOTHING RETURNING id" },
+
+    { "project_update",
+      "UPDATE projects SET name = $2, product_line = $3,"
+      "  threshold_pct = $4::integer, file_opens = $5::timestamptz,"
+      "  file_closes = $6::timestamptz, city_opens = $7::timestamptz,"
+      "  city_closes = $8::timestamptz, province_opens = $9::timestamptz,"
+      "  province_closes = $10::timestamptz, alliance_opens = $11::timestamptz,"
+      "  alliance_closes = $12::timestamptz, updated_at = now()"
+      " WHERE id = $1::integer"
+      "  AND NOT EXISTS (SELECT 1 FROM projects o WHERE o.name = $2"
+      "                  AND o.id <> $1::integer)"
+      " RETURNING id" },
+
+    { "project_line_known",
+      "SELECT count(*) FROM product_lines WHERE code = $1" },
+
+    /* provinces by code: those that are not one, in order */
+    { "project_provinces_unknown",
+      "SELECT c FROM unnest($1::text[]) c WHERE NOT EXISTS (SELECT 1"
+      " FROM regions r WHERE r.code = c AND r.level = 'province')"
+      " ORDER BY c" },
+
+    /* provinces no longer chosen: only before the project starts */
+    { "project_provinces_dropped",
+      "SELECT r.code FROM project_provinces pp JOIN regions r"
+      " ON r.id = pp.region_id WHERE pp.project_id = $1::integer"
+      "  AND NOT (r.code = ANY ($2::text[])) ORDER BY r.code" },
+
+    { "project_provinces_drop",
+      "WITH gone AS (DELETE FROM project_provinces pp USING regions r"
+      "  WHERE r.id = pp.region_id AND pp.project_id = $1::integer"
+      "   AND NOT (r.code = ANY ($2::text[])) RETURNING r.path)"
+      " DELETE FROM review_items i USING gone"
+      " WHERE i.project_id = $1::integer AND i.scope_path LIKE gone.path || '%'" },
+
+    { "project_provinces_add",
+      "INSERT INTO project_provinces (project_id, region_id)"
+      " SELECT $1::integer, r.id FROM regions r"
+      " WHERE r.code = ANY ($2::text[]) AND r.level = 'province'"
+      " ON CONFLICT DO NOTHING" },
+
+    { "project_enroll", "SELECT vbp_project_enroll($1::integer)" },
+
+    /* the hospital's own filing in a project */
+    { "filing_item",
+      "SELECT i.id FROM review_items i WHERE i.project_id = $1::integer"
+      "  AND i.chain = 'demand' AND i.level = 'hospital'"
+      "  AND i.org_id = $2::integer" },
+
+    { "filing_save",
+      "SELECT line_id, field, code, detail FROM vbp_filing_save($1::bigint,"
+      " $2::integer[], $3::integer[], $4::integer[], $5::integer[],"
+      " $6::boolean[], $7::text[])" },
+
+    { "filing_contact",
+      "UPDATE filings SET contact = $2, phone = $3, below_reason = $4"
+      " WHERE item_id = $1::bigint" },
+
+    { "filing_blockers",
+      "SELECT line_id, field, code, detail"
+      " FROM vbp_filing_blockers($1::bigint)" },
+
+    /* the catalog of the item's project, a page, with the item's values */
+    { "filing_lines_count",
+      "SELECT count(*) FROM catalog_lines c JOIN review_items i"
+      " ON i.project_id = c.project_id WHERE i.id = $1::bigint"
+      "  AND ($2 = '' OR c.serial ILIKE $2 OR c.category ILIKE $2"
+      "       OR c.subcategory ILIKE $2 OR c.certificate ILIKE $2"
+      "       OR c.product_name ILIKE $2)"
+      "  AND ($3 = '' OR EXISTS (SELECT 1 FROM filing_lines l"
+      "       WHERE l.item_id = i.id AND l.catalog_line_id = c.id))" },
+
+    { "filing_lines_page",
+      "SELECT c.id, c.serial, c.category, c.subcategory, c.certificate,"
+      "  c.manufacturer, c.product_name, c.spec, c.unit, l.last_year,"
+      "  l.demand, l.intended, l.in_use, coalesce(l.change_note, ''),"
+      "  l.catalog_line_id IS NOT NULL AND 'threshold' = ANY (pl.rules)"
+      "   AND vbp_beyond(l.last_year, l.demand, p.threshold_pct)"
+      " FROM catalog_lines c JOIN review_items i"
+      "  ON i.project_id = c.project_id"
+      " JOIN projects p ON p.id = i.project_id"
+      " JOIN product_lines pl ON pl.code = p.product_line"
+      " LEFT JOIN filing_lines l ON l.item_id = i.id"
+      "  AND l.catalog_line_id = c.id"
+      " WHERE i.id = $1::bigint"
+      "  AND ($2 = '' OR c.serial ILIKE $2 OR c.category ILIKE $2"
+      "       OR c.subcategory ILIKE $2 OR c.certificate ILIKE $2"
+      "       OR c.product_name ILIKE $2)"
+      "  AND ($3 = '' OR l.catalog_line_id IS NOT NULL)"
+      " ORDER BY c.serial LIMIT $4 OFFSET $5" },
+
+    { "filing_project",
+      "SELECT p.threshold_pct, to_json(l.columns)::text,"
+      "  to_json(l.rules)::text, l.name"
+      " FROM review_items i JOIN projects p ON p.id = i.project_id"
+      " JOIN product_lines l ON l.code = p.product_line"
+      " WHERE i.id = $1::bigint" },
+
+    { "filing_audit_save",
+      "INSERT INTO audit_log (actor_user_id, actor_name, actor_org_id, ip,"
+      "  action, target_type, target_id, detail, scope_path)"
+      " SELECT $2::integer, $3, $4::integer, $5::inet, 'filing_saved',"
+      "  'review_item', i.id::text, jsonb_build_object('lines', $6::integer),"
+      "  i.scope_path FROM review_items i WHERE i.id = $1::bigint" },
+
+    { NULL, NULL }
+};
+
+
+static const char *const  project_names[] = {
+    "id", "name", "product_line", "product_line_name", "threshold_pct",
+    "status", "status_title", "file_opens", "file_closes", "city_opens",
+    "city_closes", "province_opens", "province_closes", "alliance_opens",
+    "alliance_closes", "provinces", "catalog_lines", "columns", "rules", NULL
+};
+
+static const char  project_types[] = "isssissssssssssjijj";
+
+static const char *const  line_names[] = {
+    "id", "serial", "category", "subcategory", "certificate",
+    "manufacturer", "product_name", "spec", "unit", "last_year", "demand",
+    "intended", "in_use", "change_note", "beyond", NULL
+};
+
+static const char  line_types[] = "issssssssIIIbsb";
+
+
+/* the actor's kind, region path and org: $1..$3 of the project reads */
+static int
+project_actor(vbp_call_t *call, const char **params, char *org, size_t len)
+{
+    params[0] = vbp_actor_str(call, "role");
+    params[1] = vbp_actor_path(call);
+    params[2] = org;
+
+    if (params[0] == NULL || params[1] == NULL
+        || vbp_actor_int(call, "org_id", org, len) != 0)
+    {
+        vbp_fail_unauthenticated(call);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+projects_list(vbp_call_t *call)
+{
+    char         org[24], q[200];
+    const char  *params[7], *s;
+
+    static const char *const  statuses[] = { "pending", "running", "ended",
+                                             NULL };
+
+    if (project_actor(call, params, org, sizeof(org)) != 0) {
+        return 0;
+    }
+
+    s = vbp_arg_string(call, "q", 0, 40, NULL);
+    params[3] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
+    params[4] = vbp_arg_choice(call, "status", statuses, NULL);
+
+    if (call->status) {
+        return 0;
+    }
+
+    return vbp_list(call, "project_count", "project_page", params, 5,
+                    project_names, project_types);
+}
+
+
+static int
+projects_get(vbp_call_t *call)
+{
+    char         org[24], id[24];
+    PGresult    *res;
+    const char  *params[4];
+
+    if (project_actor(call, params, org, sizeof(org)) != 0
+        || vbp_arg_id(call, "id", id, sizeof(id)) != 0)
+    {
+        return 0;
+    }
+
+    params[3] = id;
+
+    res = vbp_db_query(call->db, "project_get", 4, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        vbp_fail(call, 404, "not_found", "报量项目不存在");
+        return 0;
+    }
+
+    call->data = vbp_row_json(res, 0, project_names, project_types);
+    PQclear(res);
+
+    return call->data ? 0 : -1;
+}
+
+
+/*
+ * A time of the form "YYYY-MM-DD HH:MM" (or with a T, as a datetime-local
+ * input sends it), China time, as a timestamptz literal in out.
+ */
+static const char *
+project_time(vbp_call_t *call, const char *name, char *out, size_t len)
+{
+    int          y, mo, d, h, mi, n, dim;
+    char         sep;
+    const char  *s;
+
+    static const int  days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+                                  30, 31 };
+
+    s = vbp_arg_string(call, name, 1, 19, "请填写时间");
+    if (s == NULL) {
+        return NULL;
+    }
+
+    n = 0;
+    if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d%n", &y, &mo, &d, &sep, &h, &mi, &n)
+        != 6 || (sep != ' ' && sep != 'T')
+        || (s[n] != '\0' && strcmp(s + n, ":00") != 0))
+    {
+        vbp_field_error(call, name, "时间格式应为 2026-12-31 18:00");
+        return NULL;
+    }
+
+    dim = (mo >= 1 && mo <= 12) ? days[mo - 1] : 0;
+    if (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) {
+        dim = 29;
+    }
+
+    if (y < 2000 || y > 2999 || d < 1 || d > dim || h < 0 || h > 23
+        || mi < 0 || mi > 59)
+    {
+        vbp_field_error(call, name, "不是有效的时间");
+        return NULL;
+    }
+
+    snprintf(out, len, "%04d-%02d-%02d %02d:%02d:00+08", y, mo, d, h, mi);
+
+    return out;
+}
+
+
+/* the chosen provinces as a text[] literal of codes; NULL on error */
+static const char *
+project_provinces(vbp_call_t *call, char *out, size_t len, size_t *count)
+{
+    size_t       i, used;
+    json_t      *v, *code;
+    const char  *s;
+
+    v = json_object_get(call->args, "provinces");
+    *count = 0;
+
+    if (json_is_string(v)) {
+        /* a form sends one value, or several joined by commas */
+        s = json_string_value(v);
+        if (*s == '\0') {
+            v = NULL;
+        } else {
+            used = (size_t) snprintf(out, len, "{");
+            for (i = 0; s[i] && used + 2 < len; i++) {
+                if (s[i] == ',') {
+                    out[used++] = ',';
+                    (*count)++;
+                } else if (s[i] >= '0' && s[i] <= '9') {
+                    out[used++] = s[i];
+                } else if (s[i] != ' ') {
+                    vbp_field_error(call, "provinces", "省份编码无效");
+                    return NULL;
+                }
+            }
+            if (used + 2 > len) {
+                vbp_field_error(call, "provinces", "省份过多");
+                return NULL;
+            }
+            out[used++] = '}';
+            out[used] = '\0';
+            (*count)++;
+            return out;
+        }
+    }
+
+    if (!json_is_array(v) || json_array_size(v) == 0) {
+        vbp_field_error(call, "provinces", "请选择参加的省份");
+        return NULL;
+    }
+
+    if (json_array_size(v) > 40) {
+        vbp_field_error(call, "provinces", "省份过多");
+        return NULL;
+    }
+
+    used = (size_t) snprintf(out, len, "{");
+
+    json_array_foreach(v, i, code) {
+        s = json_string_value(code);
+        if (s == NULL || *s == '\0' || strlen(s) > 12
+            || strspn(s, "0123456789") != strlen(s))
+        {
+            vbp_field_error(call, "provinces", "省份编码无效");
+            return NULL;
+        }
+
+        used += (size_t) snprintf(out + used, len - used, "%s%s",
+                                  i ? "," : "", s);
+        if (used + 2 > len) {
+            vbp_field_error(call, "provinces", "省份过多");
+            return NULL;
+        }
+    }
+
+    out[used++] = '}';
+    out[used] = '\0';
+    *count = json_array_size(v);
+
+    return out;
+}
+
+
+/* the rows of a one-column result as "、"-joined text */
+static void
+project_join(PGresult *res, char *out, size_t len)
+{
+    int     row;
+    size_t  used;
+
+    used = 0;
+    out[0] = '\0';
+
+    for (row = 0; row < PQntuples(res) && used + 1 < len; row++) {
+        used += (size_t) snprintf(out + used, len - used, "%s%s",
+                                  row ? "、" : "", PQgetvalue(res, row, 0));
+    }
+}
+
+
+/*
+ * POST: create (统一配置 of a new project) or update one.  Once the
+ * project is 执行中 or 已结束 its threshold and product line are fixed, a
+ * window may only be extended, and provinces may be added, not removed.
+ */
+static int
+projects_save(vbp_call_t *call)
+{
+    int          i, update, started, rc;
+    char         times[PROJECT_WINDOWS][32], provinces[600], pct_text[16];
+    char         id[24], uid[24], names[256];
+    size_t       nprov;
+    long long    pct;
+    json_t      *v, *changes;
+    PGresult    *res, *old;
+    const char  *name, *line, *params[13], *prov, *stored_status;
+
+    update = strcmp(call->variant, "update") == 0;
+
+    if (update && vbp_arg_id(call, "id", id, sizeof(id)) != 0) {
+        return 0;
+    }
+
+    if (vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0) {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    name = vbp_arg_string(call, "name", 1, 100, "请填写项目名称");
+    line = vbp_arg_string(call, "product_line", 1, 32, "请选择产品线");
+
+    v = json_object_get(call->args, "threshold_pct");
+    pct = 0;
+    if (v == NULL || json_is_null(v)
+        || (json_is_string(v) && json_string_length(v) == 0))
+    {
+        vbp_field_error(call, "threshold_pct", "请填写需求量阈值");
+
+    } else if (json_is_integer(v)) {
+        pct = json_integer_value(v);
+
+    } else if (json_is_string(v)
+               && strspn(json_string_value(v), "0123456789")
+                  == json_string_length(v)
+               && json_string_length(v) <= 4)
+    {
+        pct = atoll(json_string_value(v));
+
+    } else {
+        pct = -1;
+    }
+
+    if (v && !json_is_null(v) && (pct < 0 || pct > 1000)) {
+        vbp_field_error(call, "threshold_pct", "需求量阈值应为 0 到 1000 的整数（%）");
+    }
+
+    snprintf(pct_text, sizeof(pct_text), "%lld", pct);
+
+    for (i = 0; i < PROJECT_WINDOWS; i++) {
+        (void) project_time(call, project_windows[i], times[i],
+                            sizeof(times[i]));
+    }
+
+    prov = project_provinces(call, provinces, sizeof(provinces), &nprov);
+
+    if (call->status) {
+        return 0;
+    }
+
+    /* each window opens before it closes: said at the closing field */
+    for (i = 0; i < PROJECT_WINDOWS; i += 2) {
+        if (strcmp(times[i], times[i + 1]) >= 0) {
+            vbp_field_error(call, project_windows[i + 1], "截止时间应晚于开始时间");
+        }
+    }
+
+    params[0] = line;
+    if (vbp_db_value(call->db, "project_line_known", 1, params, names,
+                     sizeof(names))
+        < 0)
+    {
+        return -1;
+    }
+
+    if (strcmp(names, "0") == 0) {
+        vbp_field_error(call, "product_line", "产品线不存在");
+    }
+
+    params[0] = prov;
+    res = vbp_db_query(call->db, "project_provinces_unknown", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) > 0) {
+        char  msg[300];
+
+        project_join(res, names, sizeof(names));
+        snprintf(msg, sizeof(msg), "不是省级区划：%s", names);
+        vbp_field_error(call, "provinces", msg);
+    }
+
+    PQclear(res);
+
+    if (call->status) {
+        return 0;
+    }
+
+    changes = json_object();
+    if (changes == NULL) {
+        return -1;
+    }
+
+    started = 0;
+    stored_status = "";
+
+    if (update) {
+        params[0] = id;
+        old = vbp_db_query(call->db, "project_lock", 1, params);
+        if (old == NULL) {
+            json_decref(changes);
+            return -1;
+        }
+
+        if (PQntuples(old) == 0) {
+            PQclear(old);
+            json_decref(changes);
+            vbp_fail(call, 404, "not_found", "报量项目不存在");
+            return 0;
+        }
+
+        stored_status = PQgetvalue(old, 0, 0);
+        started = strcmp(stored_status, "pending") != 0;
+
+        if (started && strcmp(PQgetvalue(old, 0, 1), pct_text) != 0) {
+            vbp_field_error(call, "threshold_pct",
+                            "项目已执行中或已结束，需求量阈值不可修改");
+        }
+
+        if ((started || strcmp(PQgetvalue(old, 0, 12), "0") != 0)
+            && strcmp(PQgetvalue(old, 0, 2), line) != 0)
+        {
+            vbp_field_error(call, "product_line",
+                            "项目已开始或已导入目录，产品线不可修改");
+        }
+
+        for (i = 0; i < PROJECT_WINDOWS; i++) {
+            params[0] = times[i];
+            params[1] = PQgetvalue(old, 0, 3 + i);
+
+            res = vbp_db_query(call->db, "project_window_cmp", 2, params);
+            if (res == NULL) {
+                PQclear(old);
+                json_decref(changes);
+                return -1;
+            }
+
+            if (PQgetvalue(res, 0, 1)[0] != 't') {
+                (void) json_object_set_new(changes, project_windows[i],
+                                           json_string(times[i]));
+
+                /* once running, a window may only be extended */
+                if (started && (i % 2 == 0 || PQgetvalue(res, 0, 0)[0] != 't'))
+                {
+                    vbp_field_error(call, project_windows[i],
+                                    i % 2 == 0
+                                    ? "项目已开始，开始时间不可修改"
+                                    : "项目已开始，截止时间只能延后");
+                }
+            }
+
+            PQclear(res);
+        }
+
+        if (strcmp(PQgetvalue(old, 0, 1), pct_text) != 0) {
+            (void) json_object_set_new(changes, "threshold_pct",
+                                       json_string(pct_text));
+        }
+
+        if (strcmp(PQgetvalue(old, 0, 11), name) != 0) {
+            (void) json_object_set_new(changes, "name", json_string(name));
+        }
+
+        PQclear(old);
+
+        if (started) {
+            params[0] = id;
+            params[1] = prov;
+            res = vbp_db_query(call->db, "project_provinces_dropped", 2,
+                               params);
+            if (res == NULL) {
+                json_decref(changes);
+                return -1;
+            }
+
+            if (PQntuples(res) > 0) {
+                char  msg[300];
+
+                project_join(res, names, sizeof(names));
+                snprintf(msg, sizeof(msg), "项目已开始，不能移除省份：%s", names);
+                vbp_field_error(call, "provinces", msg);
+            }
+
+            PQclear(res);
+        }
+
+        if (call->status) {
+            json_decref(changes);
+            return 0;
+        }
+    }
+
+    /* the statement's parameters: (id,) name, line, threshold, windows */
+    params[0] = update ? id : name;
+    params[1] = update ? name : line;
+    params[2] = update ? line : pct_text;
+    params[3] = update ? pct_text : times[0];
+
+    for (i = 0; i < PROJECT_WINDOWS; i++) {
+        params[(update ? 4 : 3) + i] = times[i];
+    }
+
+    params[11] = update ? times[7] : uid;
+
+    res = vbp_db_query(call->db, update ? "project_update" : "project_insert",
+                       12, params);
+    if (res == NULL) {
+        json_decref(changes);
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        json_decref(changes);
+        vbp_conflict(call, "name", "项目名称已存在");
+        return 0;
+    }
+
+    snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    params[0] = id;
+    params[1] = prov;
+
+    rc = 0;
+
+    if (update) {
+        res = vbp_db_query(call->db, "project_provinces_drop", 2, params);
+        rc = res ? 0 : -1;
+        PQclear(res);
+    }
+
+    if (rc == 0) {
+        res = vbp_db_query(call->db, "project_provinces_add", 2, params);
+        rc = res ? 0 : -1;
+        PQclear(res);
+    }
+
+    if (rc == 0) {
+        res = vbp_db_query(call->db, "project_enroll", 1, params);
+        rc = res ? 0 : -1;
+        PQclear(res);
+    }
+
+    (void) json_object_set_new(changes, "provinces", json_string(prov));
+
+    if (rc != 0
+        || vbp_audit_detail(call, update ? "project_updated"
+                                         : "project_created",
+                            "project", id, update ? stored_status : NULL,
+                            NULL, NULL, changes, NULL)
+           != 0)
+    {
+        return -1;
+    }
+
+    call->status = update ? 200 : 201;
+    call->data = json_pack("{s:I, s:s}", "id", (json_int_t) atoll(id),
+                           "message", update ? "项目已保存" : "项目已创建");
+
+    return call->data ? 0 : -1;
+}
+
+
+/* the actor's own filing in args.project; 0 found, 1 answered, -1 */
+static int
+filing_item(vbp_call_t *call, char *id, size_t len)
+{
+    char         project[24], org[24];
+    const char  *params[2];
+
+    if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
+        return 1;
+    }
+
+    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0) {
+        vbp_fail_unauthenticated(call);
+        return 1;
+    }
+
+    params[0] = project;
+    params[1] = org;
+
+    switch (vbp_db_value(call->db, "filing_item", 2, params, id, len)) {
+    case 1:
+        return 0;
+    case 0:
+        vbp_fail(call, 404, "not_found", "您的机构未参加该报量项目");
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+
+/*
+ * The catalog of an item's project, one page, with the item's values and
+ * the columns and rules of its product line: into call->data.lines.
+ */
+int
+vbp_filing_lines(vbp_call_t *call, const char *item)
+{
+    long         limit, offset, page;
+    char         q[200], lim[24], off[24], count[24];
+    json_t      *items, *project;
+    PGresult    *res;
+    const char  *params[5], *s;
+
+    s = vbp_arg_string(call, "q", 0, 40, NULL);
+    params[0] = item;
+    params[1] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
+    params[2] = json_is_true(json_object_get(call->args, "filled"))
+                || (json_is_string(json_object_get(call->args, "filled"))
+                    && strcmp(json_string_value(json_object_get(call->args,
+                                                               "filled")),
+                              "1") == 0)
+                ? "1" : "";
+
+    if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
+        return 0;
+    }
+
+    if (vbp_db_value(call->db, "filing_lines_count", 3, params, count,
+                     sizeof(count))
+        < 0)
+    {
+        return -1;
+    }
+
+    if (atoll(count) > 0 && offset >= atoll(count)) {
+        page = (long) ((atoll(count) + limit - 1) / limit);
+        offset = (page - 1) * limit;
+    }
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    snprintf(off, sizeof(off), "%ld", offset);
+    params[3] = lim;
+    params[4] = off;
+
+    res = vbp_db_query(call->db, "filing_lines_page", 5, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    items = vbp_rows_json(res, line_names, line_types);
+    PQclear(res);
+
+    res = vbp_db_query(call->db, "filing_project", 1, params);
+    if (res == NULL) {
+        json_decref(items);
+        return -1;
+    }
+
+    project = PQntuples(res) == 0 ? json_object()
+              : json_pack("{s:i, s:o, s:o, s:s}",
+                          "threshold_pct", atoi(PQgetvalue(res, 0, 0)),
+                          "columns", json_loads(PQgetvalue(res, 0, 1), 0,
+                                                NULL),
+                          "rules", json_loads(PQgetvalue(res, 0, 2), 0, NULL),
+                          "product_line_name", PQgetvalue(res, 0, 3));
+    PQclear(res);
+
+    if (items == NULL || project == NULL) {
+        json_decref(items);
+        json_decref(project);
+        return -1;
+    }
+
+    (void) json_object_set_new(call->data, "lines",
+                               vbp_page_json(items, atoll(count), page,
+                                             limit));
+    (void) json_object_set_new(call->data, "line_rules", project);
+
+    return 0;
+}
+
+
+/* GET {project, q, filled, page, per_page}: the filing form */
+static int
+filing_get(vbp_call_t *call)
+{
+    int   rc;
+    char  id[24], org[24];
+
+    rc = filing_item(call, id, sizeof(id));
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+
+    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0) {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    if (vbp_review_detail(call, id, org) != 0) {
+        return -1;
+    }
+
+    return call->status ? 0 : vbp_filing_lines(call, id);
+}
+
+
+/* a quantity: absent, null or "" (not filled) or 0 .. 2^31-1 */
+static int
+filing_qty(vbp_call_t *call, json_t *line, const char *key,
+    const char *field, vbp_buf_t *out)
+{
+    json_t      *v;
+    long long    n;
+    const char  *s;
+
+    v = json_object_get(line, key);
+
+    if (v == NULL || json_is_null(v)
+        || (json_is_string(v) && json_string_length(v) == 0))
+    {
+        return vbp_buf_add(out, "NULL", 4);
+    }
+
+    if (json_is_integer(v)) {
+        n = json_integer_value(v);
+
+    } else if (json_is_string(v)) {
+        s = json_string_value(v);
+        if (strspn(s, "0123456789") != strlen(s) || strlen(s) > 12) {
+            vbp_field_error(call, field, s[0] == '-' ? "数量不能为负数"
+                                                     : "数量应为整数");
+            return 0;
+        }
+        n = atoll(s);
+
+    } else {
+        vbp_field_error(call, field, json_is_real(v) ? "数量应为整数"
+                                                     : "数量应为整数");
+        return 0;
+    }
+
+    if (n < 0) {
+        vbp_field_error(call, field, "数量不能为负数");
+        return 0;
+    }
+
+    if (n > FILING_QTY_MAX) {
+        vbp_field_error(call, field, "数量过大（最大 2147483647）");
+        return 0;
+    }
+
+    {
+        char  text[24];
+        int   len = snprintf(text, sizeof(text), "%lld", n);
+
+        return vbp_buf_add(out, text, (size_t) len);
+    }
+}
+
+
+/* text as an element of an array literal: quoted, " and \ escaped */
+static int
+filing_array_text(vbp_buf_t *out, const char *s)
+{
+    if (vbp_buf_add(out, "\"", 1) != 0) {
+        return -1;
+    }
+
+    for ( /* void */ ; *s; s++) {
+        if ((*s == '"' || *s == '\\') && vbp_buf_add(out, "\\", 1) != 0) {
+            return -1;
+        }
+
+        if (vbp_buf_add(out, s, 1) != 0) {
+            return -1;
+        }
+    }
+
+    return vbp_buf_add(out, "\"", 1);
+}
+
+
+/* the words of vbp_filing_save's and vbp_filing_blockers' refusals */
+static const char *
+filing_refusal_text(const char *code)
+{
+    static const struct { const char *code, *text; }  texts[] = {
+        { "unknown_line", "不是本项目目录中的产品" },
+        { "duplicate_line", "同一产品在一次保存中出现了两次" },
+        { "in_use_missing", "填写了数量，请选择是否有在用仪器" },
+        { "in_use_last_year", "上年度采购总数量大于 0，是否有在用仪器不能为“否”" },
+        { "in_use_cert", "同一注册证下各产品的“是否有在用仪器”应相同" },
+        { "no_lines", "尚未填报任何产品" },
+        { "file_missing", "请上传文件" },
+        { "below_reason_missing", "需求量合计低于意向采购量，请填写原因" },
+        { "in_use_note_missing", "无在用仪器，请上传说明文件" },
+        { "change_note_missing", "需求量超出阈值，请填写增降幅说明" },
+        { NULL, NULL }
+    };
+
+    int  i;
+
+    for (i = 0; texts[i].code; i++) {
+        if (strcmp(texts[i].code, code) == 0) {
+            return texts[i].text;
+        }
+    }
+
+    return "填写有误";
+}
+
+
+/* refusal rows (line, field, code, detail) as field errors: 0 if none */
+static int
+filing_refusals(vbp_call_t *call, PGresult *res)
+{
+    int          row, n;
+    char         field[160], msg[300];
+    const char  *code, *line, *name, *detail;
+
+    n = 0;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        line = PQgetvalue(res, row, 0);
+        name = PQgetvalue(res, row, 1);
+        code = PQgetvalue(res, row, 2);
+        detail = PQgetvalue(res, row, 3);
+
+        if (strcmp(code, "ok") == 0) {
+            continue;
+        }
+
+        n++;
+
+        if (!PQgetisnull(res, row, 0)) {
+            snprintf(field, sizeof(field), "lines.%s.%s", line, name);
+        } else if (*detail && strcmp(name, "in_use_note") == 0) {
+            snprintf(field, sizeof(field), "in_use_note.%s", detail);
+        } else {
+            snprintf(field, sizeof(field), "%s", name);
+        }
+
+        if (strcmp(code, "file_missing") == 0) {
+            snprintf(msg, sizeof(msg), "请上传%s",
+                     strcmp(name, "commitment") == 0
+                     ? "签字盖章的承诺书" : "签字盖章的需求量汇总表");
+        } else if (strcmp(code, "in_use_note_missing") == 0) {
+            snprintf(msg, sizeof(msg), "注册证 %s 无在用仪器，请上传说明文件",
+                     detail);
+        } else if (strcmp(code, "in_use_cert") == 0) {
+            snprintf(msg, sizeof(msg), "注册证 %s 下各产品的“是否有在用仪器”应相同",
+                     detail);
+        } else {
+            snprintf(msg, sizeof(msg), "%s", filing_refusal_text(code));
+        }
+
+        vbp_field_error(call, field, msg);
+    }
+
+    return n;
+}
+
+
+/*
+ * POST {project, lines: [{catalog_line_id, last_year, demand, intended,
+ * in_use, change_note}]}: 暂存 of the lines of a page
+ */
+static int
+filing_save(vbp_call_t *call)
+{
+    int          rc, i, first;
+    char         item[24], field[96], uid[24], org[24], nlines[16];
+    size_t       idx, n;
+    json_t      *lines, *line, *v;
+    vbp_buf_t    arr[6];
+    PGresult    *res;
+    long long    lid;
+    const char  *params[8], *note, *why;
+
+    lines = json_object_get(call->args, "lines");
+
+    if (!json_is_array(lines) || json_array_size(lines) == 0) {
+        vbp_field_error(call, "lines", "没有要保存的数据");
+        return 0;
+    }
+
+    if (json_array_size(lines) > FILING_SAVE_MAX) {
+        char  msg[80];
+
+        snprintf(msg, sizeof(msg), "一次最多保存 %d 行，请分页暂存",
+                 FILING_SAVE_MAX);
+        vbp_field_error(call, "lines", msg);
+        vbp_fail(call, 413, "too_many_lines", msg);
+        return 0;
+    }
+
+    for (i = 0; i < 6; i++) {
+        vbp_buf_init(&arr[i]);
+    }
+
+    rc = 0;
+
+    for (i = 0; rc == 0 && i < 6; i++) {
+        rc = vbp_buf_add(&arr[i], "{", 1);
+    }
+
+    json_array_foreach(lines, idx, line) {
+        if (rc != 0) {
+            break;
+        }
+
+        first = idx == 0;
+
+        for (i = 0; rc == 0 && i < 6 && !first; i++) {
+            rc = vbp_buf_add(&arr[i], ",", 1);
+        }
+
+        v = json_object_get(line, "catalog_line_id");
+        if (!json_is_object(line)
+            || !((json_is_integer(v) && (lid = json_integer_value(v)) > 0
+                  && lid <= FILING_QTY_MAX)
+                 || (json_is_string(v) && json_string_length(v) > 0
+                     && json_string_length(v) < 11
+                     && strspn(json_string_value(v), "0123456789")
+                        == json_string_length(v)
+                     && (lid = atoll(json_string_value(v))) > 0
+                     && lid <= FILING_QTY_MAX)))
+        {
+            snprintf(field, sizeof(field), "lines.%zu.catalog_line_id", idx);
+            vbp_field_error(call, field, "产品编号无效");
+            rc = rc ? rc : vbp_buf_add(&arr[0], "0", 1);
+            for (i = 1; rc == 0 && i < 6; i++) {
+                rc = vbp_buf_add(&arr[i], "NULL", 4);
+            }
+            continue;
+        }
+
+        n = (size_t) snprintf(field, sizeof(field), "%lld", lid);
+        rc = vbp_buf_add(&arr[0], field, n);
+
+#define LINE_FIELD(name)                                                     \
+        snprintf(field, sizeof(field), "lines.%lld.%s", lid, name)
+
+        LINE_FIELD("last_year");
+        rc = rc ? rc : filing_qty(call, line, "last_year", field, &arr[1]);
+        LINE_FIELD("demand");
+        rc = rc ? rc : filing_qty(call, line, "demand", field, &arr[2]);
+        LINE_FIELD("intended");
+        rc = rc ? rc : filing_qty(call, line, "intended", field, &arr[3]);
+
+        /* in use: true/false, "1"/"0", or not chosen */
+        v = json_object_get(line, "in_use");
+        LINE_FIELD("in_use");
+        if (v == NULL || json_is_null(v)
+            || (json_is_string(v) && json_string_length(v) == 0))
+        {
+            rc = rc ? rc : vbp_buf_add(&arr[4], "NULL", 4);
+        } else if (json_is_boolean(v)
+                   || (json_is_integer(v) && (json_integer_value(v) == 0
+                                              || json_integer_value(v) == 1))
+                   || (json_is_string(v)
+                       && (strcmp(json_string_value(v), "1") == 0
+                           || strcmp(json_string_value(v), "0") == 0)))
+        {
+            int  yes = json_is_true(v)
+                       || (json_is_integer(v) && json_integer_value(v) == 1)
+                       || (json_is_string(v)
+                           && strcmp(json_string_value(v), "1") == 0);
+
+            rc = rc ? rc : vbp_buf_add(&arr[4], yes ? "t" : "f", 1);
+        } else {
+            vbp_field_error(call, field, "请选择是或否");
+            rc = rc ? rc : vbp_buf_add(&arr[4], "NULL", 4);
+        }
+
+        v = json_object_get(line, "change_note");
+        LINE_FIELD("change_note");
+        note = "";
+        if (v && !json_is_null(v)) {
+            size_t  chars;
+
+            if (!json_is_string(v)) {
+                vbp_field_error(call, field, "应为文本");
+            } else if ((why = vbp_text_check(json_string_value(v),
+                                             json_string_length(v), &chars)))
+            {
+                vbp_field_error(call, field, why);
+            } else if (chars > FILING_NOTE_MAX) {
+                vbp_field_error(call, field, "增降幅说明最多 200 个字");
+            } else {
+                note = json_string_value(v);
+            }
+        }
+        rc = rc ? rc : filing_array_text(&arr[5], note);
+
+#undef LINE_FIELD
+    }
+
+    for (i = 0; rc == 0 && i < 6; i++) {
+        rc = vbp_buf_add(&arr[i], "}", 2);   /* with the NUL */
+    }
+
+    if (rc != 0 || call->status) {
+        for (i = 0; i < 6; i++) {
+            vbp_buf_free(&arr[i]);
+        }
+        return rc;
+    }
+
+    rc = filing_item(call, item, sizeof(item));
+
+    /* the save transition: window, state, the city not yet submitted */
+    if (rc == 0) {
+        snprintf(field, sizeof(field), "{%s}", item);
+        rc = vbp_chain_fire_call(call, "demand", "save", field, NULL, NULL);
+    }
+
+    if (rc != 0 || call->status) {
+        for (i = 0; i < 6; i++) {
+            vbp_buf_free(&arr[i]);
+        }
+        return rc < 0 ? -1 : 0;
+    }
+
+    params[0] = item;
+    for (i = 0; i < 6; i++) {
+        params[1 + i] = arr[i].data;
+    }
+
+    res = vbp_db_query(call->db, "filing_save", 7, params);
+
+    for (i = 0; i < 6; i++) {
+        vbp_buf_free(&arr[i]);
+    }
+
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (filing_refusals(call, res) > 0) {
+        PQclear(res);
+        return 0;
+    }
+
+    v = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 3), 0, NULL)
+                            : NULL;
+    PQclear(res);
+
+    if (v == NULL) {
+        return -1;
+    }
+
+    if (vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0
+        || vbp_actor_int(call, "org_id", org, sizeof(org)) != 0)
+    {
+        json_decref(v);
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    snprintf(nlines, sizeof(nlines), "%zu", json_array_size(lines));
+    params[0] = item;
+    params[1] = uid;
+    params[2] = vbp_actor_str(call, "username");
+    params[3] = org;
+    params[4] = vbp_call_ip(call);
+    params[5] = nlines;
+
+    res = vbp_db_query(call->db, "filing_audit_save", 6, params);
+    if (res == NULL) {
+        json_decref(v);
+        return -1;
+    }
+
+    PQclear(res);
+
+    (void) json_object_set_new(v, "message", json_string("已暂存"));
+    call->data = v;
+
+    return 0;
+}
+
+
+/* POST {project, contact, phone, below_reason}: 提交 to the city */
+static int
+filing_submit(vbp_call_t *call)
+{
+    int          rc;
+    char         item[24], ids[32];
+    PGresult    *res;
+    const char  *params[4], *contact, *phone, *reason;
+
+    contact = vbp_arg_string(call, "contact", 1, 32, "请填写联系人");
+    phone = vbp_arg_string(call, "phone", 7, 20, "请填写联系电话");
+    reason = vbp_arg_string(call, "below_reason", 0, 500, NULL);
+
+    if (phone && strspn(phone, "0123456789-") != strlen(phone)) {
+        vbp_field_error(call, "phone", "联系电话只能包含数字和“-”");
+    }
+
+    if (call->status) {
+        return 0;
+    }
+
+    rc = filing_item(call, item, sizeof(item));
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+
+    /* first the transition: it locks the item and checks state, window */
+    snprintf(ids, sizeof(ids), "{%s}", item);
+    rc = vbp_chain_fire_call(call, "demand", "submit", ids, NULL, NULL);
+    if (rc != 0 || call->status) {
+        return rc;
+    }
+
+    params[0] = item;
+    params[1] = contact;
+    params[2] = phone;
+    params[3] = reason ? reason : "";
+
+    res = vbp_db_query(call->db, "filing_contact", 4, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    PQclear(res);
+
+    /* what the rules still miss undoes the whole submit (422: rollback) */
+    res = vbp_db_query(call->db, "filing_blockers", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (filing_refusals(call, res) > 0) {
+        PQclear(res);
+        return 0;
+    }
+
+    PQclear(res);
+
+    call->data = json_pack("{s:s, s:s}", "message", "已提交，等待市级医保局审核",
+                           "state", "submitted");
+
+    return call->data ? 0 : -1;
+}
+
+
+/* POST {project, reason}: 撤回申请 of a submitted filing */
+static int
+filing_withdraw(vbp_call_t *call)
+{
+    int          rc;
+    char         item[24], ids[32];
+    const char  *reason;
+
+    reason = vbp_review_reason(call);
+    if (call->status) {
+        return 0;
+    }
+
+    rc = filing_item(call, item, sizeof(item));
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+
+    snprintf(ids, sizeof(ids), "{%s}", item);
+    rc = vbp_chain_fire_call(call, "demand", "request_withdraw", ids, reason,
+                             NULL);
+    if (rc != 0 || call->status) {
+        return rc;
+    }
+
+    call->data = json_pack("{s:s, s:s}", "message", "撤回申请已提交，等待市级医保局处理",
+                           "state", "withdraw_requested");
+
+    return call->data ? 0 : -1;
+}

@@ -1,0 +1,757 @@
+/*
+ * The review chain (seeds 000 and 004): firing its transitions, the lists
+ * a reviewer works from and the detail of one item.
+ *
+ * What may happen is data (migration 005: chain_states, chain_transitions)
+ * and one SQL function, vbp_chain_fire(), checks and moves a batch in one
+ * go.  This file turns its refusals into answers the UI shows, and is the
+ * only place that fires: filing.c, and later allocations and contracts,
+ * call vbp_chain_fire_call() with their own chain and actions.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vbp.h"
+
+
+#define REVIEW_IDS_MAX     (500 * 12 + 3)
+#define REVIEW_REASON_MAX  200
+
+
+static int review_act(vbp_call_t *call);
+static int review_own(vbp_call_t *call);
+static int review_items(vbp_call_t *call);
+static int review_summary(vbp_call_t *call);
+static int review_item(vbp_call_t *call);
+static void review_refusal(vbp_call_t *call, PGresult *res, int row,
+    const char *action_title);
+
+
+const vbp_op_t  vbp_review_ops[] = {
+    { "review.act", review_act, 1, 0, "report.review", NULL, NULL },
+    { "review.submit", review_own, 1, 0, "report.review", "submit", NULL },
+    { "review.withdraw", review_own, 1, 0, "report.review", "withdraw",
+      NULL },
+    { "review.items", review_items, 1, 0, "report.review", NULL, NULL },
+    { "review.summary", review_summary, 1, 0, "report.review", NULL, NULL },
+    { "review.item", review_item, 1, 0, "report.review", NULL, NULL },
+    { NULL, NULL, 0, 0, NULL, NULL, NULL }
+};
+
+
+/* the hospital items below a region path, with their filing's totals */
+#define REVIEW_ITEMS_WHERE                                                   \
+    " FROM review_items i JOIN filings f ON f.item_id = i.id"                \
+    " JOIN orgs o ON o.id = i.org_id JOIN regions g ON g.id = i.region_id"   \
+    " JOIN chain_states s ON s.chain = i.chain AND s.level = i.level"        \
+    "  AND s.state = i.state"                                                \
+    " WHERE i.project_id = $1::integer AND i.chain = 'demand'"               \
+    "  AND i.level = 'hospital' AND i.scope_path LIKE $2 || '%'"             \
+    "  AND ($3 = '' OR i.state = $3)"                                        \
+    "  AND ($4 = '' OR o.name ILIKE $4 OR o.code ILIKE $4)"                  \
+    "  AND ($5 = '' OR f.beyond > 0)"
+
+const vbp_stmt_t  vbp_review_stmts[] = {
+
+    /* the refusals name the item and its state in words */
+    { "review_fire",
+      "SELECT x.item_id, x.outcome, coalesce(s.title, x.state), x.detail,"
+      "  coalesce(o.name, g.name, ''),"
+      "  (SELECT t.title FROM chain_transitions t WHERE t.chain = $1"
+      "    AND t.action = $2 AND t.level = i.level LIMIT 1),"
+      "  x.state"
+      " FROM vbp_chain_fire($1, $2, $3::bigint[], $4, $5, $6::integer,"
+      "      $7::integer, $8, $9::inet, $10) x"
+      " LEFT JOIN review_items i ON i.id = x.item_id"
+      " LEFT JOIN orgs o ON o.id = i.org_id"
+      " LEFT JOIN regions g ON g.id = i.region_id AND i.org_id IS NULL"
+      " LEFT JOIN chain_states s ON s.chain = i.chain AND s.level = i.level"
+      "  AND s.state = x.state" },
+
+    /* the item of the actor's own region in a project */
+    { "review_own_item",
+      "SELECT i.id, (SELECT count(*) FROM item_files x WHERE x.item_id = i.id"
+      "  AND x.kind = 'province_summary')"
+      " FROM review_items i WHERE i.project_id = $1::integer"
+      "  AND i.chain = 'demand' AND i.region_id = $2::integer"
+      "  AND i.level = $3" },
+
+    /* a region the actor covers, by code */
+    { "review_region_path",
+      "SELECT coalesce((SELECT path FROM regions WHERE code = $1"
+      "  AND starts_with(path, $2)), '')" },
+
+    { "review_items_count", "SELECT count(*)" REVIEW_ITEMS_WHERE },
+
+    { "review_items_page",
+      "SELECT i.id, o.code, o.name, g.name, i.state, s.title,"
+      "  f.last_year_total, f.demand_total, f.intended_total, f.lines,"
+      "  f.beyond, i.state IN ('submitted'),"
+      "  to_char(i.submitted_at AT TIME ZONE 'Asia/Shanghai',"
+      "          'YYYY-MM-DD HH24:MI'),"
+      "  to_char(i.handled_at AT TIME ZONE 'Asia/Shanghai',"
+      "          'YYYY-MM-DD HH24:MI'),"
+      "  (SELECT e.reason FROM review_events e WHERE e.item_id = i.id"
+      "    ORDER BY e.id DESC LIMIT 1)"
+      REVIEW_ITEMS_WHERE
+      " ORDER BY o.code LIMIT $6 OFFSET $7" },
+
+    /*
+     * the items one level below a region's own (a province's cities, the
+     * alliance's provinces) and their hospitals' totals, counting those
+     * that must report (never 无需上报, seed 004)
+     */
+    { "review_summary",
+      "SELECT c.id, g.code, g.name, c.state, s.title,"
+      "  count(h.id) FILTER (WHERE h.state <> 'exempt'),"
+      "  coalesce(sum(f.last_year_total) FILTER (WHERE h.state <> 'exempt'), 0),"
+      "  coalesce(sum(f.demand_total) FILTER (WHERE h.state <> 'exempt'), 0),"
+      "  count(h.id) FILTER (WHERE h.state IN ('submitted', 'approved',"
+      "                       'withdraw_requested')),"
+      "  count(h.id) FILTER (WHERE h.state = 'approved'),"
+      "  count(h.id) FILTER (WHERE h.state = 'exempt'),"
+      "  to_char(c.handled_at AT TIME ZONE 'Asia/Shanghai',"
+      "          'YYYY-MM-DD HH24:MI')"
+      " FROM review_items c JOIN regions g ON g.id = c.region_id"
+      " JOIN chain_states s ON s.chain = c.chain AND s.level = c.level"
+      "  AND s.state = c.state"
+      " LEFT JOIN review_items h ON h.project_id = c.project_id"
+      "  AND h.chain = c.chain AND h.level = 'hospital'"
+      "  AND h.scope_path LIKE c.scope_path || '%'"
+      " LEFT JOIN filings f ON f.item_id = h.id"
+      " WHERE c.project_id = $1::integer AND c.chain = 'demand'"
+      "  AND c.level = $3 AND c.scope_path LIKE $2 || '%'"
+      " GROUP BY c.id, g.code, g.name, s.title ORDER BY g.code" },
+
+    /* one item in the actor's scope (a hospital: its own) */
+    { "review_item",
+      "SELECT i.id, i.level, i.state, s.title, coalesce(o.code, g.code),"
+      "  coalesce(o.name, g.name), g.name, p.id, p.name,"
+      "  f.last_year_total, f.demand_total, f.intended_total, f.lines,"
+      "  f.beyond, f.contact, f.phone, f.below_reason,"
+      "  to_char(i.submitted_at AT TIME ZONE 'Asia/Shanghai',"
+      "          'YYYY-MM-DD HH24:MI'),"
+      "  to_char(i.handled_at AT TIME ZONE 'Asia/Shanghai',"
+      "          'YYYY-MM-DD HH24:MI')"
+      " FROM review_items i JOIN projects p ON p.id = i.project_id"
+      " JOIN regions g ON g.id = i.region_id"
+      " JOIN chain_states s ON s.chain = i.chain AND s.level = i.level"
+      "  AND s.state = i.state"
+      " LEFT JOIN orgs o ON o.id = i.org_id"
+      " LEFT JOIN filings f ON f.item_id = i.id"
+      " WHERE i.id = $1::bigint AND i.scope_path LIKE $2 || '%'"
+      "  AND ($3::integer IS NULL OR i.org_id = $3::integer)" },
+
+    /* the item's history, seen by the filer and every level above */
+    { "review_events",
+      "SELECT to_char(e.at AT TIME ZONE 'Asia/Shanghai',"
+      "               'YYYY-MM-DD HH24:MI:SS'),"
+      "  e.actor_name, coalesce(o.name, ''), e.action,"
+      "  coalesce(t.title, e.action), coalesce(a.title, e.from_state, ''),"
+      "  coalesce(b.title, e.to_state, ''), coalesce(e.reason, '')"
+      " FROM review_events e JOIN review_items i ON i.id = e.item_id"
+      " LEFT JOIN orgs o ON o.id = e.actor_org_id"
+      " LEFT JOIN chain_transitions t ON t.chain = i.chain"
+      "  AND t.level = i.level AND t.action = e.action"
+      " LEFT JOIN chain_states a ON a.chain = i.chain AND a.level = i.level"
+      "  AND a.state = e.from_state"
+      " LEFT JOIN chain_states b ON b.chain = i.chain AND b.level = i.level"
+      "  AND b.state = e.to_state"
+      " WHERE e.item_id = $1::bigint ORDER BY e.id" },
+
+    { "review_files",
+      "SELECT x.kind, x.certificate, x.filename, x.sha256, u.bytes,"
+      "  u.content_type,"
+      "  to_char(x.uploaded_at AT TIME ZONE 'Asia/Shanghai',"
+      "          'YYYY-MM-DD HH24:MI')"
+      " FROM item_files x JOIN uploads u ON u.sha256 = x.sha256"
+      " WHERE x.item_id = $1::bigint ORDER BY x.kind, x.certificate" },
+
+    { NULL, NULL }
+};
+
+
+static const char *const  review_item_names[] = {
+    "id", "org_code", "org_name", "city_name", "state", "state_title",
+    "last_year_total", "demand_total", "intended_total", "lines", "beyond",
+    "selectable", "submitted_at", "handled_at", "last_reason", NULL
+};
+
+static const char  review_item_types[] = "isssssiiiiibnnn";
+
+
+static const char *const  review_summary_names[] = {
+    "id", "region_code", "region_name", "state", "state_title",
+    "hospitals", "last_year_total", "demand_total", "submitted", "approved",
+    "exempt", "handled_at", NULL
+};
+
+static const char  review_summary_types[] = "issssiiiiiin";
+
+
+static const char *const  review_detail_names[] = {
+    "id", "level", "state", "state_title", "code", "name", "region_name",
+    "project_id", "project_name", "last_year_total", "demand_total",
+    "intended_total", "lines", "beyond", "contact", "phone", "below_reason",
+    "submitted_at", "handled_at", NULL
+};
+
+static const char  review_detail_types[] = "issssssisIIIIInnnnn";
+
+
+static const char *const  review_event_names[] = {
+    "at", "actor", "actor_org", "action", "action_title", "from", "to",
+    "reason", NULL
+};
+
+
+static const char *const  review_file_names[] = {
+    "kind", "certificate", "filename", "sha256", "bytes", "content_type",
+    "uploaded_at", NULL
+};
+
+
+/* the words of a window's name, as the project form says them */
+static const char *
+review_window_title(const char *name)
+{
+    return strcmp(name, "file") == 0 ? "医疗机构填报"
+           : strcmp(name, "city") == 0 ? "市级审核"
+           : strcmp(name, "province") == 0 ? "省级审核"
+           : "联采办审核";
+}
+
+
+/*
+ * Fire an action of a chain on items ("{1,2}"), all or none.  The call is
+ * answered with the refusal, or *moved (when asked for) holds the moved
+ * items [{id, name, from, to}].  Returns -1 only on a database failure.
+ */
+int
+vbp_chain_fire_call(vbp_call_t *call, const char *chain, const char *action,
+    const char *ids, const char *reason, json_t **moved)
+{
+    int          row, refused;
+    char         org[24], uid[24];
+    json_t      *items;
+    PGresult    *res;
+    const char  *params[10];
+
+    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0
+        || vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0
+        || vbp_actor_str(call, "role") == NULL
+        || vbp_actor_path(call) == NULL)
+    {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    params[0] = chain;
+    params[1] = action;
+    params[2] = ids;
+    params[3] = vbp_actor_str(call, "role");
+    params[4] = vbp_actor_path(call);
+    params[5] = org;
+    params[6] = uid;
+    params[7] = vbp_actor_str(call, "username");
+    params[8] = vbp_call_ip(call);
+    params[9] = reason;
+
+    res = vbp_db_query(call->db, "review_fire", 10, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    refused = 0;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        if (strcmp(PQgetvalue(res, row, 1), "ok") != 0) {
+            if (refused++ == 0) {
+                review_refusal(call, res, row, PQgetvalue(res, row, 5));
+            }
+        }
+    }
+
+    if (refused) {
+        items = json_array();
+
+        for (row = 0; items && row < PQntuples(res); row++) {
+            (void) json_array_append_new(items,
+                json_pack("{s:I, s:s, s:s, s:s}",
+                          "id", (json_int_t) atoll(PQgetvalue(res, row, 0)),
+                          "name", PQgetvalue(res, row, 4),
+                          "state", PQgetvalue(res, row, 2),
+                          "refusal", PQgetvalue(res, row, 1)));
+        }
+
+        if (items && call->error) {
+            (void) json_object_set_new(call->error, "items", items);
+        } else {
+            json_decref(items);
+        }
+
+        PQclear(res);
+        return 0;
+    }
+
+    if (moved) {
+        *moved = json_array();
+
+        for (row = 0; *moved && row < PQntuples(res); row++) {
+            (void) json_array_append_new(*moved,
+                json_pack("{s:I, s:s, s:s, s:s}",
+                          "id", (json_int_t) atoll(PQgetvalue(res, row, 0)),
+                          "name", PQgetvalue(res, row, 4),
+                          "from", PQgetvalue(res, row, 3),
+                          "to", PQgetvalue(res, row, 6)));
+        }
+    }
+
+    PQclear(res);
+
+    return (moved && *moved == NULL) ? -1 : 0;
+}
+
+
+/* the first refusal of a batch says what is wrong, in the manuals' words */
+static void
+review_refusal(vbp_call_t *call, PGresult *res, int row,
+    const char *action_title)
+{
+    char         msg[512], window[16], *w[4], *p;
+    int          n;
+    const char  *outcome, *name, *state, *detail, *act;
+
+    outcome = PQgetvalue(res, row, 1);
+    state = PQgetvalue(res, row, 2);
+    detail = PQgetvalue(res, row, 3);
+    name = PQgetvalue(res, row, 4);
+    act = *action_title ? action_title : "执行此操作";
+
+    if (strcmp(outcome, "not_found") == 0) {
+        vbp_fail(call, 404, "not_found", "未找到该记录，或不在您的管辖范围内");
+
+    } else if (strcmp(outcome, "no_action") == 0) {
+        vbp_fail(call, 403, "forbidden", "您不能对该记录执行此操作");
+
+    } else if (strcmp(outcome, "state") == 0) {
+        snprintf(msg, sizeof(msg), "「%s」当前状态为「%s」，不能%s", name,
+                 state, act);
+        vbp_fail(call, 409, "wrong_state", msg);
+        (void) json_object_set_new(call->error, "state", json_string(state));
+
+    } else if (strcmp(outcome, "window") == 0) {
+        /* detail: window|not_open or closed|opens|closes */
+        snprintf(msg, sizeof(msg), "%s", detail);
+        for (n = 0, p = msg; n < 4 && p; n++) {
+            w[n] = p;
+            p = strchr(p, '|');
+            if (p) {
+                *p++ = '\0';
+            }
+        }
+
+        if (n < 4) {
+            vbp_fail(call, 409, "outside_window", "不在办理时间内");
+            return;
+        }
+
+        snprintf(window, sizeof(window), "%s", w[0]);
+        snprintf(msg + 256, sizeof(msg) - 256, "%s时间为 %s 至 %s，%s%s",
+                 review_window_title(window), w[2], w[3],
+                 strcmp(w[1], "closed") == 0 ? "已于 " : "尚未开始",
+                 strcmp(w[1], "closed") == 0 ? w[3] : "");
+        if (strcmp(w[1], "closed") == 0) {
+            strncat(msg + 256, " 截止", sizeof(msg) - 256
+                    - strlen(msg + 256) - 1);
+        }
+        vbp_fail(call, 409, "outside_window", msg + 256);
+        (void) json_object_set_new(call->error, "window",
+                                   json_string(window));
+
+    } else if (strcmp(outcome, "reason") == 0) {
+        snprintf(msg, sizeof(msg), "请填写%s的原因", act);
+        vbp_field_error(call, "reason", msg);
+
+    } else if (strcmp(outcome, "parent") == 0) {
+        snprintf(msg, sizeof(msg), "上一级的状态为「%s」，本级数据已锁定，不能%s",
+                 detail, act);
+        vbp_fail(call, 409, "locked", msg);
+
+    } else if (strcmp(outcome, "children") == 0) {
+        snprintf(msg, sizeof(msg), "以下单位尚未审核通过，不能%s：%s", act,
+                 detail);
+        vbp_fail(call, 409, "not_ready", msg);
+        (void) json_object_set_new(call->error, "blocking",
+                                   json_string(detail));
+
+    } else {
+        vbp_fail(call, 409, "refused", "不能执行此操作");
+    }
+}
+
+
+/* the reason of an action: plain text, at most REVIEW_REASON_MAX */
+const char *
+vbp_review_reason(vbp_call_t *call)
+{
+    return vbp_arg_string(call, "reason", 0, REVIEW_REASON_MAX, NULL);
+}
+
+
+/* POST {action, ids | id, reason}: a reviewer's action on items below */
+static int
+review_act(vbp_call_t *call)
+{
+    int          rc;
+    char         ids[REVIEW_IDS_MAX], message[160];
+    size_t       count;
+    json_t      *moved;
+    const char  *action, *reason;
+
+    static const char *const  actions[] = {
+        "approve", "return", "revoke", "exempt", "include",
+        "grant_withdraw", "refuse_withdraw", NULL
+    };
+
+    action = vbp_arg_choice(call, "action", actions, "请选择操作");
+    reason = vbp_review_reason(call);
+
+    if (vbp_arg_id_list(call, json_object_get(call->args, "id") ? "id"
+                                                                 : "ids",
+                        "记录", ids, sizeof(ids), &count) != 0
+        || call->status)
+    {
+        return 0;
+    }
+
+    moved = NULL;
+    rc = vbp_chain_fire_call(call, "demand", action, ids, reason, &moved);
+
+    if (rc != 0 || call->status) {
+        json_decref(moved);
+        return rc;
+    }
+
+    snprintf(message, sizeof(message), "已处理 %zu 条记录", count);
+    call->data = json_pack("{s:s, s:I, s:o}", "message", message,
+                           "changed", (json_int_t) count, "items", moved);
+
+    return call->data ? 0 : -1;
+}
+
+
+/* the level a bureau's own item is at */
+static const char *
+review_own_level(vbp_call_t *call)
+{
+    const char  *role;
+
+    role = vbp_actor_str(call, "role");
+
+    return role == NULL ? NULL
+           : strcmp(role, "city_bureau") == 0 ? "city"
+           : strcmp(role, "province_bureau") == 0 ? "province" : NULL;
+}
+
+
+/*
+ * POST {project}: a city or province submits its own region's figures to
+ * the level above (提交), or takes them back while unreviewed (撤回); a
+ * province submits with its stamped summary uploaded (seed 004)
+ */
+static int
+review_own(vbp_call_t *call)
+{
+    int          rc;
+    char         project[24], region[24], ids[32];
+    json_t      *moved, *r;
+    PGresult    *res;
+    const char  *params[3], *level;
+
+    level = review_own_level(call);
+    if (level == NULL) {
+        vbp_fail(call, 403, "forbidden", "只有市级和省级医保局提交本级数据");
+        return 0;
+    }
+
+    if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
+        return 0;
+    }
+
+    r = json_object_get(json_object_get(call->actor, "region"), "id");
+    if (!json_is_integer(r)) {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    snprintf(region, sizeof(region), "%lld",
+             (long long) json_integer_value(r));
+
+    params[0] = project;
+    params[1] = region;
+    params[2] = level;
+
+    res = vbp_db_query(call->db, "review_own_item", 3, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        vbp_fail(call, 404, "not_found", "本级未参加该报量项目");
+        return 0;
+    }
+
+    snprintf(ids, sizeof(ids), "{%s}", PQgetvalue(res, 0, 0));
+
+    if (strcmp(call->variant, "submit") == 0
+        && strcmp(level, "province") == 0
+        && strcmp(PQgetvalue(res, 0, 1), "0") == 0)
+    {
+        PQclear(res);
+        vbp_field_error(call, "province_summary", "请先上传盖章的汇总数据");
+        return 0;
+    }
+
+    PQclear(res);
+
+    moved = NULL;
+    rc = vbp_chain_fire_call(call, "demand", call->variant, ids, NULL,
+                             &moved);
+
+    if (rc != 0 || call->status) {
+        json_decref(moved);
+        return rc;
+    }
+
+    call->data = json_pack("{s:s, s:o}", "message",
+                           strcmp(call->variant, "submit") == 0
+                           ? "已提交上级审核" : "已撤回本级提交",
+                           "items", moved);
+
+    return call->data ? 0 : -1;
+}
+
+
+/* a region code the actor covers, or its own region; the path for $2 */
+static int
+review_region_path(vbp_call_t *call, char *path, size_t len)
+{
+    const char  *code, *own;
+    char         value[256];
+    const char  *params[2];
+
+    own = vbp_actor_path(call);
+    code = vbp_arg_string(call, "region", 0, 12, NULL);
+
+    if (own == NULL) {
+        vbp_fail_unauthenticated(call);
+        return -1;
+    }
+
+    if (code == NULL || *code == '\0') {
+        snprintf(path, len, "%s", own);
+        return 0;
+    }
+
+    params[0] = code;
+    params[1] = own;
+
+    if (vbp_db_value(call->db, "review_region_path", 2, params, value,
+                     sizeof(value))
+        < 0)
+    {
+        return -2;
+    }
+
+    if (*value == '\0') {
+        vbp_field_error(call, "region", "区划不存在或不在管辖范围内");
+        vbp_fail(call, 404, "not_found", "区划不存在或不在管辖范围内");
+        return -1;
+    }
+
+    snprintf(path, len, "%s", value);
+
+    return 0;
+}
+
+
+/* GET {project, region, state, q, beyond, page, per_page}: hospitals */
+static int
+review_items(vbp_call_t *call)
+{
+    int          rc;
+    char         project[24], path[256], q[200];
+    const char  *params[9], *s;
+
+    static const char *const  states[] = {
+        "unfiled", "draft", "submitted", "withdraw_requested", "approved",
+        "returned", "exempt", NULL
+    };
+
+    if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
+        return 0;
+    }
+
+    rc = review_region_path(call, path, sizeof(path));
+    if (rc != 0) {
+        return rc == -2 ? -1 : 0;
+    }
+
+    params[0] = project;
+    params[1] = path;
+    params[2] = vbp_arg_choice(call, "state", states, NULL);
+
+    s = vbp_arg_string(call, "q", 0, 40, NULL);
+    params[3] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
+    params[4] = json_is_true(json_object_get(call->args, "beyond"))
+                || (json_is_string(json_object_get(call->args, "beyond"))
+                    && strcmp(json_string_value(json_object_get(call->args,
+                                                               "beyond")),
+                              "1") == 0)
+                ? "1" : "";
+
+    if (call->status) {
+        return 0;
+    }
+
+    return vbp_list(call, "review_items_count", "review_items_page", params,
+                    5, review_item_names, review_item_types);
+}
+
+
+/* GET {project, region}: the regions one level below, with their totals */
+static int
+review_summary(vbp_call_t *call)
+{
+    int          rc;
+    char         project[24], path[256];
+    PGresult    *res;
+    const char  *params[3], *role, *code;
+
+    if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
+        return 0;
+    }
+
+    rc = review_region_path(call, path, sizeof(path));
+    if (rc != 0) {
+        return rc == -2 ? -1 : 0;
+    }
+
+    /* the alliance sees provinces, a province (or the alliance in one
+     * province) its cities */
+    role = vbp_actor_str(call, "role");
+    code = vbp_arg_string(call, "region", 0, 12, NULL);
+
+    params[0] = project;
+    params[1] = path;
+    params[2] = (role && strcmp(role, "alliance") == 0
+                 && (code == NULL || *code == '\0'))
+                ? "province" : "city";
+
+    res = vbp_db_query(call->db, "review_summary", 3, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    call->data = json_pack("{s:o, s:s}", "items",
+                           vbp_rows_json(res, review_summary_names,
+                                         review_summary_types),
+                           "level", params[2]);
+    PQclear(res);
+
+    return call->data ? 0 : -1;
+}
+
+
+/*
+ * The detail of one item in scope: header, totals, files and history.  A
+ * hospital reaches only its own (org), a bureau what is below its region.
+ * Answered into call->data; 0, or -1 on a database failure.
+ */
+int
+vbp_review_detail(vbp_call_t *call, const char *id, const char *org)
+{
+    json_t      *detail;
+    PGresult    *res;
+    const char  *params[3];
+
+    params[0] = id;
+    params[1] = vbp_actor_path(call);
+    params[2] = org;
+
+    if (params[1] == NULL) {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    res = vbp_db_query(call->db, "review_item", 3, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        vbp_fail(call, 404, "not_found", "未找到该记录，或不在您的管辖范围内");
+        return 0;
+    }
+
+    detail = vbp_row_json(res, 0, review_detail_names, review_detail_types);
+    PQclear(res);
+
+    if (detail == NULL) {
+        return -1;
+    }
+
+    res = vbp_db_query(call->db, "review_events", 1, params);
+    if (res == NULL) {
+        json_decref(detail);
+        return -1;
+    }
+
+    (void) json_object_set_new(detail, "events",
+                               vbp_rows_json(res, review_event_names,
+                                             "ssssssss"));
+    PQclear(res);
+
+    res = vbp_db_query(call->db, "review_files", 1, params);
+    if (res == NULL) {
+        json_decref(detail);
+        return -1;
+    }
+
+    (void) json_object_set_new(detail, "files",
+                               vbp_rows_json(res, review_file_names,
+                                             "ssssiss"));
+    PQclear(res);
+
+    json_decref(call->data);
+    call->data = detail;
+
+    return 0;
+}
+
+
+/* GET {id}: one item below the reviewer, with its lines (filing.c) */
+static int
+review_item(vbp_call_t *call)
+{
+    char  id[24];
+
+    if (vbp_arg_id(call, "id", id, sizeof(id)) != 0) {
+        return 0;
+    }
+
+    if (vbp_review_detail(call, id, NULL) != 0) {
+        return -1;
+    }
+
+    if (call->status) {
+        return 0;
+    }
+
+    return vbp_filing_lines(call, id);
+}
