@@ -303,7 +303,7 @@ Cookie: vbp_sid=@SID2@
 --- request
 GET /api/permissions/tree?id=@SUB1@
 --- response_body
-{"tree":[{"code":"account","name":"账户","children":[{"code":"org.view","name":"本单位信息","granted":true},{"code":"account.subusers","name":"子用户管理","granted":false}]}],"account":{"username":"t20_sub1","display_name":"张三Zhang3"}}
+{"tree":[{"code":"report","name":"报量项目管理","children":[{"code":"report.file","name":"报量填报","granted":false}]},{"code":"account","name":"账户","children":[{"code":"org.view","name":"本单位信息","granted":true},{"code":"account.subusers","name":"子用户管理","granted":false}]}],"account":{"username":"t20_sub1","display_name":"张三Zhang3"}}
 
 
 
