@@ -325,6 +325,14 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
       offsetof(ngx_http_vbp_loc_conf_t, upload),
       NULL },
 
+    /* the answer names a stored file: nginx sends it (X-Accel-Redirect) */
+    { ngx_string("vbp_file"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_vbp_loc_conf_t, file),
+      NULL },
+
     { ngx_string("vbp_error"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE3|NGX_CONF_TAKE4,
       ngx_http_vbp_error,
@@ -598,6 +606,7 @@ ngx_http_vbp_create_loc_conf(ngx_conf_t *cf)
     conf->captcha_expose = NGX_CONF_UNSET;
     conf->captcha_ttl = NGX_CONF_UNSET;
     conf->upload = NGX_CONF_UNSET;
+    conf->file = NGX_CONF_UNSET;
     conf->read = NGX_CONF_UNSET;
     conf->hash = NGX_CONF_UNSET;
 
@@ -707,6 +716,7 @@ ngx_http_vbp_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->captcha_expose, prev->captcha_expose, 0);
     ngx_conf_merge_value(conf->captcha_ttl, prev->captcha_ttl, 300);
     ngx_conf_merge_value(conf->upload, prev->upload, 0);
+    ngx_conf_merge_value(conf->file, prev->file, 0);
 
     if (conf->login) {
         conf->auth = 0;

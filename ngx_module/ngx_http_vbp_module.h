@@ -85,6 +85,7 @@ typedef struct {
     ngx_flag_t                  captcha_expose;
     time_t                      captcha_ttl;
     ngx_flag_t                  upload;         /* body to a file */
+    ngx_flag_t                  file;           /* vbp_file: a stored file */
     ngx_uint_t                  error_status;   /* vbp_error */
     ngx_str_t                   error_code;
     ngx_http_complex_value_t   *error_message;
@@ -199,6 +200,8 @@ ngx_int_t ngx_http_vbp_render_reply(ngx_http_request_t *r,
     ngx_http_vbp_ctx_t *ctx, ngx_int_t status, json_t *reply, ngx_buf_t **out);
 ngx_int_t ngx_http_vbp_render_data(ngx_http_request_t *r, u_char *frame,
     size_t len, ngx_buf_t **out);
+ngx_int_t ngx_http_vbp_render_file(ngx_http_request_t *r, json_t *reply,
+    ngx_buf_t **out);
 ngx_int_t ngx_http_vbp_send_error(ngx_http_request_t *r, ngx_int_t status,
     const char *code, const char *message);
 ngx_int_t ngx_http_vbp_send_field_error(ngx_http_request_t *r,

@@ -457,7 +457,7 @@ ngx_http_vbp_render_data(ngx_http_request_t *r, u_char *frame, size_t len,
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
 
-    if (vlcf->page || vlcf->redirect.len || vlcf->download.len
+    if (vlcf->page || vlcf->redirect.len || vlcf->download.len || vlcf->file
         || len < sizeof(head) - 1 + 3 + sizeof(data) - 1 + 2
         || ngx_strncmp(frame, head, sizeof(head) - 1) != 0
         || ngx_strncmp(frame + sizeof(head) - 1 + 3, data, sizeof(data) - 1)
@@ -1009,4 +1009,102 @@ ngx_http_vbp_page_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_vbp_send_buf(r, NGX_HTTP_OK, &ngx_http_vbp_html_type, b);
+}
+
+
+/*
+ * A stored file the worker allowed (vbp_file on): data names its internal
+ * URI ("accel"), type and name.  The headers for the client go out now;
+ * the upstream is told to redirect as an X-Accel-Redirect header would, so
+ * nginx's own machinery serves the file from the internal location.
+ */
+ngx_int_t
+ngx_http_vbp_render_file(ngx_http_request_t *r, json_t *reply,
+    ngx_buf_t **out)
+{
+    u_char           *p, *disposition;
+    size_t            len, n;
+    json_t           *data;
+    ngx_str_t         type;
+    ngx_buf_t        *b;
+    const char       *uri, *ctype, *name, *ext;
+    ngx_table_elt_t  *h;
+
+    static const char  key[] = "X-Accel-Redirect";
+    static const char  lowcase[] = "x-accel-redirect";
+
+    data = json_object_get(reply, "data");
+    uri = json_string_value(json_object_get(data, "accel"));
+    ctype = json_string_value(json_object_get(data, "content_type"));
+    name = json_string_value(json_object_get(data, "filename"));
+
+    /* only what the worker stores: never a type a browser would run */
+    if (uri == NULL || ctype == NULL || name == NULL
+        || ngx_strncmp(uri, "/.vbp-files/", sizeof("/.vbp-files/") - 1) != 0
+        || (ngx_strcmp(ctype, "application/pdf") != 0
+            && ngx_strcmp(ctype, "image/png") != 0
+            && ngx_strcmp(ctype, "image/jpeg") != 0))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "vbp worker named no stored file");
+        return NGX_ERROR;
+    }
+
+    ext = ctype[0] == 'a' ? "pdf" : ctype[6] == 'p' ? "png" : "jpg";
+
+    /* attachment; filename="file.pdf"; filename*=UTF-8''<the name> */
+    len = ngx_strlen(name);
+    n = sizeof("attachment; filename=\"file.pdf\"; filename*=UTF-8''")
+        + 3 * len;
+
+    disposition = ngx_pnalloc(r->pool, n);
+    if (disposition == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(disposition,
+                    "attachment; filename=\"file.%s\"; filename*=UTF-8''",
+                    ext);
+    p = (u_char *) ngx_escape_uri(p, (u_char *) name, len,
+                                  NGX_ESCAPE_URI_COMPONENT);
+    *p = '\0';
+
+    type.data = (u_char *) ctype;
+    type.len = ngx_strlen(ctype);
+
+    if (ngx_http_vbp_set_headers(r, NGX_HTTP_OK, &type, -1) != NGX_OK
+        || ngx_http_vbp_add_header(r, "Content-Disposition",
+                                   (const char *) disposition)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.content_type_lowcase = NULL;
+
+    h = ngx_list_push(&r->upstream->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key.data = (u_char *) key;
+    h->key.len = sizeof(key) - 1;
+    h->lowcase_key = (u_char *) lowcase;
+    h->hash = ngx_hash_key(h->lowcase_key, h->key.len);
+    h->value.data = (u_char *) uri;
+    h->value.len = ngx_strlen(uri);
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    r->upstream->headers_in.x_accel_redirect = h;
+
+    b = ngx_create_temp_buf(r->pool, 1);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    *out = b;
+
+    return NGX_HTTP_OK;
 }

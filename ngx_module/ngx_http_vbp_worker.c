@@ -581,7 +581,13 @@ ngx_http_vbp_process_header(ngx_http_request_t *r)
         ngx_http_vbp_throttle_failed(r);
     }
 
-    code = ngx_http_vbp_render_reply(r, ctx, code, reply, &out);
+    if (vlcf->file && code < 300) {
+        code = ngx_http_vbp_render_file(r, reply, &out);
+
+    } else {
+        code = ngx_http_vbp_render_reply(r, ctx, code, reply, &out);
+    }
+
     if (code == NGX_ERROR) {
         return NGX_ERROR;
     }

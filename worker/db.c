@@ -20,6 +20,7 @@ static const vbp_stmt_t  *vbp_stmt_lists[] = {
     vbp_import_stmts,
     vbp_review_stmts,
     vbp_filing_stmts,
+    vbp_files_stmts,
     NULL
 };
 

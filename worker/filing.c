@@ -29,7 +29,6 @@ static int filing_get(vbp_call_t *call);
 static int filing_save(vbp_call_t *call);
 static int filing_submit(vbp_call_t *call);
 static int filing_withdraw(vbp_call_t *call);
-static int filing_item(vbp_call_t *call, char *id, size_t len);
 
 
 const vbp_op_t  vbp_filing_ops[] = {
@@ -750,8 +749,8 @@ projects_save(vbp_call_t *call)
 
 
 /* the actor's own filing in args.project; 0 found, 1 answered, -1 */
-static int
-filing_item(vbp_call_t *call, char *id, size_t len)
+int
+vbp_filing_item(vbp_call_t *call, char *id, size_t len)
 {
     char         project[24], org[24];
     const char  *params[2];
@@ -869,7 +868,7 @@ filing_get(vbp_call_t *call)
     int   rc;
     char  id[24], org[24];
 
-    rc = filing_item(call, id, sizeof(id));
+    rc = vbp_filing_item(call, id, sizeof(id));
     if (rc != 0) {
         return rc < 0 ? -1 : 0;
     }
@@ -1190,7 +1189,7 @@ filing_save(vbp_call_t *call)
         return rc;
     }
 
-    rc = filing_item(call, item, sizeof(item));
+    rc = vbp_filing_item(call, item, sizeof(item));
 
     /* the save transition: window, state, the city not yet submitted */
     if (rc == 0) {
@@ -1285,7 +1284,7 @@ filing_submit(vbp_call_t *call)
         return 0;
     }
 
-    rc = filing_item(call, item, sizeof(item));
+    rc = vbp_filing_item(call, item, sizeof(item));
     if (rc != 0) {
         return rc < 0 ? -1 : 0;
     }
@@ -1342,7 +1341,7 @@ filing_withdraw(vbp_call_t *call)
         return 0;
     }
 
-    rc = filing_item(call, item, sizeof(item));
+    rc = vbp_filing_item(call, item, sizeof(item));
     if (rc != 0) {
         return rc < 0 ? -1 : 0;
     }

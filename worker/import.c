@@ -191,12 +191,10 @@ orgs_import(vbp_call_t *call)
 {
     int          rc;
     char         sha256[crypto_hash_sha256_BYTES * 2 + 1];
-    json_t      *upload;
     import_t     im;
     PGresult    *res;
     long long    bytes;
     const char  *path, *role, *params[1];
-    size_t       dir_len;
 
     static const char *const  kinds[] = { "hospital", "manufacturer", NULL };
 
@@ -214,28 +212,8 @@ orgs_import(vbp_call_t *call)
         return 0;
     }
 
-    upload = json_object_get(call->frame, "upload");
-    path = json_string_value(json_object_get(upload, "path"));
-
-    if (path == NULL) {
-        vbp_field_error(call, "file", "请选择要导入的文件");
-
-    } else if (json_integer_value(json_object_get(upload, "size")) <= 0) {
-        vbp_field_error(call, "file", "上传的文件是空的（0 字节），请检查后重新选择");
-    }
-
-    if (call->status) {
-        return 0;
-    }
-
-    /* only a file nginx wrote for this request, never a path from elsewhere */
-    dir_len = vbp_config.upload_dir ? strlen(vbp_config.upload_dir) : 0;
-
-    if (dir_len == 0 || strncmp(path, vbp_config.upload_dir, dir_len) != 0
-        || path[dir_len] != '/' || strstr(path, "/../") != NULL)
-    {
-        vbp_log("refused an upload outside the upload directory: %s", path);
-        vbp_fail(call, 400, "bad_upload", "上传的文件无法读取");
+    path = vbp_upload_path(call, "file", "请选择要导入的文件");
+    if (path == NULL || call->status) {
         return 0;
     }
 

@@ -27,7 +27,7 @@
 
 
 vbp_config_t  vbp_config = {
-    "dbname=vbp", "127.0.0.1", 6379, VBP_FRAME_MAX_DEFAULT, 10, NULL
+    "dbname=vbp", "127.0.0.1", 6379, VBP_FRAME_MAX_DEFAULT, 10, NULL, NULL
 };
 
 
@@ -65,7 +65,7 @@ main(int argc, char **argv)
     n = sysconf(_SC_NPROCESSORS_ONLN);
     pc.hashers = n >= 4 ? (int) (n / 2) : 1;
 
-    while ((opt = getopt(argc, argv, "l:n:R:N:a:A:d:r:i:m:p:u:")) != -1) {
+    while ((opt = getopt(argc, argv, "l:n:R:N:a:A:d:r:i:m:p:u:S:")) != -1) {
         switch (opt) {
         case 'l':
             pc.listen_addr = optarg;
@@ -138,6 +138,9 @@ main(int argc, char **argv)
         case 'u':
             vbp_config.upload_dir = optarg;
             break;
+        case 'S':
+            vbp_config.file_store = optarg;
+            break;
         default:
             return vbp_usage();
         }
@@ -182,7 +185,7 @@ vbp_usage(void)
             "                  [-d CONNINFO]\n"
             "                  [-r HOST:PORT|unix:PATH] [-i SEC] [-m BYTES]"
             " [-p PIDFILE]\n"
-            "                  [-u UPLOAD_DIR]\n"
+            "                  [-u UPLOAD_DIR] [-S FILE_STORE]\n"
             "       vbp-worker hash < password\n");
     return 2;
 }

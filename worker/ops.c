@@ -24,6 +24,7 @@ static const vbp_op_t  *vbp_op_lists[] = {
     vbp_import_ops,
     vbp_review_ops,
     vbp_filing_ops,
+    vbp_files_ops,
     NULL
 };
 
@@ -1237,4 +1238,43 @@ vbp_buf_free(vbp_buf_t *b)
 {
     free(b->data);
     vbp_buf_init(b);
+}
+
+
+/*
+ * The file nginx wrote for this request (vbp_upload on), named in the
+ * frame: its path, or NULL with the call answered (nothing sent, an empty
+ * file, or a path that is not one of nginx's: never a path from elsewhere).
+ */
+const char *
+vbp_upload_path(vbp_call_t *call, const char *field, const char *missing)
+{
+    size_t       dir_len;
+    json_t      *upload;
+    const char  *path;
+
+    upload = json_object_get(call->frame, "upload");
+    path = json_string_value(json_object_get(upload, "path"));
+
+    if (path == NULL) {
+        vbp_field_error(call, field, missing);
+        return NULL;
+    }
+
+    if (json_integer_value(json_object_get(upload, "size")) <= 0) {
+        vbp_field_error(call, field, "上传的文件是空的（0 字节），请检查后重新选择");
+        return NULL;
+    }
+
+    dir_len = vbp_config.upload_dir ? strlen(vbp_config.upload_dir) : 0;
+
+    if (dir_len == 0 || strncmp(path, vbp_config.upload_dir, dir_len) != 0
+        || path[dir_len] != '/' || strstr(path, "/../") != NULL)
+    {
+        vbp_log("refused an upload outside the upload directory: %s", path);
+        vbp_fail(call, 400, "bad_upload", "上传的文件无法读取");
+        return NULL;
+    }
+
+    return path;
 }

@@ -320,7 +320,7 @@ static void
 review_refusal(vbp_call_t *call, PGresult *res, int row,
     const char *action_title)
 {
-    char         msg[512], window[16], *w[4], *p;
+    char         msg[2048], window[16], *w[4], *p;
     int          n;
     const char  *outcome, *name, *state, *detail, *act;
 
@@ -359,15 +359,15 @@ review_refusal(vbp_call_t *call, PGresult *res, int row,
         }
 
         snprintf(window, sizeof(window), "%s", w[0]);
-        snprintf(msg + 256, sizeof(msg) - 256, "%s时间为 %s 至 %s，%s%s",
+        snprintf(msg + 1024, sizeof(msg) - 1024, "%s时间为 %s 至 %s，%s%s",
                  review_window_title(window), w[2], w[3],
                  strcmp(w[1], "closed") == 0 ? "已于 " : "尚未开始",
                  strcmp(w[1], "closed") == 0 ? w[3] : "");
         if (strcmp(w[1], "closed") == 0) {
-            strncat(msg + 256, " 截止", sizeof(msg) - 256
-                    - strlen(msg + 256) - 1);
+            strncat(msg + 1024, " 截止", sizeof(msg) - 1024
+                    - strlen(msg + 1024) - 1);
         }
-        vbp_fail(call, 409, "outside_window", msg + 256);
+        vbp_fail(call, 409, "outside_window", msg + 1024);
         (void) json_object_set_new(call->error, "window",
                                    json_string(window));
 

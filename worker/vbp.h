@@ -117,6 +117,7 @@ typedef struct {
     size_t       frame_max;
     int          idle_timeout;  /* seconds a kept-alive connection may idle */
     const char  *upload_dir;    /* nginx's client_body_temp_path */
+    const char  *file_store;    /* uploaded files by SHA-256 (-S) */
 } vbp_config_t;
 
 extern vbp_config_t  vbp_config;
@@ -266,6 +267,8 @@ int vbp_buf_add(vbp_buf_t *b, const char *text, size_t n);
 int vbp_buf_append(const char *text, size_t n, void *data);
 void vbp_buf_free(vbp_buf_t *b);
 json_t *vbp_flash_take(const char *sid);
+const char *vbp_upload_path(vbp_call_t *call, const char *field,
+    const char *missing);
 
 /* password.c */
 int vbp_password_hash(const char *password, char *out, size_t outlen);
@@ -299,6 +302,9 @@ int vbp_chain_fire_call(vbp_call_t *call, const char *chain,
 const char *vbp_review_reason(vbp_call_t *call);
 int vbp_review_detail(vbp_call_t *call, const char *id, const char *org);
 int vbp_filing_lines(vbp_call_t *call, const char *item);
+int vbp_filing_item(vbp_call_t *call, char *id, size_t len);
+extern const vbp_op_t    vbp_files_ops[];
+extern const vbp_stmt_t  vbp_files_stmts[];
 
 /* pool.c */
 typedef struct {

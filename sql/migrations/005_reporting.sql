@@ -133,7 +133,8 @@ CREATE INDEX catalog_import_rows_key ON catalog_import_rows (import_key, serial)
 -- submission to its province, a province's to the alliance.  An item has a
 -- state; an action moves it from one of the transition's from_states to its
 -- to_state (NULL: back to the state before the last action), fired by an
--- org of actor_kind whose region covers the item, inside the project's
+-- org of actor_kind whose region covers the item ('*': it stays, for an
+-- action that only needs the state, as attaching a file), inside the project's
 -- window, under the guard.  Allocations and contracts add their own chain's
 -- rows and items; the code that fires them is the same.
 -- ---------------------------------------------------------------------------
@@ -223,6 +224,8 @@ INSERT INTO chain_transitions VALUES
     -- the province's submission, reviewed by the alliance
     ('demand', 'province', 'submit', 'province_bureau', '{pending,returned}',
      'submitted', 'province', false, 'children_done', '提交联采办'),
+    ('demand', 'province', 'attach', 'province_bureau', '{pending,returned}',
+     '*', 'province', false, '', '上传汇总数据'),
     ('demand', 'province', 'withdraw', 'province_bureau', '{submitted}',
      'pending', 'province', false, '', '撤回'),
     ('demand', 'province', 'approve', 'alliance', '{submitted}', 'approved',
@@ -465,8 +468,8 @@ BEGIN
         END IF;
 
         IF tr.guard = 'children_done' THEN
-            detail := (SELECT string_agg(coalesce(o.name, g.name), '、'
-                                         ORDER BY c.id)
+            detail := (SELECT left(string_agg(coalesce(o.name, g.name), '、'
+                                              ORDER BY c.id), 400)
                        FROM (SELECT * FROM review_items c
                              WHERE c.parent_id = it.id
                                AND c.state NOT IN ('approved', 'exempt')
@@ -485,7 +488,8 @@ BEGIN
             END IF;
         END IF;
 
-        target := coalesce(tr.to_state, it.state_before, it.state);
+        target := CASE WHEN tr.to_state = '*' THEN it.state
+                       ELSE coalesce(tr.to_state, it.state_before, it.state) END;
         moved := moved || it.id;
         froms := froms || it.state;
         tos := tos || target;

@@ -75,6 +75,8 @@ $ENV{TEST_NGINX_REDIS_PORT} //= slurp("$VbpState/redis.port") // 6391;
 $ENV{TEST_NGINX_VBP_TOP} //= $VbpTop;
 # uploads go where the worker pool (-u) reads them
 $ENV{TEST_NGINX_UPLOAD_DIR} //= "$VbpState/nginx/body";
+# uploaded files, where the pool (-S) stores them
+$ENV{TEST_NGINX_FILE_STORE} //= "$VbpState/files";
 
 our $Conninfo = $ENV{VBP_TEST_CONNINFO} // slurp("$VbpState/conninfo");
 
@@ -111,6 +113,13 @@ our $Config = <<'_EOC_';
     real_ip_header X-Forwarded-For;
 
     include $TEST_NGINX_VBP_TOP/conf/vbp-routes.conf;
+
+    location ^~ /.vbp-files/ {
+        internal;
+        alias $TEST_NGINX_FILE_STORE/;
+        types { }
+        default_type application/octet-stream;
+    }
 
     location /static/ {
         alias $TEST_NGINX_VBP_TOP/lua-free-templates/static/;
@@ -440,7 +449,7 @@ sub vbp_api {
     }
     my $r = $ApiClient->request($method, "$base$path", \%o);
     my $data = eval { decode_json($r->{content}) };
-    return ($r->{status}, $data, $r->{content});
+    return ($r->{status}, $data, $r->{content}, $r->{headers});
 }
 
 # a browser journey (t/browser/SCRIPT) in headless chromium against an

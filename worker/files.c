@@ -1,0 +1,506 @@
+/*
+ * Uploaded files (SPEC §7, DESIGN "Data rules"): PDFs and images only,
+ * told by their content, stored once by SHA-256 under the file store (-S)
+ * as ab/cdef..., and sent to a user only after the permission check, by
+ * nginx from an internal location (the answer names it: vbp_file on).
+ *
+ * A file is written to the store before the transaction that names it
+ * commits; if that transaction fails, the stored bytes are named by no
+ * row and are the same bytes the next upload of that content would store.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "vbp.h"
+
+
+#define FILES_CHUNK      65536
+#define FILES_NAME_MAX   120
+#define FILES_URI        "/.vbp-files/"
+
+
+static int files_upload(vbp_call_t *call);
+static int files_download(vbp_call_t *call);
+
+
+const vbp_op_t  vbp_files_ops[] = {
+    { "files.upload", files_upload, 1, 0, "report", NULL, NULL },
+    { "files.download", files_download, 1, 0, "report", NULL, NULL },
+    { NULL, NULL, 0, 0, NULL, NULL, NULL }
+};
+
+
+const vbp_stmt_t  vbp_files_stmts[] = {
+
+    { "files_insert",
+      "INSERT INTO uploads (sha256, bytes, content_type)"
+      " VALUES ($1, $2::bigint, $3) ON CONFLICT (sha256) DO NOTHING" },
+
+    { "files_attach",
+      "INSERT INTO item_files (item_id, kind, certificate, sha256, filename,"
+      "  uploaded_by) VALUES ($1::bigint, $2, $3, $4, $5, $6::integer)"
+      " ON CONFLICT (item_id, kind, certificate) DO UPDATE"
+      " SET sha256 = EXCLUDED.sha256, filename = EXCLUDED.filename,"
+      "  uploaded_by = EXCLUDED.uploaded_by, uploaded_at = now()" },
+
+    /* a certificate of the item's project (rule 4's note is per one) */
+    { "files_certificate",
+      "SELECT count(*) FROM catalog_lines c JOIN review_items i"
+      " ON i.project_id = c.project_id WHERE i.id = $1::bigint"
+      "  AND c.certificate = $2" },
+
+    /* the province's own item: a province attaches while it may submit */
+    { "files_province_item",
+      "SELECT i.id FROM review_items i WHERE i.project_id = $1::integer"
+      "  AND i.chain = 'demand' AND i.level = 'province'"
+      "  AND i.region_id = $2::integer" },
+
+    { "files_template_set",
+      "UPDATE projects SET commitment_sha = $2, updated_at = now()"
+      " WHERE id = $1::integer AND vbp_project_status(projects) <> 'ended'"
+      " RETURNING id" },
+
+    /* an item's file, if the actor sees the item (a hospital: its own) */
+    { "files_of_item",
+      "SELECT x.sha256, u.content_type, x.filename"
+      " FROM item_files x JOIN uploads u ON u.sha256 = x.sha256"
+      " JOIN review_items i ON i.id = x.item_id"
+      " WHERE x.item_id = $1::bigint AND x.kind = $2 AND x.certificate = $3"
+      "  AND i.scope_path LIKE $4 || '%'"
+      "  AND ($5::integer IS NULL OR i.org_id = $5::integer"
+      "       OR (i.level <> 'hospital' AND i.scope_path = $4))" },
+
+    /* the commitment letter's template, for whoever sees the project */
+    { "files_template",
+      "SELECT p.commitment_sha, u.content_type, p.name || '-承诺书模板'"
+      " FROM projects p JOIN uploads u ON u.sha256 = p.commitment_sha"
+      " WHERE p.id = $1::integer AND ($2 = 'alliance' OR EXISTS (SELECT 1"
+      "  FROM review_items i WHERE i.project_id = p.id"
+      "   AND i.scope_path LIKE $3 || '%'"
+      "   AND ($2 <> 'hospital' OR i.org_id = $4::integer)))" },
+
+    { NULL, NULL }
+};
+
+
+/* what the first bytes say the file is: one of the types stored, or NULL */
+static const char *
+files_sniff(const unsigned char *p, size_t n, const char **ext)
+{
+    if (n >= 5 && memcmp(p, "%PDF-", 5) == 0) {
+        *ext = ".pdf";
+        return "application/pdf";
+    }
+
+    if (n >= 8 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) {
+        *ext = ".png";
+        return "image/png";
+    }
+
+    if (n >= 3 && memcmp(p, "\xff\xd8\xff", 3) == 0) {
+        *ext = ".jpg";
+        return "image/jpeg";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Copies the upload into the store under its hash.  0 stored (sha256,
+ * type filled), 1 the call is answered (not a PDF or image), -1 failure.
+ */
+static int
+files_store(vbp_call_t *call, const char *path, char *sha256, size_t len,
+    const char **type, const char **ext, long long *bytes)
+{
+    int                                fd, out;
+    char                               tmp[4200], dir[4100], dest[4200];
+    ssize_t                            n;
+    unsigned char                      buf[FILES_CHUNK];
+    unsigned char                      digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state           st;
+
+    if (vbp_config.file_store == NULL) {
+        vbp_log("no file store (-S): uploads are refused");
+        vbp_fail(call, 503, "unavailable", "文件存储未配置，请联系管理员");
+        return 1;
+    }
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        vbp_log("cannot open upload %s: %s", path, strerror(errno));
+        vbp_fail(call, 400, "bad_upload", "上传的文件无法读取");
+        return 1;
+    }
+
+    n = read(fd, buf, sizeof(buf));
+    *type = n > 0 ? files_sniff(buf, (size_t) n, ext) : NULL;
+
+    if (*type == NULL) {
+        close(fd);
+        vbp_field_error(call, "file", "只能上传 PDF 或图片（PNG、JPEG）文件");
+        vbp_fail(call, 415, "unsupported_type",
+                 "只能上传 PDF 或图片（PNG、JPEG）文件");
+        return 1;
+    }
+
+    snprintf(tmp, sizeof(tmp), "%s/.upload.%ld.XXXXXX", vbp_config.file_store,
+             (long) getpid());
+
+    out = mkstemp(tmp);
+    if (out == -1) {
+        vbp_log("cannot create %s: %s", tmp, strerror(errno));
+        close(fd);
+        return -1;
+    }
+
+    crypto_hash_sha256_init(&st);
+    *bytes = 0;
+
+    while (n > 0) {
+        crypto_hash_sha256_update(&st, buf, (unsigned long long) n);
+        *bytes += n;
+
+        if (write(out, buf, (size_t) n) != n) {
+            vbp_log("cannot write %s: %s", tmp, strerror(errno));
+            n = -1;
+            break;
+        }
+
+        n = read(fd, buf, sizeof(buf));
+    }
+
+    close(fd);
+
+    if (n < 0 || fsync(out) != 0 || close(out) != 0) {
+        vbp_log("cannot store upload %s: %s", path, strerror(errno));
+        (void) unlink(tmp);
+        return -1;
+    }
+
+    crypto_hash_sha256_final(&st, digest);
+    sodium_bin2hex(sha256, len, digest, sizeof(digest));
+
+    snprintf(dir, sizeof(dir), "%s/%.2s", vbp_config.file_store, sha256);
+    snprintf(dest, sizeof(dest), "%s/%s", dir, sha256 + 2);
+
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        vbp_log("cannot create %s: %s", dir, strerror(errno));
+        (void) unlink(tmp);
+        return -1;
+    }
+
+    /* the same content twice is one file: a rename over it changes nothing */
+    if (rename(tmp, dest) != 0) {
+        vbp_log("cannot store %s: %s", dest, strerror(errno));
+        (void) unlink(tmp);
+        return -1;
+    }
+
+    (void) chmod(dest, 0640);
+
+    return 0;
+}
+
+
+/* a file name the user gave, or the kind's own, with the type's ending */
+static const char *
+files_name(vbp_call_t *call, const char *fallback, const char *ext,
+    char *out, size_t len)
+{
+    const char  *s, *dot;
+
+    s = vbp_arg_string(call, "name", 0, FILES_NAME_MAX, NULL);
+
+    if (s == NULL || *s == '\0' || strpbrk(s, "/\\\"") != NULL) {
+        snprintf(out, len, "%s%s", fallback, ext);
+        return out;
+    }
+
+    dot = strrchr(s, '.');
+    snprintf(out, len, "%.*s%s", (int) (dot ? (size_t) (dot - s) : strlen(s)),
+             s, ext);
+
+    return out;
+}
+
+
+static const char *
+files_kind_title(const char *kind)
+{
+    return strcmp(kind, "commitment") == 0 ? "承诺书"
+           : strcmp(kind, "summary") == 0 ? "需求量汇总表"
+           : strcmp(kind, "in_use_note") == 0 ? "在用仪器说明"
+           : strcmp(kind, "province_summary") == 0 ? "盖章汇总数据"
+           : "承诺书模板";
+}
+
+
+/*
+ * POST (the body is the file) ?project=&kind=&certificate=&name=
+ *   a hospital: commitment, summary, in_use_note (with a certificate) of
+ *               its filing, while it may edit it (the save transition)
+ *   a province: province_summary of its own item, while it may submit
+ *   the alliance: commitment_template of a project not ended
+ */
+static int
+files_upload(vbp_call_t *call)
+{
+    int          rc;
+    char         sha256[crypto_hash_sha256_BYTES * 2 + 1], project[24];
+    char         item[24], ids[32], uid[24], size[24], name[200], count[24];
+    char         region[24];
+    long long    bytes;
+    json_t      *r;
+    const char  *path, *kind, *role, *cert, *type, *ext, *params[6];
+
+    static const char *const  kinds[] = {
+        "commitment", "summary", "in_use_note", "province_summary",
+        "commitment_template", NULL
+    };
+
+    role = vbp_actor_str(call, "role");
+    kind = vbp_arg_choice(call, "kind", kinds, "请选择文件类别");
+    cert = vbp_arg_string(call, "certificate", 0, 64, NULL);
+    (void) vbp_arg_id(call, "project", project, sizeof(project));
+    path = vbp_upload_path(call, "file", "请选择要上传的文件");
+
+    if (path == NULL || call->status) {
+        return 0;
+    }
+
+    if (role == NULL || vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0) {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    /* who may attach what: the kind decides the item, the role the kind */
+    if ((strcmp(role, "hospital") == 0)
+        != (strcmp(kind, "commitment") == 0 || strcmp(kind, "summary") == 0
+            || strcmp(kind, "in_use_note") == 0)
+        || (strcmp(kind, "province_summary") == 0
+            && strcmp(role, "province_bureau") != 0)
+        || (strcmp(kind, "commitment_template") == 0
+            && !vbp_actor_has(call, "report.projects")))
+    {
+        vbp_fail(call, 403, "forbidden", "您不能上传这类文件");
+        return 0;
+    }
+
+    if (strcmp(kind, "in_use_note") == 0 && (cert == NULL || *cert == '\0')) {
+        vbp_field_error(call, "certificate", "请选择注册证");
+        return 0;
+    }
+
+    if (strcmp(kind, "in_use_note") != 0) {
+        cert = "";
+    }
+
+    /* the item, and the right to change it, before the bytes are stored */
+    if (strcmp(role, "hospital") == 0) {
+        rc = vbp_filing_item(call, item, sizeof(item));
+        if (rc != 0) {
+            return rc < 0 ? -1 : 0;
+        }
+
+        snprintf(ids, sizeof(ids), "{%s}", item);
+        rc = vbp_chain_fire_call(call, "demand", "save", ids, NULL, NULL);
+        if (rc != 0 || call->status) {
+            return rc;
+        }
+
+        if (*cert) {
+            params[0] = item;
+            params[1] = cert;
+            if (vbp_db_value(call->db, "files_certificate", 2, params, count,
+                             sizeof(count)) < 0)
+            {
+                return -1;
+            }
+
+            if (strcmp(count, "0") == 0) {
+                vbp_field_error(call, "certificate", "不是本项目目录中的注册证");
+                return 0;
+            }
+        }
+
+    } else if (strcmp(role, "province_bureau") == 0) {
+        r = json_object_get(json_object_get(call->actor, "region"), "id");
+        snprintf(region, sizeof(region), "%lld",
+                 (long long) json_integer_value(r));
+        params[0] = project;
+        params[1] = region;
+
+        rc = vbp_db_value(call->db, "files_province_item", 2, params, item,
+                          sizeof(item));
+        if (rc < 0) {
+            return -1;
+        }
+
+        if (rc == 0) {
+            vbp_fail(call, 404, "not_found", "本级未参加该报量项目");
+            return 0;
+        }
+
+        snprintf(ids, sizeof(ids), "{%s}", item);
+        rc = vbp_chain_fire_call(call, "demand", "attach", ids, NULL, NULL);
+        if (rc != 0 || call->status) {
+            return rc;
+        }
+    }
+
+    rc = files_store(call, path, sha256, sizeof(sha256), &type, &ext, &bytes);
+    if (rc != 0) {
+        return rc > 0 ? 0 : -1;
+    }
+
+    snprintf(size, sizeof(size), "%lld", bytes);
+    params[0] = sha256;
+    params[1] = size;
+    params[2] = type;
+
+    if (vbp_db_run(call->db, "files_insert", 3, params) != 0) {
+        return -1;
+    }
+
+    (void) files_name(call, files_kind_title(kind), ext, name, sizeof(name));
+
+    if (strcmp(kind, "commitment_template") == 0) {
+        params[0] = project;
+        params[1] = sha256;
+
+        rc = vbp_db_value(call->db, "files_template_set", 2, params, count,
+                          sizeof(count));
+        if (rc < 0) {
+            return -1;
+        }
+
+        if (rc == 0) {
+            vbp_fail(call, 404, "not_found", "报量项目不存在或已结束");
+            return 0;
+        }
+
+        snprintf(item, sizeof(item), "%s", project);
+
+    } else {
+        params[0] = item;
+        params[1] = kind;
+        params[2] = cert;
+        params[3] = sha256;
+        params[4] = name;
+        params[5] = uid;
+
+        if (vbp_db_run(call->db, "files_attach", 6, params) != 0) {
+            return -1;
+        }
+    }
+
+    if (vbp_audit_detail(call, "file_uploaded",
+                         strcmp(kind, "commitment_template") == 0
+                         ? "project" : "review_item", item, NULL, NULL, NULL,
+                         json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", kind,
+                                   "certificate", cert, "name", name,
+                                   "sha256", sha256, "bytes",
+                                   (json_int_t) bytes),
+                         NULL)
+        != 0)
+    {
+        return -1;
+    }
+
+    call->status = 201;
+    call->data = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "message",
+                           "文件已上传", "kind", kind, "name", name,
+                           "sha256", sha256, "bytes", (json_int_t) bytes,
+                           "content_type", type);
+
+    return call->data ? 0 : -1;
+}
+
+
+/*
+ * GET ?item=&kind=&certificate=  (or ?project=&kind=commitment_template):
+ * the file, by nginx from the store (vbp_file on), to those who see it
+ */
+static int
+files_download(vbp_call_t *call)
+{
+    int          rc;
+    char         id[24], org[24], uri[128];
+    PGresult    *res;
+    const char  *kind, *cert, *role, *params[5];
+
+    static const char *const  kinds[] = {
+        "commitment", "summary", "in_use_note", "province_summary",
+        "commitment_template", NULL
+    };
+
+    kind = vbp_arg_choice(call, "kind", kinds, "请选择文件类别");
+    cert = vbp_arg_string(call, "certificate", 0, 64, NULL);
+    role = vbp_actor_str(call, "role");
+
+    if (call->status) {
+        return 0;
+    }
+
+    if (role == NULL || vbp_actor_path(call) == NULL
+        || vbp_actor_int(call, "org_id", org, sizeof(org)) != 0)
+    {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    if (strcmp(kind, "commitment_template") == 0) {
+        if (vbp_arg_id(call, "project", id, sizeof(id)) != 0) {
+            return 0;
+        }
+
+        params[0] = id;
+        params[1] = role;
+        params[2] = vbp_actor_path(call);
+        params[3] = org;
+        res = vbp_db_query(call->db, "files_template", 4, params);
+
+    } else {
+        if (vbp_arg_id(call, "item", id, sizeof(id)) != 0) {
+            return 0;
+        }
+
+        params[0] = id;
+        params[1] = kind;
+        params[2] = cert ? cert : "";
+        params[3] = vbp_actor_path(call);
+        params[4] = strcmp(role, "hospital") == 0 ? org : NULL;
+        res = vbp_db_query(call->db, "files_of_item", 5, params);
+    }
+
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        vbp_fail(call, 404, "not_found", "文件不存在，或不在您的管辖范围内");
+        return 0;
+    }
+
+    snprintf(uri, sizeof(uri), FILES_URI "%.2s/%s", PQgetvalue(res, 0, 0),
+             PQgetvalue(res, 0, 0) + 2);
+
+    call->data = json_pack("{s:s, s:s, s:s}", "accel", uri,
+                           "content_type", PQgetvalue(res, 0, 1),
+                           "filename", PQgetvalue(res, 0, 2));
+    PQclear(res);
+
+    rc = call->data ? 0 : -1;
+
+    return rc;
+}
