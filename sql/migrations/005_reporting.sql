@@ -338,6 +338,10 @@ RETURNS void LANGUAGE sql AS $$
     FROM review_items pi JOIN regions c ON c.parent_id = pi.region_id
     WHERE pi.project_id = p_project AND pi.level = 'province'
       AND pi.chain = 'demand'
+      -- a city without hospitals has nothing to report and would only
+      -- hold its province back; it is enrolled with its first hospital
+      AND EXISTS (SELECT 1 FROM orgs o WHERE o.region_id = c.id
+                  AND o.kind = 'hospital')
     ORDER BY c.id
     ON CONFLICT DO NOTHING;
 
