@@ -479,7 +479,8 @@ projects_save(vbp_call_t *call)
     long long    pct;
     json_t      *v, *changes;
     PGresult    *res, *old;
-    const char  *name, *line, *params[13], *prov, *stored_status;
+    const char  *name, *line, *params[13], *prov;
+    char         stored_status[16];
 
     update = strcmp(call->variant, "update") == 0;
 
@@ -578,7 +579,7 @@ projects_save(vbp_call_t *call)
     }
 
     started = 0;
-    stored_status = "";
+    stored_status[0] = '\0';
 
     if (update) {
         params[0] = id;
@@ -595,7 +596,9 @@ projects_save(vbp_call_t *call)
             return 0;
         }
 
-        stored_status = PQgetvalue(old, 0, 0);
+        /* kept past PQclear(old) for the audit record */
+        snprintf(stored_status, sizeof(stored_status), "%s",
+                 PQgetvalue(old, 0, 0));
         started = strcmp(stored_status, "pending") != 0;
 
         if (started && strcmp(PQgetvalue(old, 0, 1), pct_text) != 0) {
