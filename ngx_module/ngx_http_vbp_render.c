@@ -161,11 +161,15 @@ ngx_http_vbp_render_reply(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
 
     /*
      * an action of a list (vbp_back) returns to the list as the user left
-     * it, refused or done: its message waits there (worker, vbp_flash)
+     * it, refused or done: its message waits there (worker, vbp_flash); a
+     * form page's refusal (a GET operation to show it again) stays on the
+     * form, each error at its field
      */
     if (vlcf->redirect.len
+        && !(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))   /* its form */
         && (status < 300
-            || (vlcf->back && status < 500 && status != NGX_HTTP_UNAUTHORIZED
+            || (vlcf->back && ctx && ctx->form_op.len == 0
+                && status < 500 && status != NGX_HTTP_UNAUTHORIZED
                 && status != NGX_HTTP_FORBIDDEN)))
     {
         b = ngx_create_temp_buf(r->pool, 1);

@@ -245,7 +245,7 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
     u_char                    *p;
     char                      *args;
     size_t                     len, args_len;
-    ngx_uint_t                 page;
+    ngx_uint_t                 page, back;
     ngx_buf_t                 *b;
     ngx_str_t                  ip, path, type;
     ngx_temp_file_t           *upload;
@@ -311,7 +311,10 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         len += sizeof(",\"page\":true") - 1;
     }
 
-    if (vlcf->back) {
+    /* only the action keeps its message; the page it leads to reads it */
+    back = vlcf->back && !(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD));
+
+    if (back) {
         len += sizeof(",\"flash\":true") - 1;
     }
 
@@ -374,7 +377,7 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
     }
 
     /* the answer's message waits in Redis for the page "next" leads to */
-    if (vlcf->back) {
+    if (back) {
         p = ngx_cpymem(p, ",\"flash\":true", sizeof(",\"flash\":true") - 1);
     }
 

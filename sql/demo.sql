@@ -105,3 +105,44 @@ SELECT coalesce(d.username, d.code), coalesce(d.display_name, d.name), o.id,
        :'demo_hash', true
 FROM demo_orgs d JOIN orgs o ON o.code = d.code
 ON CONFLICT (username) DO NOTHING;
+
+-- A demand-reporting project open now, for Liaoning and Anhui, with a small
+-- IVD catalog (two 大项, four certificates), so that every role has
+-- something to file, review and approve.  Its windows follow the day the
+-- demo data is loaded: hospitals file for 14 days, cities review from the
+-- start until day 21, provinces until day 28, the alliance until day 35.
+INSERT INTO projects (name, product_line, threshold_pct, file_opens,
+                      file_closes, city_opens, city_closes, province_opens,
+                      province_closes, alliance_opens, alliance_closes)
+SELECT '2027年度体外诊断试剂（生化类）集中带量采购报量', 'ivd', 30,
+       d, d + interval '14 days', d, d + interval '21 days',
+       d, d + interval '28 days', d, d + interval '35 days'
+FROM (SELECT (date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai')
+              - interval '1 day') AT TIME ZONE 'Asia/Shanghai' AS d) t
+ON CONFLICT (name) DO NOTHING;
+
+INSERT INTO project_provinces (project_id, region_id)
+SELECT p.id, r.id FROM projects p, regions r
+WHERE p.name = '2027年度体外诊断试剂（生化类）集中带量采购报量'
+  AND r.code IN ('210000', '340000')
+ON CONFLICT DO NOTHING;
+
+INSERT INTO catalog_lines (project_id, serial, category, subcategory,
+                           certificate, manufacturer, product_name, spec, unit)
+SELECT p.id, 'IVD' || lpad(g::text, 4, '0'),
+       CASE WHEN g <= 16 THEN '肝功能' ELSE '肾功能' END,
+       (ARRAY['丙氨酸氨基转移酶', '天门冬氨酸氨基转移酶', '总胆红素', '白蛋白',
+              '肌酐', '尿素', '尿酸', '胱抑素C'])[(g - 1) / 4 + 1],
+       '国械注准2026340' || lpad(((g - 1) / 8 + 1)::text, 4, '0'),
+       (ARRAY['深圳迈瑞生物医疗电子股份有限公司', '四川迈克生物科技股份有限公司',
+              '北京利德曼生化股份有限公司', '浙江伊利康生物技术有限公司'])[(g - 1) / 8 + 1],
+       (ARRAY['测定试剂盒（速率法）', '测定试剂盒（比色法）',
+              '校准品', '质控品'])[(g - 1) % 4 + 1],
+       (ARRAY['2×40ml', '4×20ml', '1×3ml', '2×5ml'])[(g - 1) % 4 + 1],
+       '盒'
+FROM projects p, generate_series(1, 32) g
+WHERE p.name = '2027年度体外诊断试剂（生化类）集中带量采购报量'
+ON CONFLICT (project_id, serial) DO NOTHING;
+
+SELECT vbp_project_enroll(id) FROM projects
+WHERE name = '2027年度体外诊断试剂（生化类）集中带量采购报量';

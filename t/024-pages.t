@@ -55,21 +55,8 @@ vbp_sql("INSERT INTO users (username, display_name, org_id, parent_user_id, pass
         . " FROM users WHERE username = 'H21010200011'");
 my ($sub) = vbp_sql("SELECT id FROM users WHERE username = 't24_sub'");
 
-sub page {
-    my ($who, $path) = @_;
-    my $r = $http->get("$base$path", { headers => { Cookie => "vbp_sid=$as{$who}{sid}" } });
-    return ($r->{status}, Encode::decode_utf8($r->{content}), $r->{headers});
-}
-
-sub form {
-    my ($who, $path, @pairs) = @_;
-    my $body = $http->www_form_urlencode([_csrf => $as{$who}{csrf}, @pairs]);
-    my $r = $http->request('POST', "$base$path", {
-        headers => { Cookie => "vbp_sid=$as{$who}{sid}",
-                     'Content-Type' => 'application/x-www-form-urlencoded' },
-        content => $body });
-    return ($r->{status}, Encode::decode_utf8($r->{content}), $r->{headers});
-}
+sub page { my ($who, $path) = @_; return vbp_page($base, $as{$who}, $path) }
+sub form { my ($who, $path, @pairs) = @_; return vbp_form($base, $as{$who}, $path, @pairs) }
 
 sub checked { my ($html) = @_; return [sort $html =~ /name="permissions" value="([a-z._]+)" checked/g] }
 

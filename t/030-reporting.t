@@ -108,9 +108,9 @@ is $st, 200, 'it can be extended';
 is vbp_sql("SELECT count(*) FROM audit_log WHERE action = 'project_updated' AND target_id = '$pid'"
            . " AND detail ? 'file_closes'"), 1, '... and the change is audited';
 
-($st, $d) = get('H21010200011', '/api/projects');
+($st, $d) = get('H21010200011', '/api/projects', q => 't30');
 is $d->{total}, 1, 'a hospital of Liaoning sees the project';
-($st, $d) = get('H34010200011', '/api/projects');
+($st, $d) = get('H34010200011', '/api/projects', q => 't30');
 is $d->{total}, 0, 'a hospital of Anhui does not';
 ($st, $d) = get('ah_admin', '/api/projects/get', id => $pid);
 is $st, 404, "... nor does Anhui's bureau";
@@ -381,7 +381,7 @@ is $st, 200, '... and resubmits to the province';
 # files, Liaoning may have more cities than the demo's: their bureaus too)
 ($st, $d) = get('ln_admin', '/api/review/summary', project => $pid);
 my %known = map { $_ => 1 } qw(210100 210200 210300 219900);
-my @others = qw(dl_admin as_admin lnsbj_admin);
+my @other_cities = qw(dl_admin as_admin lnsbj_admin);
 for my $c (grep { !$known{$_->{region_code}} } @{$d->{items}}) {
     my $u = vbp_sql("SELECT u.username FROM users u JOIN orgs o ON o.id = u.org_id JOIN regions r ON r.id = o.region_id"
                     . " WHERE r.code = '$c->{region_code}' AND o.kind = 'city_bureau' AND u.parent_user_id IS NULL ORDER BY u.id LIMIT 1");
@@ -389,9 +389,9 @@ for my $c (grep { !$known{$_->{region_code}} } @{$d->{items}}) {
     vbp_setup("user $u password=$pw must_change=0 status=active");
     my $t = vbp_setup("login $u $pw");
     $as{$u} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
-    push @others, $u;
+    push @other_cities, $u;
 }
-for my $city (@others) {
+for my $city (@other_cities) {
     while (1) {   # other test files may have left many hospitals here
         ($st, $d) = get($city, '/api/review/items', project => $pid, per_page => 100, state => 'unfiled');
         my @ids = map { $_->{id} } @{$d->{items}};

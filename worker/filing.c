@@ -27,6 +27,7 @@ static int projects_get(vbp_call_t *call);
 static int projects_save(vbp_call_t *call);
 static int filing_get(vbp_call_t *call);
 static int filing_save(vbp_call_t *call);
+static int filing_form_rows(vbp_call_t *call);
 static int filing_submit(vbp_call_t *call);
 static int filing_withdraw(vbp_call_t *call);
 
@@ -855,12 +856,24 @@ vbp_filing_lines(vbp_call_t *call, const char *item)
         return -1;
     }
 
+    /* a page shows a column when its line has it: col_in_use, col_intended */
+    {
+        size_t   i;
+        char     col[48];
+        json_t  *c;
+
+        json_array_foreach(json_object_get(project, "columns"), i, c) {
+            snprintf(col, sizeof(col), "col_%s", json_string_value(c));
+            (void) json_object_set_new(project, col, json_true());
+        }
+    }
+
     (void) json_object_set_new(call->data, "lines",
                                vbp_page_json(items, atoll(count), page,
                                              limit));
     (void) json_object_set_new(call->data, "line_rules", project);
 
-    return 0;
+    return call->page ? filing_form_rows(call) : 0;
 }
 
 
@@ -1046,9 +1059,151 @@ filing_refusals(vbp_call_t *call, PGresult *res)
 }
 
 
+/* the fields of a line as the page's form posts them, one per row */
+static const char *const  filing_form_fields[] = {
+    "last_year", "demand", "intended", "in_use", "change_note", NULL
+};
+
+
+/*
+ * A browser posts the rows of its page as parallel lists (line=1&line=2,
+ * demand=..&demand=..: every row has each of its inputs once); they become
+ * the "lines" the API takes.  0 done or nothing to do, 1 answered, -1.
+ */
+static int
+filing_form_lines(vbp_call_t *call)
+{
+    size_t       i, n, k;
+    json_t      *ids, *lines, *line, *v, *one;
+    const char  *name;
+
+    ids = json_object_get(call->args, "line");
+
+    if (ids == NULL || json_object_get(call->args, "lines") != NULL) {
+        return 0;
+    }
+
+    n = json_is_array(ids) ? json_array_size(ids) : 1;
+    lines = json_array();
+    if (lines == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        line = json_object();
+        if (line == NULL || json_array_append_new(lines, line) != 0) {
+            json_decref(lines);
+            return -1;
+        }
+
+        one = json_is_array(ids) ? json_array_get(ids, i) : ids;
+        (void) json_object_set(line, "catalog_line_id", one);
+
+        for (k = 0; filing_form_fields[k]; k++) {
+            name = filing_form_fields[k];
+            v = json_object_get(call->args, name);
+
+            if (v == NULL) {
+                continue;
+            }
+
+            if ((json_is_array(v) ? json_array_size(v) : 1) != n) {
+                json_decref(lines);
+                vbp_fail(call, 400, "bad_request", "表单数据不完整，请刷新页面后重新填写");
+                return 1;
+            }
+
+            (void) json_object_set(line, name,
+                                   json_is_array(v) ? json_array_get(v, i) : v);
+        }
+    }
+
+    return json_object_set_new(call->args, "lines", lines) == 0 ? 0 : -1;
+}
+
+
+/*
+ * What the page's rows need beyond the API's lines: the in-use choice as
+ * flags (a template tells true from absent, not from false), and after a
+ * refused 暂存 the rows as posted, each error under its input
+ * (lines[].errors): the template cannot look up "lines.<id>.demand".
+ */
+static int
+filing_form_rows(vbp_call_t *call)
+{
+    size_t       i, j, k, n;
+    char         key[96];
+    json_t      *items, *item, *ids, *fields, *errors, *v, *msg;
+    const char  *name, *id, *in_use;
+
+    items = json_object_get(json_object_get(call->data, "lines"), "items");
+    ids = call->refill ? json_object_get(call->args, "line") : NULL;
+    fields = json_object_get(call->posted_error, "fields");
+    n = ids == NULL ? 0 : json_is_array(ids) ? json_array_size(ids) : 1;
+    id = NULL;
+
+    json_array_foreach(items, i, item) {
+        for (j = 0; j < n; j++) {
+            v = json_is_array(ids) ? json_array_get(ids, j) : ids;
+            id = json_string_value(v);
+
+            if (id && json_integer_value(json_object_get(item, "id"))
+                      == atoll(id))
+            {
+                break;
+            }
+        }
+
+        errors = NULL;
+
+        for (k = 0; j < n && filing_form_fields[k]; k++) {
+            name = filing_form_fields[k];
+            v = json_object_get(call->args, name);
+            v = json_is_array(v) ? json_array_get(v, j) : v;
+
+            if (json_is_string(v)) {
+                (void) json_object_set(item, name, v);
+            }
+
+            snprintf(key, sizeof(key), "lines.%s.%s", id, name);
+            msg = json_object_get(fields, key);
+
+            if (msg) {
+                if (errors == NULL) {
+                    errors = json_object();
+                    if (errors == NULL
+                        || json_object_set_new(item, "errors", errors) != 0)
+                    {
+                        return -1;
+                    }
+                }
+
+                (void) json_object_set(errors, name, msg);
+            }
+        }
+
+        v = json_object_get(item, "in_use");
+        in_use = json_is_true(v) || (json_is_string(v)
+                                     && strcmp(json_string_value(v), "1") == 0)
+                 ? "in_use_yes"
+                 : json_is_false(v) || (json_is_string(v)
+                                        && strcmp(json_string_value(v), "0")
+                                           == 0)
+                 ? "in_use_no" : NULL;
+
+        if (in_use && json_object_set_new(item, in_use, json_true()) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * POST {project, lines: [{catalog_line_id, last_year, demand, intended,
- * in_use, change_note}]}: 暂存 of the lines of a page
+ * in_use, change_note}]}: 暂存 of the lines of a page (or the page's form:
+ * filing_form_lines)
  */
 static int
 filing_save(vbp_call_t *call)
@@ -1061,6 +1216,11 @@ filing_save(vbp_call_t *call)
     PGresult    *res;
     long long    lid;
     const char  *params[8], *note, *why;
+
+    rc = filing_form_lines(call);
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
 
     lines = json_object_get(call->args, "lines");
 

@@ -168,8 +168,11 @@ vbp_call_flash(vbp_call_t *call)
     }
 
     if (json_is_true(json_object_get(call->frame, "flash"))) {
+        /* a refused form is shown again (form_op), not left */
         if (call->status >= 500 || call->status == 401
-            || call->status == 403)
+            || call->status == 403
+            || (call->status >= 400
+                && json_object_get(call->frame, "form_op")))
         {
             return;
         }
@@ -241,6 +244,7 @@ vbp_call_refill(vbp_call_t *call, vbp_db_t *db)
     refill.who = NULL;
     refill.commit_on_error = 0;
     refill.refill = 1;
+    refill.posted_error = call->error;
 
     op = vbp_call_prepare(&refill);
 

@@ -88,7 +88,7 @@ const vbp_stmt_t  vbp_review_stmts[] = {
     { "review_items_page",
       "SELECT i.id, o.code, o.name, g.name, i.state, s.title,"
       "  f.last_year_total, f.demand_total, f.intended_total, f.lines,"
-      "  f.beyond, i.state IN ('submitted'),"
+      "  f.beyond, i.state <> 'approved',"
       "  to_char(i.submitted_at AT TIME ZONE 'Asia/Shanghai',"
       "          'YYYY-MM-DD HH24:MI'),"
       "  to_char(i.handled_at AT TIME ZONE 'Asia/Shanghai',"
@@ -165,7 +165,10 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       "SELECT x.kind, x.certificate, x.filename, x.sha256, u.bytes,"
       "  u.content_type,"
       "  to_char(x.uploaded_at AT TIME ZONE 'Asia/Shanghai',"
-      "          'YYYY-MM-DD HH24:MI')"
+      "          'YYYY-MM-DD HH24:MI'),"
+      "  CASE x.kind WHEN 'commitment' THEN '承诺书'"
+      "   WHEN 'summary' THEN '需求量汇总表' WHEN 'in_use_note' THEN '在用仪器说明'"
+      "   WHEN 'province_summary' THEN '盖章汇总数据' ELSE '说明' END"
       " FROM item_files x JOIN uploads u ON u.sha256 = x.sha256"
       " WHERE x.item_id = $1::bigint ORDER BY x.kind, x.certificate" },
 
@@ -209,7 +212,7 @@ static const char *const  review_event_names[] = {
 
 static const char *const  review_file_names[] = {
     "kind", "certificate", "filename", "sha256", "bytes", "content_type",
-    "uploaded_at", NULL
+    "uploaded_at", "kind_title", NULL
 };
 
 
@@ -657,10 +660,12 @@ review_summary(vbp_call_t *call)
         return -1;
     }
 
-    call->data = json_pack("{s:o, s:s}", "items",
+    call->data = json_pack("{s:o, s:s, s:b, s:s}", "items",
                            vbp_rows_json(res, review_summary_names,
                                          review_summary_types),
-                           "level", params[2]);
+                           "level", params[2],
+                           "of_provinces", strcmp(params[2], "province") == 0,
+                           "project", project);
     PQclear(res);
 
     return call->data ? 0 : -1;
@@ -725,7 +730,7 @@ vbp_review_detail(vbp_call_t *call, const char *id, const char *org)
 
     (void) json_object_set_new(detail, "files",
                                vbp_rows_json(res, review_file_names,
-                                             "ssssiss"));
+                                             "ssssisss"));
     PQclear(res);
 
     json_decref(call->data);

@@ -55,6 +55,7 @@ typedef struct {
     json_t      *who;           /* audit identity when not the actor */
     const char  *variant;       /* of the operation, see vbp_op_t */
     int          refill;        /* a form shown again after a POST */
+    json_t      *posted_error;  /* refill: the POST's error, borrowed */
     int          page;          /* for a page: options of its selects too */
 
     /* the answer */

@@ -106,11 +106,21 @@ document.addEventListener('DOMContentLoaded', function () {
           note.setAttribute('role', 'alert');
           b.closest('.batch').appendChild(note);
         }
-        note.textContent = '请先勾选要操作的账户';
+        note.textContent = form.getAttribute('data-none') || '请先勾选要操作的账户';
         return;
       }
       var ask = b.getAttribute('data-confirm');
       if (ask && !window.confirm(ask.replace('{n}', n))) {
+        e.preventDefault();
+      }
+    });
+  });
+
+  // any other form's action that asks first (提交, 上报, 申请撤回)
+  document.querySelectorAll('form:not(.list-form)').forEach(function (form) {
+    form.addEventListener('submit', function (e) {
+      var ask = e.submitter && e.submitter.getAttribute('data-confirm');
+      if (ask && !window.confirm(ask.replace('{n}', 1))) {
         e.preventDefault();
       }
     });
@@ -191,4 +201,71 @@ document.addEventListener('DOMContentLoaded', function () {
       });
     });
   }
+});
+
+// 报量填报: leaving the page (paging, searching, a link) with typed but
+// unsaved lines asks first; 暂存 itself does not.
+document.addEventListener('DOMContentLoaded', function () {
+  var form = document.querySelector('form[data-unsaved-warning]');
+  if (!form) { return; }
+  var dirty = false;
+  form.addEventListener('input', function () { dirty = true; });
+  form.addEventListener('change', function () { dirty = true; });
+  form.addEventListener('submit', function () { dirty = false; });
+  window.addEventListener('beforeunload', function (e) {
+    if (!dirty) { return; }
+    e.preventDefault();
+    e.returnValue = form.getAttribute('data-unsaved-warning');
+    return e.returnValue;
+  });
+  // the pager's buttons belong to the search form: ask there too, since
+  // some browsers do not show beforeunload for a form's own submit
+  var search = document.getElementById('search');
+  if (search) {
+    search.addEventListener('submit', function (e) {
+      if (dirty && !window.confirm(form.getAttribute('data-unsaved-warning'))) {
+        e.preventDefault();
+      } else {
+        dirty = false;
+      }
+    });
+  }
+});
+
+// Uploads (承诺书, 需求量汇总表, 说明, 盖章汇总数据): the file is the request's
+// body (POST /api/files/upload); the page reloads to list it, or says why
+// it was refused next to the input.
+document.addEventListener('DOMContentLoaded', function () {
+  var csrf = document.querySelector('input[name=_csrf]');
+  document.querySelectorAll('input[type=file][data-upload-kind]').forEach(function (input) {
+    input.addEventListener('change', function () {
+      var file = input.files && input.files[0];
+      var box = document.getElementById('upload-error');
+      if (!file) { return; }
+      var q = 'project=' + encodeURIComponent(input.getAttribute('data-project')) +
+              '&kind=' + encodeURIComponent(input.getAttribute('data-upload-kind')) +
+              '&name=' + encodeURIComponent(file.name);
+      var from = input.getAttribute('data-certificate-from');
+      if (from) {
+        q += '&certificate=' + encodeURIComponent(document.getElementById(from).value.trim());
+      }
+      fetch('/api/files/upload?' + q, {
+        method: 'POST', credentials: 'same-origin', body: file,
+        headers: { 'Content-Type': 'application/octet-stream',
+                   'X-CSRF-Token': csrf ? csrf.value : '' }
+      }).then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (j) {
+          // back to the page as a GET (it may be the answer of a POST)
+          if (r.ok) { window.location.href = input.getAttribute('data-return') || window.location.href; return; }
+          var e = j.error || {};
+          var msg = (e.fields && (e.fields.file || e.fields.certificate || e.fields.kind)) ||
+                    e.message || '上传失败';
+          if (box) { box.textContent = msg; box.hidden = false; }
+          input.setAttribute('aria-invalid', 'true');
+        });
+      }).catch(function () {
+        if (box) { box.textContent = '上传失败，请检查网络后重试'; box.hidden = false; }
+      });
+    });
+  });
 });

@@ -40,6 +40,7 @@ package VBP::Test;
 #                                         meanwhile: tools/stack hold/free)
 
 use strict;
+use utf8;
 use warnings;
 
 use Cwd qw(abs_path);
@@ -52,7 +53,8 @@ use Time::HiRes qw(sleep);
 
 use Exporter 'import';
 our @EXPORT = qw(vbp_raw_frame vbp_worker_socket vbp_blocks vbp_sql vbp_frame vbp_redis vbp_setup vbp_nginx_start
-                 vbp_nginx_stop vbp_error_log vbp_xlsx vbp_xlsx_raw vbp_journey vbp_api
+                 vbp_nginx_stop vbp_error_log vbp_xlsx vbp_xlsx_raw vbp_journey vbp_api vbp_page vbp_form
+                 vbp_open_project
                  $VbpTop $VbpState);
 
 our $VbpTop = abs_path(dirname(__FILE__) . '/../../..');
@@ -450,6 +452,52 @@ sub vbp_api {
     my $r = $ApiClient->request($method, "$base$path", \%o);
     my $data = eval { decode_json($r->{content}) };
     return ($r->{status}, $data, $r->{content}, $r->{headers});
+}
+
+# a page as a browser asks for it, redirects not followed: (status, the
+# page as text, headers); vbp_form posts PAIRS as a form does, with the
+# session's _csrf
+my $PageClient;
+
+sub vbp_page {
+    my ($base, $as, $path) = @_;
+    require HTTP::Tiny;
+    require Encode;
+    $PageClient //= HTTP::Tiny->new(timeout => 20, max_redirect => 0);
+    my $r = $PageClient->get("$base$path", { headers => { Cookie => "vbp_sid=$as->{sid}" } });
+    return ($r->{status}, Encode::decode_utf8($r->{content}), $r->{headers});
+}
+
+sub vbp_form {
+    my ($base, $as, $path, @pairs) = @_;
+    require HTTP::Tiny;
+    require Encode;
+    $PageClient //= HTTP::Tiny->new(timeout => 20, max_redirect => 0);
+    my $r = $PageClient->request('POST', "$base$path", {
+        headers => { Cookie => "vbp_sid=$as->{sid}",
+                     'Content-Type' => 'application/x-www-form-urlencoded' },
+        content => $PageClient->www_form_urlencode([_csrf => $as->{csrf}, @pairs]) });
+    return ($r->{status}, Encode::decode_utf8($r->{content}), $r->{headers});
+}
+
+# a reporting project NAME of Liaoning with every window open from
+# yesterday for ten days, COUNT catalog lines PREFIX001 ... (PER_CERT of
+# them to a certificate), enrolled; its id
+sub vbp_open_project {
+    my ($name, $prefix, $count, $per_cert) = @_;
+    vbp_sql("DELETE FROM projects WHERE name = '$name'");
+    my @windows = map { ("now() - interval '1 day'", "now() + interval '10 days'") } 1 .. 4;
+    vbp_sql("INSERT INTO projects (name, product_line, threshold_pct, file_opens, file_closes, city_opens,"
+            . " city_closes, province_opens, province_closes, alliance_opens, alliance_closes)"
+            . " SELECT '$name', 'ivd', 30, " . join(', ', @windows));
+    my $pid = vbp_sql("SELECT id FROM projects WHERE name = '$name'");
+    vbp_sql("INSERT INTO project_provinces (project_id, region_id) SELECT $pid, id FROM regions WHERE code = '210000'");
+    vbp_sql("INSERT INTO catalog_lines (project_id, serial, category, subcategory, certificate, manufacturer,"
+            . " product_name, spec, unit) SELECT $pid, '$prefix' || lpad(g::text, 3, '0'), '生化', '肝功能',"
+            . " '国械注准$prefix' || ((g - 1) / $per_cert), '甲公司', '试剂' || g, '1盒', '盒'"
+            . " FROM generate_series(1, $count) g");
+    vbp_sql("SELECT vbp_project_enroll($pid)");
+    return $pid;
 }
 
 # a browser journey (t/browser/SCRIPT) in headless chromium against an
