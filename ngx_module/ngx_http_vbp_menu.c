@@ -70,19 +70,24 @@ ngx_http_vbp_menu(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  * [{"title": GROUP or "", "items": [{"title", "href", "current"}]}]:
  * the groups that hold an entry the user may open; the current entry is
  * the one whose URI is the page's or, for the pages under it
- * (/users/edit under /users), the longest that leads to it
+ * (/users/edit under /users), the longest that leads to it; a page
+ * elsewhere names its entry (vbp_menu_current: /filing is 报量项目's)
  */
 json_t *
 ngx_http_vbp_menu_json(ngx_http_request_t *r, json_t *session)
 {
     size_t                      best_len;
     json_t                     *menu, *group, *item, *items, *best;
-    ngx_str_t                  *last_group;
+    ngx_str_t                  *last_group, *page;
     ngx_uint_t                  i;
+    ngx_http_vbp_loc_conf_t    *vlcf;
     ngx_http_vbp_main_conf_t   *vmcf;
     ngx_http_vbp_menu_entry_t  *e;
 
     vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    page = vlcf->menu_current.len ? &vlcf->menu_current : &r->uri;
 
     menu = json_array();
 
@@ -140,7 +145,7 @@ ngx_http_vbp_menu_json(ngx_http_request_t *r, json_t *session)
         }
 
         if (e[i].uri.len > best_len && ngx_http_vbp_menu_covers(&e[i].uri,
-                                                                &r->uri))
+                                                                page))
         {
             best = item;
             best_len = e[i].uri.len;

@@ -269,6 +269,13 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
       offsetof(ngx_http_vbp_loc_conf_t, title),
       NULL },
 
+    { ngx_string("vbp_menu_current"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_vbp_loc_conf_t, menu_current),
+      NULL },
+
     { ngx_string("vbp_menu"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE3|NGX_CONF_TAKE4,
       ngx_http_vbp_menu,

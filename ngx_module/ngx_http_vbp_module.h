@@ -78,6 +78,8 @@ typedef struct {
     ngx_str_t                   page_name;
     ngx_http_vbp_tpl_t         *page;
     ngx_str_t                   title;          /* vbp_title: <title>, <h1> */
+    ngx_str_t                   menu_current;   /* vbp_menu_current: the
+                                                   entry a page belongs to */
     ngx_str_t                   redirect;
     ngx_flag_t                  back;           /* vbp_back: to "next" */
     ngx_str_t                   download;       /* vbp_download: file name */

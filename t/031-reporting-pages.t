@@ -149,4 +149,40 @@ is($st, 404, '... nor with another city\'s code');
 is($st, 200, 'the province\'s summary');
 like($html, qr/沈阳市.*大连市/s, '... lists its cities');
 
+# --- 填报进度 and the home page's reminders -----------------------------------
+
+($st, $html) = page('sy_admin', "/review/progress?project=$pid");
+is($st, 200, 'the city\'s filing progress');
+my $must = vbp_sql("SELECT count(*) FROM review_items i JOIN regions g ON g.id = i.region_id WHERE i.project_id = $pid"
+                   . " AND i.level = 'hospital' AND g.code = '210100' AND i.state <> 'exempt'");
+like($html, qr/id="must-report">$must</, "... $must hospitals of 沈阳 must report");
+like($html, qr/<tr data-region="210100">/, '... one row, the city itself');
+unlike($html, qr/data-region="210200"/, '... never 大连');
+like($html, qr/href="\/review\?project=$pid&amp;state=not_submitted"/, '... leads to the hospitals not yet submitted');
+
+($st, $html) = page('sy_admin', "/review?project=$pid&state=not_submitted&per_page=100");
+like($html, qr/<tr data-code="H21010200011".*?<td class="state">已暂存/s, '尚未提交 lists the draft');
+
+my ($s2, $d) = vbp_api($base, $as{ln_admin}, 'GET', "/api/review/progress?project=$pid");
+is($s2, 200, 'the province\'s progress by the API');
+my %row = map { $_->{region_code} => $_ } @{$d->{regions}};
+ok($row{210100} && $row{210200}, '... a row per city');
+is($d->{total}{must_report}, (vbp_sql("SELECT count(*) FROM review_items WHERE project_id = $pid AND level = 'hospital'"
+                                       . " AND state <> 'exempt'"))[0], '... the total counts every hospital that must report');
+is($d->{total}{draft}, 1, '... one of them 已暂存');
+($s2) = vbp_api($base, $as{sy_admin}, 'GET', "/api/review/progress?project=$pid&region=210000");
+is($s2, 404, 'a city asking for its province\'s progress: 404');
+($s2) = vbp_api($base, $as{H21010200011}, 'GET', "/api/review/progress?project=$pid");
+is($s2, 403, 'a hospital has no progress page');
+
+($st, $html) = page('H21010200011', '/');
+like($html, qr{id="deadlines">.*?<a href="/filing\?project=$pid">\Q$name\E</a>：报量填报截止 \d{4}-\d\d-\d\d \d\d:\d\d，剩余 <b>\d+天\d+小时</b>}s,
+     'the hospital\'s home page reminds it of the filing and the time left');
+($st, $html) = page('sy_admin', '/');
+like($html, qr{<a href="/review\?project=$pid">\Q$name\E</a>：市级审核上报截止}, '... the city\'s of its submission');
+vbp_sql("UPDATE projects SET file_closes = now() - interval '1 minute', file_opens = now() - interval '2 days'"
+        . " WHERE id = $pid");
+($st, $html) = page('H21010200011', '/');
+unlike($html, qr{/filing\?project=$pid"}, '... and not once the window has closed');
+
 done_testing();

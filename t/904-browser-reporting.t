@@ -3,8 +3,9 @@
 # it saves, uploads its letter and summary sheet and submits; its city
 # approves in a batch and submits; the province uploads its stamped summary,
 # approves its cities and submits; the alliance approves the province.
-# Screenshots of the filing page, the city's review list, the province
-# summary and the national summary under t/browser/output/.
+# Screenshots of the filing page, the city's review list and filing
+# progress, the province summary, its filing progress and the national
+# summary under t/browser/output/.
 use strict;
 use utf8;
 use warnings;
@@ -26,7 +27,8 @@ vbp_setup("user $_ password=$pw must_change=0 status=active")
     for qw(H21010200011 sy_admin ln_admin lcb_admin);
 vbp_sql("DELETE FROM login_locks");
 
-vbp_journey('reporting.mjs', 20, ['filing', 'filing-refused', 'city-review', 'province-summary', 'national-summary'],
+vbp_journey('reporting.mjs', 24, ['filing', 'filing-refused', 'city-review', 'city-progress', 'province-summary',
+                               'filing-progress', 'national-summary'],
             VBP_PROJECT => $pid, VBP_PASSWORD => $pw);
 
 is(vbp_sql("SELECT state FROM review_items WHERE project_id = $pid AND level = 'province'"), 'approved',

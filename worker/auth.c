@@ -662,7 +662,7 @@ auth_home(vbp_call_t *call)
     int          i;
     size_t       k;
     char         org[24], uid[24];
-    json_t      *menu, *perms, *p;
+    json_t      *menu, *perms, *p, *deadlines;
     PGresult    *res;
     const char  *role, *title, *params[2];
 
@@ -712,8 +712,15 @@ auth_home(vbp_call_t *call)
         }
     }
 
+    deadlines = NULL;
+    if (vbp_review_deadlines(call, org, &deadlines) != 0) {
+        PQclear(res);
+        json_decref(menu);
+        return -1;
+    }
+
     call->data = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:o,"
-                           " s:I}",
+                           " s:I, s:o}",
                            "org", "code", PQgetvalue(res, 0, 0),
                            "name", PQgetvalue(res, 0, 1),
                            "kind", role,
@@ -723,7 +730,12 @@ auth_home(vbp_call_t *call)
                            "role_title", title,
                            "menu", menu ? menu : json_array(),
                            "sub_accounts",
-                           (json_int_t) atoll(PQgetvalue(res, 0, 5)));
+                           (json_int_t) atoll(PQgetvalue(res, 0, 5)),
+                           /* an object only when there is something to do:
+                            * the page's section then shows once */
+                           "reminders", json_array_size(deadlines)
+                                        ? json_pack("{s:o}", "items", deadlines)
+                                        : (json_decref(deadlines), json_null()));
     PQclear(res);
 
     return call->data ? 0 : -1;

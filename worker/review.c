@@ -25,6 +25,7 @@ static int review_own(vbp_call_t *call);
 static int review_items(vbp_call_t *call);
 static int review_summary(vbp_call_t *call);
 static int review_item(vbp_call_t *call);
+static int review_progress(vbp_call_t *call);
 static void review_refusal(vbp_call_t *call, PGresult *res, int row,
     const char *action_title);
 
@@ -37,6 +38,8 @@ const vbp_op_t  vbp_review_ops[] = {
     { "review.items", review_items, 1, 0, "report.review", NULL, NULL },
     { "review.summary", review_summary, 1, 0, "report.review", NULL, NULL },
     { "review.item", review_item, 1, 0, "report.review", NULL, NULL },
+    { "review.progress", review_progress, 1, 0, "report.review", NULL,
+      NULL },
     { NULL, NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -49,7 +52,8 @@ const vbp_op_t  vbp_review_ops[] = {
     "  AND s.state = i.state"                                                \
     " WHERE i.project_id = $1::integer AND i.chain = 'demand'"               \
     "  AND i.level = 'hospital' AND i.scope_path LIKE $2 || '%'"             \
-    "  AND ($3 = '' OR i.state = $3)"                                        \
+    "  AND ($3 = '' OR i.state = $3 OR ($3 = 'not_submitted'"                \
+    "       AND i.state IN ('unfiled', 'draft', 'returned')))"               \
     "  AND ($4 = '' OR o.name ILIKE $4 OR o.code ILIKE $4)"                  \
     "  AND ($5 = '' OR f.beyond > 0)"
 
@@ -172,6 +176,84 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       " FROM item_files x JOIN uploads u ON u.sha256 = x.sha256"
       " WHERE x.item_id = $1::bigint ORDER BY x.kind, x.certificate" },
 
+    /*
+     * 填报进度 (seed 000: 掌握医疗机构的填报进度，及时督促): the hospitals
+     * below a region, per region one level down (a city: itself), and a
+     * last row (code NULL) for all of them.  "On time": its first 提交 came
+     * before the filing window closed.
+     */
+    { "review_progress",
+      "WITH b AS (SELECT id, level, path FROM regions WHERE path = $2),"
+      " k AS (SELECT r.id, r.code, r.name, r.path FROM regions r, b"
+      "  WHERE (b.level <> 'city' AND r.parent_id = b.id)"
+      "     OR (b.level = 'city' AND r.id = b.id)),"
+      " h AS (SELECT k.code, k.name, i.state,"
+      "  i.state IN ('submitted', 'withdraw_requested', 'approved') AS filed,"
+      "  (SELECT min(e.at) FROM review_events e WHERE e.item_id = i.id"
+      "    AND e.action = 'submit') <= p.file_closes AS on_time"
+      "  FROM k JOIN review_items i ON i.project_id = $1::integer"
+      "   AND i.chain = 'demand' AND i.level = 'hospital'"
+      "   AND i.scope_path LIKE k.path || '%'"
+      "  JOIN projects p ON p.id = i.project_id)"
+      " SELECT code, name, count(*) FILTER (WHERE state <> 'exempt'),"
+      "  count(*) FILTER (WHERE state = 'unfiled'),"
+      "  count(*) FILTER (WHERE state = 'draft'),"
+      "  count(*) FILTER (WHERE state IN ('submitted', 'withdraw_requested')),"
+      "  count(*) FILTER (WHERE state = 'approved'),"
+      "  count(*) FILTER (WHERE state = 'returned'),"
+      "  count(*) FILTER (WHERE state = 'exempt'),"
+      "  count(*) FILTER (WHERE filed),"
+      "  count(*) FILTER (WHERE filed AND on_time),"
+      "  to_char(100.0 * count(*) FILTER (WHERE filed)"
+      "   / nullif(count(*) FILTER (WHERE state <> 'exempt'), 0), 'FM990.0'),"
+      "  to_char(100.0 * count(*) FILTER (WHERE filed AND on_time)"
+      "   / nullif(count(*) FILTER (WHERE state <> 'exempt'), 0), 'FM990.0'),"
+      "  to_char(100.0 * count(*) FILTER (WHERE state = 'approved')"
+      "   / nullif(count(*) FILTER (WHERE state <> 'exempt'), 0), 'FM990.0')"
+      " FROM h GROUP BY GROUPING SETS ((code, name), ())"
+      " ORDER BY code NULLS LAST" },
+
+    /*
+     * the home page's reminders: what the org still has to do in a window
+     * that is open, and the time left (a hospital its filing, a city or
+     * province its submission, the alliance the provinces waiting)
+     */
+    { "review_deadlines",
+      "SELECT p.id, p.name, w.what, w.href,"
+      "  to_char(w.closes AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),"
+      "  CASE WHEN w.closes - now() >= interval '1 day'"
+      "   THEN extract(day FROM w.closes - now())::integer || '天'"
+      "        || extract(hour FROM w.closes - now())::integer || '小时'"
+      "   ELSE extract(hour FROM w.closes - now())::integer || '小时'"
+      "        || extract(minute FROM w.closes - now())::integer || '分钟' END,"
+      "  w.closes - now() < interval '3 days'"
+      " FROM orgs o JOIN review_items i ON i.chain = 'demand'"
+      "  AND ((o.kind = 'hospital' AND i.level = 'hospital' AND i.org_id = o.id"
+      "       AND i.state IN ('unfiled', 'draft', 'returned'))"
+      "    OR (o.kind = 'city_bureau' AND i.level = 'city'"
+      "       AND i.region_id = o.region_id AND i.state IN ('pending', 'returned'))"
+      "    OR (o.kind = 'province_bureau' AND i.level = 'province'"
+      "       AND i.region_id = o.region_id AND i.state IN ('pending', 'returned'))"
+      "    OR (o.kind = 'alliance' AND i.level = 'province'"
+      "       AND i.state = 'submitted'))"
+      " JOIN projects p ON p.id = i.project_id"
+      " CROSS JOIN LATERAL (SELECT CASE i.level"
+      "    WHEN 'hospital' THEN '报量填报' WHEN 'city' THEN '市级审核上报'"
+      "    ELSE CASE o.kind WHEN 'alliance' THEN '联采办审核'"
+      "         ELSE '省级审核上报' END END AS what,"
+      "   CASE o.kind WHEN 'hospital' THEN '/filing?project=' || p.id"
+      "    WHEN 'city_bureau' THEN '/review?project=' || p.id"
+      "    ELSE '/review/summary?project=' || p.id END AS href,"
+      "   CASE i.level WHEN 'hospital' THEN p.file_opens"
+      "    WHEN 'city' THEN p.city_opens ELSE CASE o.kind WHEN 'alliance'"
+      "    THEN p.alliance_opens ELSE p.province_opens END END AS opens,"
+      "   CASE i.level WHEN 'hospital' THEN p.file_closes"
+      "    WHEN 'city' THEN p.city_closes ELSE CASE o.kind WHEN 'alliance'"
+      "    THEN p.alliance_closes ELSE p.province_closes END END AS closes) w"
+      " WHERE o.id = $1::integer AND now() >= w.opens AND now() < w.closes"
+      " GROUP BY p.id, p.name, w.what, w.href, w.closes"
+      " ORDER BY w.closes, p.id LIMIT 20" },
+
     { NULL, NULL }
 };
 
@@ -192,6 +274,23 @@ static const char *const  review_summary_names[] = {
 };
 
 static const char  review_summary_types[] = "issssiiiiiin";
+
+
+static const char *const  review_progress_names[] = {
+    "region_code", "region_name", "must_report", "unfiled", "draft",
+    "submitted", "approved", "returned", "exempt", "filed", "on_time",
+    "filed_rate", "on_time_rate", "approved_rate", NULL
+};
+
+static const char  review_progress_types[] = "nniiiiiiiiinnn";
+
+
+static const char *const  review_deadline_names[] = {
+    "project_id", "project_name", "what", "href", "closes", "left", "urgent",
+    NULL
+};
+
+static const char  review_deadline_types[] = "isssssb";
 
 
 static const char *const  review_detail_names[] = {
@@ -591,8 +690,8 @@ review_items(vbp_call_t *call)
     const char  *params[9], *s;
 
     static const char *const  states[] = {
-        "unfiled", "draft", "submitted", "withdraw_requested", "approved",
-        "returned", "exempt", NULL
+        "unfiled", "not_submitted", "draft", "submitted",
+        "withdraw_requested", "approved", "returned", "exempt", NULL
     };
 
     if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
@@ -759,4 +858,80 @@ review_item(vbp_call_t *call)
     }
 
     return vbp_filing_lines(call, id);
+}
+
+
+/* GET {project, region}: 填报进度 per region below, and over them all */
+static int
+review_progress(vbp_call_t *call)
+{
+    int          rc, last;
+    char         project[24], path[256];
+    json_t      *rows, *total;
+    PGresult    *res;
+    const char  *params[2];
+
+    if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
+        return 0;
+    }
+
+    rc = review_region_path(call, path, sizeof(path));
+    if (rc != 0) {
+        return rc == -2 ? -1 : 0;
+    }
+
+    params[0] = project;
+    params[1] = path;
+
+    res = vbp_db_query(call->db, "review_progress", 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    rows = vbp_rows_json(res, review_progress_names, review_progress_types);
+    PQclear(res);
+
+    if (rows == NULL) {
+        return -1;
+    }
+
+    /* the grand total is the last row (GROUPING SETS' ()), always there */
+    last = (int) json_array_size(rows) - 1;
+    total = last >= 0 ? json_incref(json_array_get(rows, last)) : NULL;
+
+    if (last >= 0 && json_array_remove(rows, last) != 0) {
+        json_decref(total);
+        json_decref(rows);
+        return -1;
+    }
+
+    call->data = json_pack("{s:o, s:o, s:s}", "regions", rows,
+                           "total", total ? total : json_object(),
+                           "project", project);
+
+    return call->data ? 0 : -1;
+}
+
+
+/*
+ * The home page's reminders for the actor's org into *out (a new array);
+ * 0, or -1 on a database failure.
+ */
+int
+vbp_review_deadlines(vbp_call_t *call, const char *org, json_t **out)
+{
+    PGresult    *res;
+    const char  *params[1];
+
+    params[0] = org;
+
+    res = vbp_db_query(call->db, "review_deadlines", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    *out = vbp_rows_json(res, review_deadline_names, review_deadline_types);
+    PQclear(res);
+
+    return *out ? 0 : -1;
 }

@@ -302,6 +302,7 @@ int vbp_chain_fire_call(vbp_call_t *call, const char *chain,
     const char *action, const char *ids, const char *reason, json_t **moved);
 const char *vbp_review_reason(vbp_call_t *call);
 int vbp_review_detail(vbp_call_t *call, const char *id, const char *org);
+int vbp_review_deadlines(vbp_call_t *call, const char *org, json_t **out);
 int vbp_filing_lines(vbp_call_t *call, const char *item);
 int vbp_filing_item(vbp_call_t *call, char *id, size_t len);
 extern const vbp_op_t    vbp_files_ops[];

@@ -25,10 +25,33 @@ function check_ok(cond, msg) {
 }
 
 // the action pages under a list: the first row's links, and the forms
+// (the pages they lead to are walked in turn, each once per role)
 const actions = {
   '/users': ['/users/new', 'a[href^="/users/edit?id="]'],
   '/subusers': ['/subusers/new', 'a[href^="/subusers/edit?id="]', 'a[href^="/subusers/grant?id="]'],
+  '/projects': ['a.go-filing', 'a.go-review'],
+  '/review': ['a#go-progress', 'a[href^="/review/item?id="]'],
+  '/review/summary': ['a#go-progress', 'a[href^="/review/item?id="]', 'a[href^="/review?"]',
+                      'a[href^="/review/summary?"][href*="region="]'],
 };
+
+async function walk(page, role, path, errors, seen) {
+  const name = path.replace(/\?.*/, '');
+  await check(page, role, path, errors, `pages-${role}${name === '/' ? '-home' : name.replace(/\//g, '-')}`);
+  for (const a of actions[name] || []) {
+    let target = a;
+    if (!a.startsWith('/')) {
+      const link = await page.$(a);
+      if (!link) continue;                 // an empty list has no row to open
+      target = await link.getAttribute('href');
+    }
+    const key = target.replace(/\?.*/, '') + (target.includes('region=') ? '+region' : '');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    await walk(page, role, target, errors, seen);
+    await page.goto(base + path);
+  }
+}
 
 async function check(page, role, path, errors, shot) {
   const answer = await page.goto(base + path);
@@ -64,23 +87,8 @@ try {
     const menu = await page.$$eval('nav.menu a', l => l.map(a => a.getAttribute('href')));
     ok(menu.length >= 2, `${role}: a menu of ${menu.length} entries`);
 
-    const seen = new Set();
-    for (const path of menu) {
-      if (seen.has(path)) continue;
-      seen.add(path);
-      await check(page, role, path, errors, `pages-${role}${path === '/' ? '-home' : path.replace(/\//g, '-')}`);
-      for (const a of actions[path] || []) {
-        let target = a;
-        if (!a.startsWith('/')) {
-          const link = await page.$(a);
-          if (!link) continue;             // an empty list has no row to open
-          target = await link.getAttribute('href');
-        }
-        const name = target.replace(/\?.*/, '').replace(/\//g, '-');
-        await check(page, role, target, errors, `pages-${role}${name}`);
-        await page.goto(base + path);
-      }
-    }
+    const seen = new Set(menu);
+    for (const path of menu) await walk(page, role, path, errors, seen);
 
     // the platform's own error pages, in the layout
     const missing = await page.goto(base + '/no-such-page');

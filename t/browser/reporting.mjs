@@ -92,6 +92,11 @@ try {
   ok((await page.locator('tr[data-code="H21010200011"] input[name=ids]').count()) === 0,
      '... and an approved row cannot be ticked again');
   await page.screenshot({ path: out + '/city-review.png', fullPage: true });
+  await Promise.all([page.waitForNavigation(), page.click('#go-progress')]);
+  ok((await page.textContent('tr[data-region="210100"] td.rate')).trim() === '100.0%',
+     'the city\'s filing progress: its one hospital has submitted');
+  await page.screenshot({ path: out + '/city-progress.png', fullPage: true });
+  await page.goto(base + '/review?project=' + project);
   await submitAndWait(page, '#submit-up');
   ok((await page.locator('#message').count()) === 1 && (await page.locator('p.error').count()) === 0, 'the city submits to the province');
 
@@ -105,6 +110,11 @@ try {
   ok((await page.textContent('tr[data-region="210100"] td:nth-child(9)')).trim() === '120',
      '... Shenyang\'s demand total is the hospital\'s');
   await page.screenshot({ path: out + '/province-summary.png', fullPage: true });
+  await Promise.all([page.waitForNavigation(), page.click('#go-progress')]);
+  ok((await page.textContent('#must-report')).trim() === '1' && (await page.textContent('#filed')).includes('100.0%'),
+     'the province\'s filing progress: 1 hospital must report, all submitted');
+  await page.screenshot({ path: out + '/filing-progress.png', fullPage: true });
+  await page.goto(base + '/review/summary?project=' + project);
   await submitAndWait(page, '#submit-up');
   ok((await page.textContent('#message')).includes('已提交') && !(await page.locator('#error').count()),
      'the province submits to the alliance');
