@@ -17,6 +17,7 @@ use warnings;
 use lib 't/lib';
 use VBP::Test;
 use Test::More;
+use Encode ();
 
 binmode(Test::More->builder->$_, ':utf8') for qw(output failure_output todo_output);
 
@@ -29,7 +30,7 @@ my $name = 't31 报量页面';
 my $pid = vbp_open_project($name, 'P', 25, 5);
 
 my %as;
-for my $who (qw(H21010200011 H21020200012 sy_admin dl_admin ln_admin)) {
+for my $who (qw(H21010200011 H21020200012 sy_admin dl_admin ln_admin lcb_admin)) {
     vbp_setup("user $who password=$pw must_change=0 status=active");
     vbp_sql("DELETE FROM login_locks");
     my $t = vbp_setup("login $who $pw");
@@ -148,6 +149,27 @@ is($st, 404, '... nor with another city\'s code');
 ($st, $html) = page('ln_admin', "/review/summary?project=$pid");
 is($st, 200, 'the province\'s summary');
 like($html, qr/沈阳市.*大连市/s, '... lists its cities');
+
+# --- the national CSV --------------------------------------------------------
+
+my ($s3, undef, $csv, $hd) = vbp_api($base, $as{lcb_admin}, 'GET', "/api/review/export?project=$pid");
+is($s3, 200, 'the alliance exports the summary');
+like($hd->{'content-type'}, qr{^text/csv; charset=utf-8}, '... as CSV');
+like($hd->{'content-disposition'}, qr/attachment; filename="demand-summary.csv"/, '... an attachment');
+my @csv = split /\r\n/, Encode::decode_utf8($csv);
+is($csv[0], "\x{feff}省份,大项,小项,生产企业,注册证,上年度采购总量,下年度需求总量", '... UTF-8 with a BOM, the header of SPEC §3');
+my ($ly, $dm) = (0, 0);
+for (@csv[1 .. $#csv]) { my @f = /"([^"]*)"/g; $ly += $f[5]; $dm += $f[6] }
+is($dm, 100, '... its demand adds up to the filing\'s');
+is($ly, 100, '... and last year\'s too');
+like($csv[1], qr/^"辽宁省","生化","肝功能","甲公司","国械注准P0","50","50"$/, '... by province and certificate');
+is(scalar(@csv) - 1, 2, '... one row per certificate filed (P001-P005, P006-P010)');
+my ($s4, undef, $csv2) = vbp_api($base, $as{ln_admin}, 'GET', "/api/review/export?project=$pid");
+is($s4, 200, 'a province exports its own');
+($s4) = vbp_api($base, $as{ln_admin}, 'GET', "/api/review/export?project=$pid&region=340000");
+is($s4, 404, '... never another province\'s');
+($s4) = vbp_api($base, $as{H21010200011}, 'GET', "/api/review/export?project=$pid");
+is($s4, 403, 'a hospital exports nothing');
 
 # --- 填报进度 and the home page's reminders -----------------------------------
 

@@ -235,27 +235,6 @@ audit_list(vbp_call_t *call)
 }
 
 
-/* one CSV cell: quoted, and never a formula when Excel opens the file */
-static int
-audit_csv_cell(vbp_buf_t *out, const char *s, int last)
-{
-    int  rc;
-
-    rc = vbp_buf_add(out, "\"", 1);
-
-    if (s && (*s == '=' || *s == '+' || *s == '-' || *s == '@')) {
-        rc = rc || vbp_buf_add(out, "'", 1);
-    }
-
-    for ( /* void */ ; rc == 0 && s && *s; s++) {
-        rc = (*s == '"') ? vbp_buf_add(out, "\"\"", 2)
-                         : vbp_buf_add(out, s, 1);
-    }
-
-    return rc || vbp_buf_add(out, last ? "\"\r\n" : "\",", last ? 3 : 2);
-}
-
-
 /*
  * the filtered log as CSV (UTF-8 with a BOM, which Excel needs to read it
  * as UTF-8), newest first, at most AUDIT_EXPORT_MAX rows: a larger export
@@ -310,9 +289,7 @@ audit_export(vbp_call_t *call)
 
     vbp_buf_init(&out);
 
-    rc = vbp_buf_add(&out, "\xEF\xBB\xBF", 3)
-         || vbp_buf_add(&out, "时间,操作人,单位,IP,操作,对象,变化,原因\r\n",
-                        strlen("时间,操作人,单位,IP,操作,对象,变化,原因\r\n"));
+    rc = vbp_csv_header(&out, "时间,操作人,单位,IP,操作,对象,变化,原因");
 
     for (row = 0; rc == 0 && row < PQntuples(res); row++) {
         for (col = 0; rc == 0 && col < 8; col++) {
@@ -323,7 +300,7 @@ audit_export(vbp_call_t *call)
                 v = audit_action_title(v);
             }
 
-            rc = audit_csv_cell(&out, v, col == 7);
+            rc = vbp_csv_cell(&out, v, col == 7);
         }
     }
 

@@ -4,7 +4,8 @@
  * complete record goes to a callback with the line it started on, so memory
  * stays at one record whatever the size of the file.  Fields longer than
  * VBP_CSV_FIELD_MAX or records wider than VBP_CSV_FIELDS_MAX are errors of
- * that record, not of the parse.
+ * that record, not of the parse.  The writer's half: vbp_csv_header() and
+ * vbp_csv_cell() build an export Excel opens as UTF-8.
  */
 
 #include <string.h>
@@ -240,4 +241,35 @@ vbp_csv_end_record(vbp_csv_t *csv)
     csv->at_start = 1;
 
     return rc;
+}
+
+
+/* the start of an export: the BOM Excel needs to read UTF-8, the header */
+int
+vbp_csv_header(vbp_buf_t *out, const char *header)
+{
+    return vbp_buf_add(out, "\xEF\xBB\xBF", 3)
+           || vbp_buf_add(out, header, strlen(header))
+           || vbp_buf_add(out, "\r\n", 2);
+}
+
+
+/* one CSV cell: quoted, and never a formula when Excel opens the file */
+int
+vbp_csv_cell(vbp_buf_t *out, const char *s, int last)
+{
+    int  rc;
+
+    rc = vbp_buf_add(out, "\"", 1);
+
+    if (s && (*s == '=' || *s == '+' || *s == '-' || *s == '@')) {
+        rc = rc || vbp_buf_add(out, "'", 1);
+    }
+
+    for ( /* void */ ; rc == 0 && s && *s; s++) {
+        rc = (*s == '"') ? vbp_buf_add(out, "\"\"", 2)
+                         : vbp_buf_add(out, s, 1);
+    }
+
+    return rc || vbp_buf_add(out, last ? "\"\r\n" : "\",", last ? 3 : 2);
 }

@@ -26,6 +26,7 @@ static int review_items(vbp_call_t *call);
 static int review_summary(vbp_call_t *call);
 static int review_item(vbp_call_t *call);
 static int review_progress(vbp_call_t *call);
+static int review_export(vbp_call_t *call);
 static void review_refusal(vbp_call_t *call, PGresult *res, int row,
     const char *action_title);
 
@@ -40,6 +41,7 @@ const vbp_op_t  vbp_review_ops[] = {
     { "review.item", review_item, 1, 0, "report.review", NULL, NULL },
     { "review.progress", review_progress, 1, 0, "report.review", NULL,
       NULL },
+    { "review.export", review_export, 1, 0, "report.review", NULL, NULL },
     { NULL, NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -253,6 +255,28 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       " WHERE o.id = $1::integer AND now() >= w.opens AND now() < w.closes"
       " GROUP BY p.id, p.name, w.what, w.href, w.closes"
       " ORDER BY w.closes, p.id LIMIT 20" },
+
+    /*
+     * the national CSV (SPEC §3): per province and certificate, the lines
+     * of every hospital that must report (never 无需上报), as the
+     * summaries count them; a province exports its own
+     */
+    { "review_export",
+      "SELECT pr.name, c.category, c.subcategory, c.manufacturer,"
+      "  c.certificate, sum(coalesce(l.last_year, 0)),"
+      "  sum(coalesce(l.demand, 0))"
+      " FROM review_items h"
+      " JOIN regions pr ON pr.level = 'province'"
+      "  AND h.scope_path LIKE pr.path || '%'"
+      " JOIN filing_lines l ON l.item_id = h.id"
+      " JOIN catalog_lines c ON c.id = l.catalog_line_id"
+      " WHERE h.project_id = $1::integer AND h.chain = 'demand'"
+      "  AND h.level = 'hospital' AND h.state <> 'exempt'"
+      "  AND h.scope_path LIKE $2 || '%'"
+      " GROUP BY pr.code, pr.name, c.category, c.subcategory,"
+      "  c.manufacturer, c.certificate"
+      " ORDER BY pr.code, c.category, c.subcategory, c.manufacturer,"
+      "  c.certificate" },
 
     { NULL, NULL }
 };
@@ -934,4 +958,58 @@ vbp_review_deadlines(vbp_call_t *call, const char *org, json_t **out)
     PQclear(res);
 
     return *out ? 0 : -1;
+}
+
+
+/*
+ * GET {project, region}: 报量汇总 as CSV (UTF-8 with a BOM): province,
+ * 大项, 小项, manufacturer, certificate, last year's and next year's
+ * totals.  Aggregated in SQL, so at most provinces x certificates rows.
+ */
+static int
+review_export(vbp_call_t *call)
+{
+    int          rc, row, col;
+    char         project[24], path[256];
+    vbp_buf_t    out;
+    PGresult    *res;
+    const char  *params[2];
+
+    if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
+        return 0;
+    }
+
+    rc = review_region_path(call, path, sizeof(path));
+    if (rc != 0) {
+        return rc == -2 ? -1 : 0;
+    }
+
+    params[0] = project;
+    params[1] = path;
+
+    res = vbp_db_query(call->db, "review_export", 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    vbp_buf_init(&out);
+
+    rc = vbp_csv_header(&out, "省份,大项,小项,生产企业,注册证,"
+                              "上年度采购总量,下年度需求总量");
+
+    for (row = 0; rc == 0 && row < PQntuples(res); row++) {
+        for (col = 0; rc == 0 && col < 7; col++) {
+            rc = vbp_csv_cell(&out, PQgetvalue(res, row, col), col == 6);
+        }
+    }
+
+    if (rc == 0) {
+        call->data = json_pack("{s:s%, s:i}", "file", out.data, out.len,
+                               "rows", PQntuples(res));
+    }
+
+    PQclear(res);
+    vbp_buf_free(&out);
+
+    return call->data ? 0 : -1;
 }
