@@ -662,20 +662,29 @@ review_own(vbp_call_t *call)
 }
 
 
-/* a region code the actor covers, or its own region; the path for $2 */
+/*
+ * What a reviewer's list is over: args.project, and args.region (a code
+ * the actor covers) or the actor's own region, as the path for $2.
+ * 0, 1 answered (a 4xx), or -1 on a database failure.
+ */
 static int
-review_region_path(vbp_call_t *call, char *path, size_t len)
+review_scope(vbp_call_t *call, char *project, size_t plen, char *path,
+    size_t len)
 {
     const char  *code, *own;
     char         value[256];
     const char  *params[2];
+
+    if (vbp_arg_id(call, "project", project, plen) != 0) {
+        return 1;
+    }
 
     own = vbp_actor_path(call);
     code = vbp_arg_string(call, "region", 0, 12, NULL);
 
     if (own == NULL) {
         vbp_fail_unauthenticated(call);
-        return -1;
+        return 1;
     }
 
     if (code == NULL || *code == '\0') {
@@ -690,13 +699,13 @@ review_region_path(vbp_call_t *call, char *path, size_t len)
                      sizeof(value))
         < 0)
     {
-        return -2;
+        return -1;
     }
 
     if (*value == '\0') {
         vbp_field_error(call, "region", "区划不存在或不在管辖范围内");
         vbp_fail(call, 404, "not_found", "区划不存在或不在管辖范围内");
-        return -1;
+        return 1;
     }
 
     snprintf(path, len, "%s", value);
@@ -718,13 +727,9 @@ review_items(vbp_call_t *call)
         "withdraw_requested", "approved", "returned", "exempt", NULL
     };
 
-    if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
-        return 0;
-    }
-
-    rc = review_region_path(call, path, sizeof(path));
+    rc = review_scope(call, project, sizeof(project), path, sizeof(path));
     if (rc != 0) {
-        return rc == -2 ? -1 : 0;
+        return rc < 0 ? -1 : 0;
     }
 
     params[0] = project;
@@ -758,13 +763,9 @@ review_summary(vbp_call_t *call)
     PGresult    *res;
     const char  *params[3], *role, *code;
 
-    if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
-        return 0;
-    }
-
-    rc = review_region_path(call, path, sizeof(path));
+    rc = review_scope(call, project, sizeof(project), path, sizeof(path));
     if (rc != 0) {
-        return rc == -2 ? -1 : 0;
+        return rc < 0 ? -1 : 0;
     }
 
     /* the alliance sees provinces, a province (or the alliance in one
@@ -895,13 +896,9 @@ review_progress(vbp_call_t *call)
     PGresult    *res;
     const char  *params[2];
 
-    if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
-        return 0;
-    }
-
-    rc = review_region_path(call, path, sizeof(path));
+    rc = review_scope(call, project, sizeof(project), path, sizeof(path));
     if (rc != 0) {
-        return rc == -2 ? -1 : 0;
+        return rc < 0 ? -1 : 0;
     }
 
     params[0] = project;
@@ -975,13 +972,9 @@ review_export(vbp_call_t *call)
     PGresult    *res;
     const char  *params[2];
 
-    if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
-        return 0;
-    }
-
-    rc = review_region_path(call, path, sizeof(path));
+    rc = review_scope(call, project, sizeof(project), path, sizeof(path));
     if (rc != 0) {
-        return rc == -2 ? -1 : 0;
+        return rc < 0 ? -1 : 0;
     }
 
     params[0] = project;
