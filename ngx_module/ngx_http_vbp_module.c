@@ -122,6 +122,20 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
       offsetof(ngx_http_vbp_main_conf_t, error_page),
       NULL },
 
+    { ngx_string("vbp_worker_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_vbp_main_conf_t, worker_concurrency),
+      NULL },
+
+    { ngx_string("vbp_worker_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_vbp_worker_queue,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("vbp_worker_pass"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_vbp_worker_pass,
@@ -505,6 +519,9 @@ ngx_http_vbp_create_main_conf(ngx_conf_t *cf)
     vmcf->session_timeout = NGX_CONF_UNSET;
     vmcf->session_cache = NGX_CONF_UNSET;
     vmcf->cookie_secure = NGX_CONF_UNSET;
+    vmcf->worker_concurrency = NGX_CONF_UNSET;
+    vmcf->queue_length = NGX_CONF_UNSET_UINT;
+    vmcf->queue_timeout = NGX_CONF_UNSET_MSEC;
 
     return vmcf;
 }
@@ -525,6 +542,17 @@ ngx_http_vbp_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
     ngx_conf_init_value(vmcf->cookie_secure, 0);
+
+    /* see ngx_http_vbp_queue.c; 0: no waiting room */
+    ngx_conf_init_value(vmcf->worker_concurrency, 16);
+    ngx_conf_init_uint_value(vmcf->queue_length, 10000);
+    ngx_conf_init_msec_value(vmcf->queue_timeout, 30000);
+
+    if (vmcf->worker_concurrency < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"vbp_worker_concurrency\" must be 0 or more");
+        return NGX_CONF_ERROR;
+    }
 
     if (vmcf->redis.len == 0) {
         ngx_str_set(&vmcf->redis, "127.0.0.1:6379");
@@ -976,6 +1004,12 @@ ngx_http_vbp_error(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_vbp_init_process(ngx_cycle_t *cycle)
 {
+    ngx_http_vbp_main_conf_t  *vmcf;
+
+    vmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_vbp_module);
+
+    ngx_http_vbp_queue_init_process(vmcf ? vmcf->worker_concurrency : 0);
+
     if (ngx_http_vbp_keepalive_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }

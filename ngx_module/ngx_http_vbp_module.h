@@ -48,6 +48,9 @@ typedef struct {
     char                       *captcha_fonts[NGX_HTTP_VBP_CAPTCHA_FONTS_MAX];
     ngx_uint_t                  captcha_nfonts;
     ngx_array_t                *menu;           /* vbp_menu entries */
+    ngx_int_t                   worker_concurrency; /* per nginx worker */
+    ngx_uint_t                  queue_length;   /* vbp_worker_queue */
+    ngx_msec_t                  queue_timeout;
 } ngx_http_vbp_main_conf_t;
 
 
@@ -128,6 +131,7 @@ typedef struct {
     ngx_buf_t                  *out;
 
     void                       *captcha;        /* being stored */
+    void                       *waiter;         /* in the waiting room */
 } ngx_http_vbp_ctx_t;
 
 
@@ -189,7 +193,16 @@ ngx_int_t ngx_http_vbp_set_cookie(ngx_http_request_t *r, ngx_str_t *name,
 
 /* ngx_http_vbp_worker.c */
 ngx_int_t ngx_http_vbp_op_handler(ngx_http_request_t *r);
+void ngx_http_vbp_upstream_start(ngx_http_request_t *r);
 char *ngx_http_vbp_worker_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_http_vbp_queue.c */
+void ngx_http_vbp_queue_init_process(ngx_uint_t concurrency);
+ngx_int_t ngx_http_vbp_queue_enter(ngx_http_request_t *r,
+    ngx_http_vbp_ctx_t *ctx);
+void ngx_http_vbp_queue_leave(ngx_http_vbp_ctx_t *ctx);
+char *ngx_http_vbp_worker_queue(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_http_vbp_menu.c */

@@ -170,10 +170,10 @@ ngx_http_vbp_op_body(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_vbp_op_start(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 {
-    ngx_int_t                 rc;
-    ngx_str_t                 body, error;
-    ngx_http_upstream_t      *u;
-    ngx_http_vbp_loc_conf_t  *vlcf;
+    ngx_int_t                   rc;
+    ngx_str_t                   body, error;
+    ngx_http_upstream_conf_t   *conf;
+    ngx_http_vbp_loc_conf_t    *vlcf;
 
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
 
@@ -205,8 +205,46 @@ ngx_http_vbp_op_start(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_upstream_create(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    conf = (vlcf->unhashed && !(r->method & NGX_HTTP_POST))
+           ? vlcf->unhashed : &vlcf->upstream;
+
+    /* the transaction children's requests wait their turn here */
+    if (conf->upstream != vlcf->reader && conf->upstream != vlcf->hasher) {
+        rc = ngx_http_vbp_queue_enter(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            return NGX_DONE;        /* the body's count carries on */
+        }
+
+        if (rc == NGX_DECLINED) {
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ngx_http_vbp_upstream_start(r);
+
+    return NGX_DONE;
+}
+
+
+/* the request goes to its pool (at once, or when the waiting room says) */
+void
+ngx_http_vbp_upstream_start(ngx_http_request_t *r)
+{
+    ngx_http_vbp_ctx_t       *ctx;
+    ngx_http_upstream_t      *u;
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+    ctx = ngx_http_vbp_get_ctx(r);
+
+    if (ctx == NULL || ngx_http_upstream_create(r) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
     u = r->upstream;
@@ -228,8 +266,6 @@ ngx_http_vbp_op_start(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 
     /* the body was read by us; the count taken for it carries on */
     ngx_http_upstream_init(r);
-
-    return NGX_DONE;
 }
 
 
@@ -678,6 +714,14 @@ ngx_http_vbp_abort_request(ngx_http_request_t *r)
 static void
 ngx_http_vbp_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 {
+    ngx_http_vbp_ctx_t  *ctx;
+
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "finalize http vbp request");
+
+    /* the pool is done with it: the next one waiting may go */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_vbp_module);
+    if (ctx) {
+        ngx_http_vbp_queue_leave(ctx);
+    }
 }

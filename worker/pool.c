@@ -423,7 +423,12 @@ vbp_listen(const char *addr, char *unix_path, size_t len)
     }
 
     /* non-blocking: children poll it and race for accept() */
-    if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0 || listen(fd, 511) != 0) {
+    /*
+     * the kernel caps the queue at net.core.somaxconn (4096 by default);
+     * nginx's waiting room (vbp_worker_concurrency) keeps what it connects
+     * well below that, and the hash children's sign-ins wait here
+     */
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0 || listen(fd, SOMAXCONN) != 0) {
         vbp_log("cannot listen on %s: %s", addr, strerror(errno));
         return -1;
     }

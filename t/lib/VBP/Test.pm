@@ -383,15 +383,17 @@ our $LivePort = ($ENV{TEST_NGINX_PORT} // 1984) + 1;
 my $LiveRoot = "$VbpTop/t/servroot-live";
 
 sub vbp_nginx_start {
-    my ($extra_http, $extra_server, $workers) = @_;
+    my ($extra_http, $extra_server, $workers, $connections) = @_;
     $extra_http //= '';
     $extra_server //= '';
     $workers //= 1;
+    $connections //= 256;
     vbp_nginx_stop();
     system("rm -rf $LiveRoot && mkdir -p $LiveRoot/conf $LiveRoot/logs") == 0 or die;
     my $conf = "load_module $ENV{TEST_NGINX_LOAD_MODULES};\n"
         . "worker_processes $workers;\nerror_log logs/error.log info;\npid logs/nginx.pid;\n"
-        . "events { worker_connections 256; }\n"
+        . "worker_rlimit_nofile " . ($connections * 2 + 64) . ";\n"
+        . "events { worker_connections $connections; }\n"
         . "http {\n access_log off;\n client_body_temp_path $LiveRoot/body;\n"
         . " client_max_body_size 1m;\n$HttpConfig\n$extra_http\n"
         . " server {\n  listen 127.0.0.1:$LivePort;\n$Config\n$extra_server\n }\n}\n";
