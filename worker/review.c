@@ -714,6 +714,31 @@ review_scope(vbp_call_t *call, char *project, size_t plen, char *path,
 }
 
 
+/*
+ * A statement over (project, region path) in the actor's scope into *res:
+ * 0, 1 answered (a 4xx), or -1 on a database failure
+ */
+static int
+review_scoped_query(vbp_call_t *call, const char *stmt, PGresult **res)
+{
+    int          rc;
+    char         project[24], path[256];
+    const char  *params[2];
+
+    rc = review_scope(call, project, sizeof(project), path, sizeof(path));
+    if (rc != 0) {
+        return rc;
+    }
+
+    params[0] = project;
+    params[1] = path;
+
+    *res = vbp_db_query(call->db, stmt, 2, params);
+
+    return *res ? 0 : -1;
+}
+
+
 /* GET {project, region, state, q, beyond, page, per_page}: hospitals */
 static int
 review_items(vbp_call_t *call)
@@ -891,22 +916,12 @@ static int
 review_progress(vbp_call_t *call)
 {
     int          rc, last;
-    char         project[24], path[256];
     json_t      *rows, *total;
     PGresult    *res;
-    const char  *params[2];
 
-    rc = review_scope(call, project, sizeof(project), path, sizeof(path));
+    rc = review_scoped_query(call, "review_progress", &res);
     if (rc != 0) {
         return rc < 0 ? -1 : 0;
-    }
-
-    params[0] = project;
-    params[1] = path;
-
-    res = vbp_db_query(call->db, "review_progress", 2, params);
-    if (res == NULL) {
-        return -1;
     }
 
     rows = vbp_rows_json(res, review_progress_names, review_progress_types);
@@ -926,9 +941,10 @@ review_progress(vbp_call_t *call)
         return -1;
     }
 
-    call->data = json_pack("{s:o, s:o, s:s}", "regions", rows,
+    /* the project as it was asked for (review_scope checked it) */
+    call->data = json_pack("{s:o, s:o, s:O}", "regions", rows,
                            "total", total ? total : json_object(),
-                           "project", project);
+                           "project", json_object_get(call->args, "project"));
 
     return call->data ? 0 : -1;
 }
@@ -967,22 +983,12 @@ static int
 review_export(vbp_call_t *call)
 {
     int          rc, row, col;
-    char         project[24], path[256];
     vbp_buf_t    out;
     PGresult    *res;
-    const char  *params[2];
 
-    rc = review_scope(call, project, sizeof(project), path, sizeof(path));
+    rc = review_scoped_query(call, "review_export", &res);
     if (rc != 0) {
         return rc < 0 ? -1 : 0;
-    }
-
-    params[0] = project;
-    params[1] = path;
-
-    res = vbp_db_query(call->db, "review_export", 2, params);
-    if (res == NULL) {
-        return -1;
     }
 
     vbp_buf_init(&out);
