@@ -207,4 +207,87 @@ vbp_sql("UPDATE projects SET file_closes = now() - interval '1 minute', file_ope
 ($st, $html) = page('H21010200011', '/');
 unlike($html, qr{/filing\?project=$pid"}, '... and not once the window has closed');
 
+# --- 统一配置: the alliance creates and edits projects ------------------------
+
+my $new = 't31 新项目';
+vbp_sql("DELETE FROM projects WHERE name = '$new'");
+($st, $html) = page('lcb_admin', '/projects?q=t31');
+like($html, qr{<a href="/projects/new"[^>]*>新增报量项目</a>}, 'the alliance\'s list offers 新增报量项目');
+like($html, qr{href="/projects/edit\?id=$pid"[^>]*>编辑</a>}, '... and 编辑 on each project');
+($st, $html) = page('ln_admin', '/projects?q=t31');
+unlike($html, qr{/projects/(new|edit)}, '... a province\'s does not');
+($st) = page('ln_admin', '/projects/new');
+is($st, 403, 'a province may not open the project form');
+($st) = page('H21010200011', "/projects/edit?id=$pid");
+is($st, 403, '... nor a hospital');
+
+($st, $html) = page('lcb_admin', '/projects/new');
+is($st, 200, 'the empty project form');
+like($html, qr{<option value="ivd">体外诊断试剂</option>}, '... the product lines to choose from');
+like($html, qr{<input type="checkbox" name="provinces" value="210000"> 辽宁省}, '... the provinces, none ticked');
+is(() = $html =~ /type="datetime-local"/g, 8, '... eight times, two per stage');
+like($html, qr{<th scope="row">市级审核</th>}, '... named by stage');
+
+my @good = (name => $new, product_line => 'bracket', threshold_pct => '25',
+            provinces => '210000', provinces => '340000',
+            file_opens => '2027-03-01T08:00', file_closes => '2027-03-15T18:00',
+            city_opens => '2027-03-01T08:00', city_closes => '2027-03-20T18:00',
+            province_opens => '2027-03-01T08:00', province_closes => '2027-03-25T18:00',
+            alliance_opens => '2027-03-01T08:00', alliance_closes => '2027-03-31T18:00');
+my %bad = (@good, name => '', city_closes => '2027-02-01T18:00', threshold_pct => '-5');
+($st, $html) = form('lcb_admin', '/projects/new', (map { ($_ => $bad{$_}) } grep { $_ ne 'provinces' } sort keys %bad),
+                    provinces => '210000', provinces => '340000');
+is($st, 422, 'a project with no name, a negative threshold and a window that closes before it opens: refused');
+like($html, qr{id="name-error">请填写项目名称}, '... the name\'s error at the name');
+like($html, qr{id="threshold_pct-error">需求量阈值应为}, '... the threshold\'s at the threshold');
+like($html, qr{id="city_closes-error">截止时间应晚于开始时间}, '... the window\'s at its 截止时间');
+like($html, qr{<option value="bracket" selected>}, '... the product line as it was chosen');
+like($html, qr{value="210000" checked> 辽宁省.*value="340000" checked> 安徽省}s, '... both provinces still ticked');
+like($html, qr{name="file_closes" id="file_closes"[^>]*value="2027-03-15T18:00"}, '... each time as it was sent');
+is(vbp_sql("SELECT count(*) FROM projects WHERE name = '$new'"), 0, '... and nothing stored');
+
+my ($st2, undef, $h2) = form('lcb_admin', '/projects/new', @good);
+is($st2, 303, 'a good project: 303');
+like($h2->{location}, qr{/projects(\?|$)}, '... back to the list');
+my $npid = vbp_sql("SELECT id FROM projects WHERE name = '$new'");
+ok($npid, '... stored');
+is(vbp_sql("SELECT string_agg(r.code, ',' ORDER BY r.code) FROM project_provinces pp JOIN regions r"
+           . " ON r.id = pp.region_id WHERE pp.project_id = $npid"), '210000,340000', '... with both provinces');
+is(vbp_sql("SELECT to_char(city_closes AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') FROM projects WHERE id = $npid"),
+   '2027-03-20 18:00', '... its windows in China time');
+
+($st, $html) = page('lcb_admin', "/projects/edit?id=$npid");
+is($st, 200, 'the form of a stored project');
+like($html, qr{name="name" id="name" value="\Q$new\E"}, '... its name');
+like($html, qr{<option value="bracket" selected>}, '... its product line');
+like($html, qr{name="threshold_pct" id="threshold_pct" type="number"[^>]*value="25"}, '... its threshold');
+like($html, qr{name="alliance_closes" id="alliance_closes"[^>]*value="2027-03-31T18:00"}, '... its windows as the input wants them');
+like($html, qr{value="340000" checked> 安徽省}, '... its provinces ticked');
+
+# the running project of this file: fixed threshold and line, windows only later
+($st, $html) = page('lcb_admin', "/projects/edit?id=$pid");
+like($html, qr{id="status">执行中</b>（已开始}, 'a running project\'s form says what is fixed');
+like($html, qr{<input type="hidden" name="product_line" value="ivd"><b id="product_line">体外诊断试剂</b>}, '... the line as text');
+like($html, qr{id="threshold_pct"[^>]*readonly}, '... the threshold read-only');
+my %shown = $html =~ /name="(\w+_(?:opens|closes))" id="\w+"[^>]*value="([^"]*)"/g;
+is(scalar(keys %shown), 8, '... every window shown');
+my %running = (id => $pid, name => $name, product_line => 'ivd', threshold_pct => '30', provinces => '210000', %shown);
+sub running { my %o = (%running, @_); return map { ($_ => $o{$_}) } sort keys %o }
+my $closes = vbp_sql("SELECT file_closes FROM projects WHERE id = $pid");
+($st2) = form('lcb_admin', '/projects/edit', running());
+is($st2, 303, 'saved again as shown: 303');
+is(vbp_sql("SELECT file_closes FROM projects WHERE id = $pid"), $closes,
+   '... a window sent back as shown (its seconds cut) keeps its stored time');
+($st, $html) = form('lcb_admin', '/projects/edit', running(threshold_pct => '40'));
+is($st, 422, 'a running project\'s threshold changed: refused');
+like($html, qr{id="threshold_pct-error">项目已执行中或已结束，需求量阈值不可修改}, '... at the threshold');
+my ($later) = vbp_sql("SELECT to_char((file_closes + interval '2 days') AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI') FROM projects WHERE id = $pid");
+($st2) = form('lcb_admin', '/projects/edit', running(file_closes => $later));
+is($st2, 303, 'its filing window extended by two days: 303');
+is(vbp_sql("SELECT to_char(file_closes AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD\"T\"HH24:MI') FROM projects WHERE id = $pid"),
+   $later, '... stored');
+like(vbp_sql("SELECT detail::text FROM audit_log WHERE target_type = 'project' AND target_id = '$pid' ORDER BY id DESC LIMIT 1"),
+     qr/file_closes/, '... and audited with what changed');
+vbp_sql("DELETE FROM projects WHERE id = $npid");
+
 done_testing();
