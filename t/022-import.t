@@ -56,7 +56,7 @@ T22H001,沈阳市导入医院一,210100,二级甲等\r
 T22H002,\"沈阳市\"\"导入\"\"医院,二\",210100,\r
 "
 --- response_body
-{"rows":2,"inserted":2,"updated":0,"unchanged":0,"accounts":2,"message":"导入完成"}
+{"rows":2,"inserted":2,"updated":0,"unchanged":0,"accounts":2,"summary":"共 2 行，新增 2，更新 0，未变 0，新建主账号 2","message":"导入完成"}
 --- no_error_log
 [error]
 
@@ -74,7 +74,7 @@ T22H001,沈阳市导入医院一,210100,二级甲等\r
 T22H002,\"沈阳市\"\"导入\"\"医院,二\",210100,\r
 "
 --- response_body
-{"rows":2,"inserted":0,"updated":0,"unchanged":2,"accounts":0,"message":"导入完成：没有需要更新的数据"}
+{"rows":2,"inserted":0,"updated":0,"unchanged":2,"accounts":0,"summary":"共 2 行，新增 0，更新 0，未变 2，新建主账号 0","message":"导入完成：没有需要更新的数据"}
 
 
 
@@ -178,7 +178,7 @@ Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet
 --- request eval
 "POST /api/orgs/import?kind=hospital\n" . VBP::Test::vbp_xlsx(["编码", "名称", "区划编码", "级别"], ["T22H012", "沈阳市表格医院", "210100", "一级"])
 --- response_body
-{"rows":1,"inserted":1,"updated":0,"unchanged":0,"accounts":1,"message":"导入完成"}
+{"rows":1,"inserted":1,"updated":0,"unchanged":0,"accounts":1,"summary":"共 1 行，新增 1，更新 0，未变 0，新建主账号 1","message":"导入完成"}
 
 
 
@@ -220,7 +220,7 @@ T22H001,沈阳市导入医院一（新名）,210100,二级甲等
 T22H002,\"沈阳市\"\"导入\"\"医院,二\",210100,
 "
 --- response_body
-{"rows":2,"inserted":0,"updated":1,"unchanged":1,"accounts":0,"message":"导入完成"}
+{"rows":2,"inserted":0,"updated":1,"unchanged":1,"accounts":0,"summary":"共 2 行，新增 0，更新 1，未变 1，新建主账号 0","message":"导入完成"}
 
 
 

@@ -273,3 +273,36 @@ vbp_csv_cell(vbp_buf_t *out, const char *s, int last)
 
     return rc || vbp_buf_add(out, last ? "\"\r\n" : "\",", last ? 3 : 2);
 }
+
+
+/*
+ * A result as the answer of a CSV download: the header, then every row, each
+ * value a cell; call->data {file, rows}.  0, or -1 when out of memory.
+ */
+int
+vbp_csv_answer(vbp_call_t *call, const char *header, PGresult *res)
+{
+    int        rc, row, col, cols;
+    vbp_buf_t  out;
+
+    vbp_buf_init(&out);
+    cols = PQnfields(res);
+
+    rc = vbp_csv_header(&out, header);
+
+    for (row = 0; rc == 0 && row < PQntuples(res); row++) {
+        for (col = 0; rc == 0 && col < cols; col++) {
+            rc = vbp_csv_cell(&out, PQgetvalue(res, row, col),
+                              col == cols - 1);
+        }
+    }
+
+    if (rc == 0) {
+        call->data = json_pack("{s:s%, s:i}", "file", out.data, out.len,
+                               "rows", PQntuples(res));
+    }
+
+    vbp_buf_free(&out);
+
+    return call->data ? 0 : -1;
+}

@@ -24,6 +24,8 @@
 
 static int projects_list(vbp_call_t *call);
 static int projects_form(vbp_call_t *call);
+static int catalog_list(vbp_call_t *call);
+static int catalog_export(vbp_call_t *call);
 static int projects_get(vbp_call_t *call);
 static int projects_save(vbp_call_t *call);
 static int filing_get(vbp_call_t *call);
@@ -37,6 +39,8 @@ const vbp_op_t  vbp_filing_ops[] = {
     { "projects.list", projects_list, 1, 0, "report", NULL, NULL },
     { "projects.get", projects_get, 1, 0, "report", NULL, NULL },
     { "projects.form", projects_form, 1, 0, "report.projects", NULL, NULL },
+    { "catalog.list", catalog_list, 1, 0, "report", NULL, NULL },
+    { "catalog.export", catalog_export, 1, 0, "report", NULL, NULL },
     { "projects.create", projects_save, 1, 0, "report.projects", "create",
       NULL },
     { "projects.update", projects_save, 1, 0, "report.projects", "update",
@@ -85,7 +89,8 @@ static const char *const  project_stages[PROJECT_WINDOWS / 2] = {
     "   FROM project_provinces pp JOIN regions r ON r.id = pp.region_id"     \
     "   WHERE pp.project_id = p.id)::text,"                                  \
     "  (SELECT count(*) FROM catalog_lines c WHERE c.project_id = p.id),"    \
-    "  to_json(l.columns)::text, to_json(l.rules)::text"                     \
+    "  to_json(l.columns)::text, to_json(l.rules)::text,"                    \
+    "  p.commitment_sha IS NOT NULL"                                         \
     " FROM projects p JOIN product_lines l ON l.code = p.product_line"
 
 #define PROJECT_FILTER                                                       \
@@ -104,6 +109,26 @@ const vbp_stmt_t  vbp_filing_stmts[] = {
 
     { "project_get",
       PROJECT_COLUMNS " WHERE p.id = $4::integer AND" PROJECT_VISIBLE },
+
+    /* the catalog of a project the actor takes part in ($4), searched by
+     * 流水号, 大项, 小项, 注册证, 生产企业 or 产品名称 ($5) */
+#define CATALOG_FILTER                                                       \
+    " FROM catalog_lines c JOIN projects p ON p.id = c.project_id"           \
+    " WHERE p.id = $4::integer AND" PROJECT_VISIBLE                          \
+    "  AND ($5 = '' OR c.serial ILIKE $5 OR c.category ILIKE $5"             \
+    "       OR c.subcategory ILIKE $5 OR c.certificate ILIKE $5"             \
+    "       OR c.manufacturer ILIKE $5 OR c.product_name ILIKE $5)"
+
+#define CATALOG_COLUMNS                                                      \
+    "SELECT c.serial, c.category, c.subcategory, c.certificate,"             \
+    "  c.manufacturer, c.product_name, c.spec, c.unit"
+
+    { "catalog_count", "SELECT count(*)" CATALOG_FILTER },
+
+    { "catalog_page",
+      CATALOG_COLUMNS CATALOG_FILTER " ORDER BY c.serial LIMIT $6 OFFSET $7" },
+
+    { "catalog_all", CATALOG_COLUMNS CATALOG_FILTER " ORDER BY c.serial" },
 
     /* the choices of the project form: product lines, then provinces */
     { "project_form_choices",
@@ -243,7 +268,7 @@ const vbp_stmt_t  vbp_filing_stmts[] = {
 
     { "filing_project",
       "SELECT p.threshold_pct, to_json(l.columns)::text,"
-      "  to_json(l.rules)::text, l.name"
+      "  to_json(l.rules)::text, l.name, p.commitment_sha IS NOT NULL"
       " FROM review_items i JOIN projects p ON p.id = i.project_id"
       " JOIN product_lines l ON l.code = p.product_line"
       " WHERE i.id = $1::bigint" },
@@ -263,10 +288,22 @@ static const char *const  project_names[] = {
     "id", "name", "product_line", "product_line_name", "threshold_pct",
     "status", "status_title", "file_opens", "file_closes", "city_opens",
     "city_closes", "province_opens", "province_closes", "alliance_opens",
-    "alliance_closes", "provinces", "catalog_lines", "columns", "rules", NULL
+    "alliance_closes", "provinces", "catalog_lines", "columns", "rules",
+    "has_template", NULL
 };
 
-static const char  project_types[] = "isssissssssssssjijj";
+static const char  project_types[] = "isssissssssssssjijjb";
+
+/* the catalog's columns, in the order of SPEC §3 and of 目录下载 */
+static const char *const  catalog_names[] = {
+    "serial", "category", "subcategory", "certificate", "manufacturer",
+    "product_name", "spec", "unit", NULL
+};
+
+static const char  catalog_types[] = "ssssssss";
+
+#define CATALOG_CSV_HEADER                                                   \
+    "流水号,大项,小项,注册证,生产企业,产品名称,规格,单位"
 
 static const char *const  line_names[] = {
     "id", "serial", "category", "subcategory", "certificate",
@@ -362,6 +399,124 @@ projects_get(vbp_call_t *call)
     PQclear(res);
 
     return call->data ? 0 : -1;
+}
+
+
+/* the sizes of catalog_scope()'s buffers */
+#define CATALOG_ORG  24
+#define CATALOG_ID   24
+#define CATALOG_Q    200
+
+/*
+ * The catalog's parameters ($1..$3 the actor, $4 the project, $5 the
+ * search) and its project, which heads the page and is 404 where the actor
+ * takes no part.  0 with *project, 0 with call->status, or -1.
+ */
+static int
+catalog_scope(vbp_call_t *call, const char **params, char *org, char *id,
+    char *q, json_t **project)
+{
+    const char  *s;
+
+    *project = NULL;
+
+    if (project_actor(call, params, org, CATALOG_ORG) != 0
+        || vbp_arg_id(call, "project", id, CATALOG_ID) != 0)
+    {
+        return 0;
+    }
+
+    params[3] = id;
+    s = vbp_arg_string(call, "q", 0, 40, NULL);
+    params[4] = s && *s ? vbp_like_pattern(s, q, CATALOG_Q) : "";
+
+    if (call->status) {
+        return 0;
+    }
+
+    (void) json_object_set_new(call->args, "id", json_string(id));
+
+    if (projects_get(call) != 0) {
+        return -1;
+    }
+
+    if (call->status == 0) {
+        *project = call->data;
+        call->data = NULL;
+    }
+
+    return 0;
+}
+
+
+/* GET {project, q, page, per_page}: the catalog, a page of it */
+static int
+catalog_list(vbp_call_t *call)
+{
+    char         org[CATALOG_ORG], id[CATALOG_ID], q[CATALOG_Q];
+    json_t      *project;
+    const char  *params[7];
+
+    if (catalog_scope(call, params, org, id, q, &project) != 0) {
+        return -1;
+    }
+
+    if (project == NULL) {
+        return 0;
+    }
+
+    if (vbp_list(call, "catalog_count", "catalog_page", params, 5,
+                 catalog_names, catalog_types) != 0)
+    {
+        json_decref(project);
+        return -1;
+    }
+
+    if (call->data == NULL) {
+        json_decref(project);
+        return 0;
+    }
+
+    (void) json_object_set_new(call->data, "project", project);
+
+    if (vbp_actor_has(call, "report.projects")) {
+        (void) json_object_set_new(call->data, "can_projects", json_true());
+    }
+
+    return 0;
+}
+
+
+/* GET {project, q}: 目录下载, the catalog as CSV (UTF-8 with BOM), in the
+ * columns an import reads */
+static int
+catalog_export(vbp_call_t *call)
+{
+    int          rc;
+    char         org[CATALOG_ORG], id[CATALOG_ID], q[CATALOG_Q];
+    json_t      *project;
+    PGresult    *res;
+    const char  *params[5];
+
+    if (catalog_scope(call, params, org, id, q, &project) != 0) {
+        return -1;
+    }
+
+    if (project == NULL) {
+        return 0;
+    }
+
+    json_decref(project);
+
+    res = vbp_db_query(call->db, "catalog_all", 5, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    rc = vbp_csv_answer(call, CATALOG_CSV_HEADER, res);
+    PQclear(res);
+
+    return rc;
 }
 
 
@@ -1050,12 +1205,13 @@ vbp_filing_lines(vbp_call_t *call, const char *item)
     }
 
     project = PQntuples(res) == 0 ? json_object()
-              : json_pack("{s:i, s:o, s:o, s:s}",
+              : json_pack("{s:i, s:o, s:o, s:s, s:b}",
                           "threshold_pct", atoi(PQgetvalue(res, 0, 0)),
                           "columns", json_loads(PQgetvalue(res, 0, 1), 0,
                                                 NULL),
                           "rules", json_loads(PQgetvalue(res, 0, 2), 0, NULL),
-                          "product_line_name", PQgetvalue(res, 0, 3));
+                          "product_line_name", PQgetvalue(res, 0, 3),
+                          "has_template", PQgetvalue(res, 0, 4)[0] == 't');
     PQclear(res);
 
     if (items == NULL || project == NULL) {

@@ -1,6 +1,8 @@
 /*
- * Bulk import of hospitals and manufacturers from CSV or XLSX (seed 004:
- * "a hospital missing from the list must be importable").
+ * Bulk import from CSV or XLSX: hospitals and manufacturers (seed 004: "a
+ * hospital missing from the list must be importable") and a project's
+ * catalog (SPEC §3).  One machinery, a table per kind of import (its
+ * columns, staging table, checks and apply).
  *
  * nginx writes the upload to a file (vbp_upload on); the frame names it.
  * The file is streamed record by record: each row is checked on its own,
@@ -26,44 +28,87 @@
 #define IMPORT_ERRORS_MAX  200
 #define IMPORT_ROWS_MAX    200000
 #define IMPORT_CHUNK       65536
+#define IMPORT_COLS_MAX    8
 
-enum { COL_CODE, COL_NAME, COL_REGION, COL_CATEGORY, COLS };
 
+typedef struct import_s  import_t;
+
+/* one column of an import: its field, its name on the page, the header
+ * names the seeds' spreadsheets use for it, and its checks */
+typedef struct {
+    const char   *field;
+    const char   *title;
+    const char   *headers[8];
+    size_t        max_chars;
+    unsigned      required:1;       /* the header must name it */
+    unsigned      nonempty:1;
+    const char *(*check)(const char *value, size_t len);
+} import_col_t;
 
 typedef struct {
-    vbp_call_t    *call;
-    PGconn        *conn;
-    const char    *kind;
-    int            header_done;
-    int            col[COLS];
-    long           rows;
-    long           bad;
-    long           last_bad_line;
-    json_t        *errors;
-    const char    *stop;        /* why reading stopped early */
-    int            copy_failed;
-    char           key[24];
-    char           line[4 * (VBP_CSV_FIELD_MAX * 2 + 2) + 64];
-} import_t;
+    const import_col_t  *cols;
+    int                  ncols;
+    const char          *copy;        /* COPY of a staged row */
+    const char          *expected;    /* the header, for its message */
+    const char          *problems;    /* statements over the staged rows */
+    const char          *bad_lines;
+    const char          *cleanup;
+    int                (*apply)(import_t *im, const char *sha256,
+                                long long bytes);
+} import_kind_t;
+
+struct import_s {
+    vbp_call_t           *call;
+    PGconn               *conn;
+    const import_kind_t  *of;
+    const char           *kind;       /* orgs: hospital or manufacturer */
+    const char           *params[4];  /* of the problems statements */
+    int                   nparams;
+    int                   header_done;
+    int                   col[IMPORT_COLS_MAX];
+    long                  rows;
+    long                  bad;
+    long                  last_bad_line;
+    json_t               *errors;
+    const char           *stop;       /* why reading stopped early */
+    int                   copy_failed;
+    char                  key[24];
+    char                  project[24];
+    char                  line[IMPORT_COLS_MAX * (VBP_CSV_FIELD_MAX * 2 + 2)
+                               + 64];
+};
 
 
+static int import_run(import_t *im, const char *path);
+static int catalog_import(vbp_call_t *call);
+static int orgs_apply(import_t *im, const char *sha256, long long bytes);
+static int catalog_apply(import_t *im, const char *sha256, long long bytes);
+static int import_done(import_t *im, const char *action,
+    const char *target_type, const char *target_id, const char *note_key,
+    const char *note, long long bytes, long long inserted, long long updated,
+    const char *extra, const char *word, long long more, int changed,
+    const char *same);
+static const char *import_org_code(const char *value, size_t len);
+static const char *import_region_code(const char *value, size_t len);
 static int orgs_import(vbp_call_t *call);
 static int import_record(void *data, vbp_record_t *rec);
 static void import_error(import_t *im, long line, const char *field,
     const char *message);
 static int import_header(import_t *im, vbp_record_t *rec);
-static const char *import_check(const char *value, int col);
+static const char *import_check(import_t *im, const char *value, int col,
+    char *buf, size_t len);
 static const char *import_field_of(import_t *im, int col);
 static int import_stream(import_t *im, const char *path, char *sha256,
     long long *bytes);
 static int import_copy_end(import_t *im);
 static const char *import_not_csv(import_t *im, const char *buf, size_t n);
-static int import_apply(import_t *im, const char *sha256, long long bytes);
+static int import_problems(import_t *im);
 static size_t import_escape(char *out, size_t len, const char *s);
 
 
 const vbp_op_t  vbp_import_ops[] = {
     { "orgs.import", orgs_import, 1, 0, "admin.orgs", NULL, NULL },
+    { "catalog.import", catalog_import, 1, 0, "report.projects", NULL, NULL },
     { NULL, NULL, 0, 0, NULL, NULL, NULL }
 };
 
@@ -104,15 +149,37 @@ const vbp_op_t  vbp_import_ops[] = {
     "  AND (o.kind <> $2 OR NOT vbp_manages($3, $4, o.kind, r.path))"
 
 
+/*
+ * what can be wrong with a staged catalog against the database: $1 the
+ * import, $2 the project, $3 its status.  A serial twice in the file; once
+ * the project runs (or a hospital filed it), a serial of the catalog
+ * missing from the file: said at the header line, 1
+ */
+#define CATALOG_PROBLEMS                                                     \
+    " SELECT d.line, 'serial' AS field,"                                     \
+    "  '流水号与第 ' || d.first || ' 行重复' AS message"                     \
+    " FROM (SELECT line, min(line) OVER (PARTITION BY serial) AS first"      \
+    "  FROM catalog_import_rows WHERE import_key = $1) d"                    \
+    " WHERE d.line <> d.first"                                               \
+    " UNION ALL"                                                             \
+    " SELECT 1, 'serial', '目录中的流水号 ' || c.serial || ' 在文件中缺少：'"  \
+    "  || '项目已开始，目录产品只能增加或修改，不能删除'"                     \
+    " FROM catalog_lines c WHERE c.project_id = $2::integer"                 \
+    "  AND ($3 <> 'pending' OR EXISTS (SELECT 1 FROM filing_lines l"         \
+    "       WHERE l.catalog_line_id = c.id))"                                \
+    "  AND NOT EXISTS (SELECT 1 FROM catalog_import_rows s"                  \
+    "   WHERE s.import_key = $1 AND s.serial = c.serial)"
+
+
 const vbp_stmt_t  vbp_import_stmts[] = {
 
     { "import_key", "SELECT nextval('org_import_key')" },
 
-    { "import_problems",
+    { "orgs_problems",
       "SELECT line, field, message FROM (" IMPORT_PROBLEMS ") p"
       " ORDER BY line LIMIT 200" },
 
-    { "import_bad_lines",
+    { "orgs_bad_lines",
       "SELECT count(DISTINCT line) FROM (" IMPORT_PROBLEMS ") p" },
 
     /* a row equal to what is stored is not touched */
@@ -156,8 +223,54 @@ const vbp_stmt_t  vbp_import_stmts[] = {
       " JOIN regions r ON r.id = o.region_id RETURNING 1)"
       " SELECT count(*) FROM aud" },
 
-    { "import_cleanup",
+    { "orgs_cleanup",
       "DELETE FROM org_import_rows WHERE import_key = $1" },
+
+    /* the project a catalog is imported into, locked against a second
+     * import at once: its status and whether it has filed lines */
+    { "catalog_project",
+      "SELECT vbp_project_status(p) FROM projects p"
+      " WHERE p.id = $1::integer FOR UPDATE" },
+
+    { "catalog_problems",
+      "SELECT line, field, message FROM (" CATALOG_PROBLEMS ") p"
+      " ORDER BY line LIMIT 200" },
+
+    { "catalog_bad_lines",
+      "SELECT count(DISTINCT line) FROM (" CATALOG_PROBLEMS ") p" },
+
+    /* the file is the catalog: new serials are added, changed ones
+     * updated, equal ones untouched; before the project starts, serials
+     * missing from the file are removed (once it runs, CATALOG_PROBLEMS
+     * refuses a file that lacks one) */
+    { "catalog_apply",
+      "WITH up AS (INSERT INTO catalog_lines (project_id, serial, category,"
+      "  subcategory, certificate, manufacturer, product_name, spec, unit)"
+      " SELECT $2::integer, s.serial, s.category, s.subcategory,"
+      "  s.certificate, s.manufacturer, s.product_name, s.spec, s.unit"
+      " FROM catalog_import_rows s WHERE s.import_key = $1 ORDER BY s.serial"
+      " ON CONFLICT (project_id, serial) DO UPDATE SET"
+      "  category = EXCLUDED.category, subcategory = EXCLUDED.subcategory,"
+      "  certificate = EXCLUDED.certificate,"
+      "  manufacturer = EXCLUDED.manufacturer,"
+      "  product_name = EXCLUDED.product_name, spec = EXCLUDED.spec,"
+      "  unit = EXCLUDED.unit"
+      " WHERE (catalog_lines.category, catalog_lines.subcategory,"
+      "  catalog_lines.certificate, catalog_lines.manufacturer,"
+      "  catalog_lines.product_name, catalog_lines.spec, catalog_lines.unit)"
+      "  IS DISTINCT FROM (EXCLUDED.category, EXCLUDED.subcategory,"
+      "  EXCLUDED.certificate, EXCLUDED.manufacturer, EXCLUDED.product_name,"
+      "  EXCLUDED.spec, EXCLUDED.unit)"
+      " RETURNING xmax = 0 AS inserted),"
+      " gone AS (DELETE FROM catalog_lines c WHERE c.project_id = $2::integer"
+      "  AND NOT EXISTS (SELECT 1 FROM catalog_import_rows s"
+      "   WHERE s.import_key = $1 AND s.serial = c.serial) RETURNING 1)"
+      " SELECT count(*) FILTER (WHERE inserted),"
+      "  count(*) FILTER (WHERE NOT inserted), (SELECT count(*) FROM gone)"
+      " FROM up" },
+
+    { "catalog_cleanup",
+      "DELETE FROM catalog_import_rows WHERE import_key = $1" },
 
     { "import_log",
       "INSERT INTO org_imports (actor_id, kind, sha256, bytes, rows_total,"
@@ -168,39 +281,66 @@ const vbp_stmt_t  vbp_import_stmts[] = {
 
 
 /* the header names the seeds' spreadsheets use, and ours */
-static const char *const  import_headers[COLS][8] = {
-    { "code", "编码", "机构编码", "医疗机构编码", "企业编码", "代码",
-      "统一社会信用代码", NULL },
-    { "name", "名称", "机构名称", "医疗机构名称", "企业名称", NULL },
-    { "region_code", "region", "区划编码", "行政区划编码", "地区编码",
-      "所属区划", NULL },
-    { "category", "level", "type", "级别", "等级", "医院等级", "类型", NULL }
+static const import_col_t  orgs_cols[] = {
+    { "code", "编码", { "code", "编码", "机构编码", "医疗机构编码", "企业编码",
+      "代码", "统一社会信用代码", NULL }, 0, 1, 1, import_org_code },
+    { "name", "名称", { "name", "名称", "机构名称", "医疗机构名称", "企业名称",
+      NULL }, 100, 1, 1, NULL },
+    { "region_code", "区划编码", { "region_code", "region", "区划编码",
+      "行政区划编码", "地区编码", "所属区划", NULL }, 0, 1, 1,
+      import_region_code },
+    { "category", "级别", { "category", "level", "type", "级别", "等级",
+      "医院等级", "类型", NULL }, 32, 0, 0, NULL }
 };
 
-static const char *const  import_fields[COLS] = {
-    "code", "name", "region_code", "category"
+static const import_kind_t  orgs_kind = {
+    orgs_cols, sizeof(orgs_cols) / sizeof(orgs_cols[0]),
+    "COPY org_import_rows (import_key, line, code, name, region_code,"
+    " category) FROM STDIN",
+    "编码,名称,区划编码,级别",
+    "orgs_problems", "orgs_bad_lines", "orgs_cleanup", orgs_apply
 };
 
-static const char *const  import_titles[COLS] = {
-    "编码", "名称", "区划编码", "级别"
+/* the catalog's columns (SPEC §3), as 目录下载 writes them */
+static const import_col_t  catalog_cols[] = {
+    { "serial", "流水号", { "serial", "流水号", "产品流水号", "序号", NULL },
+      32, 1, 1, NULL },
+    { "category", "大项", { "category", "大项", "大类", NULL }, 64, 1, 1,
+      NULL },
+    { "subcategory", "小项", { "subcategory", "小项", "小类", NULL }, 64, 1,
+      1, NULL },
+    { "certificate", "注册证", { "certificate", "注册证", "注册证号",
+      "注册证编号", "医疗器械注册证", NULL }, 64, 1, 1, NULL },
+    { "manufacturer", "生产企业", { "manufacturer", "生产企业",
+      "生产企业名称", "企业名称", NULL }, 100, 1, 1, NULL },
+    { "product_name", "产品名称", { "product_name", "产品名称", "名称",
+      NULL }, 100, 1, 1, NULL },
+    { "spec", "规格", { "spec", "规格", "规格型号", "型号规格", NULL }, 200, 1,
+      0, NULL },
+    { "unit", "单位", { "unit", "单位", "最小单位", "包装单位", NULL }, 16, 1,
+      0, NULL }
+};
+
+static const import_kind_t  catalog_kind = {
+    catalog_cols, sizeof(catalog_cols) / sizeof(catalog_cols[0]),
+    "COPY catalog_import_rows (import_key, line, serial, category,"
+    " subcategory, certificate, manufacturer, product_name, spec, unit)"
+    " FROM STDIN",
+    "流水号,大项,小项,注册证,生产企业,产品名称,规格,单位",
+    "catalog_problems", "catalog_bad_lines", "catalog_cleanup", catalog_apply
 };
 
 
 static int
 orgs_import(vbp_call_t *call)
 {
-    int          rc;
-    char         sha256[crypto_hash_sha256_BYTES * 2 + 1];
     import_t     im;
-    PGresult    *res;
-    long long    bytes;
-    const char  *path, *role, *params[1];
+    const char  *path, *role;
 
     static const char *const  kinds[] = { "hospital", "manufacturer", NULL };
 
     memset(&im, 0, sizeof(im));
-    im.call = call;
-    im.conn = call->db->conn;
+    im.of = &orgs_kind;
     im.kind = vbp_arg_choice(call, "kind", kinds, "请选择导入的机构类型");
 
     role = vbp_actor_str(call, "role");
@@ -217,52 +357,137 @@ orgs_import(vbp_call_t *call)
         return 0;
     }
 
-    im.errors = json_array();
-    if (im.errors == NULL) {
+    im.params[1] = im.kind;
+    im.params[2] = role;
+    im.params[3] = vbp_actor_path(call);
+    im.nparams = 4;
+
+    if (im.params[2] == NULL || im.params[3] == NULL) {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    im.call = call;
+
+    return import_run(&im, path);
+}
+
+
+/* POST ?project= with the file: a project's catalog (目录导入) */
+static int
+catalog_import(vbp_call_t *call)
+{
+    char         status[16];
+    import_t     im;
+    const char  *path, *params[1];
+
+    memset(&im, 0, sizeof(im));
+    im.of = &catalog_kind;
+
+    if (vbp_arg_id(call, "project", im.project, sizeof(im.project)) != 0) {
+        return 0;
+    }
+
+    path = vbp_upload_path(call, "file", "请选择要导入的文件");
+    if (path == NULL || call->status) {
+        return 0;
+    }
+
+    params[0] = im.project;
+
+    switch (vbp_db_value(call->db, "catalog_project", 1, params, status,
+                         sizeof(status)))
+    {
+    case -1:
+        return -1;
+    case 0:
+        vbp_fail(call, 404, "not_found", "报量项目不存在");
+        return 0;
+    }
+
+    if (strcmp(status, "ended") == 0) {
+        vbp_fail(call, 409, "project_ended", "项目已结束，不能再导入目录");
+        return 0;
+    }
+
+    im.kind = strcmp(status, "pending") == 0 ? "pending" : "running";
+    im.params[1] = im.project;
+    im.params[2] = im.kind;
+    im.nparams = 3;
+    im.call = call;
+
+    return import_run(&im, path);
+}
+
+
+/*
+ * The import of one file: a key for its staged rows, the file streamed into
+ * them, the database's checks, and -- when no row is bad -- the kind's
+ * apply; else 422 with every bad row.  The staged rows go either way.
+ */
+static int
+import_run(import_t *im, const char *path)
+{
+    int          rc;
+    char         sha256[crypto_hash_sha256_BYTES * 2 + 1];
+    PGresult    *res;
+    long long    bytes;
+    vbp_call_t  *call = im->call;
+    const char  *params[1];
+
+    im->conn = call->db->conn;
+
+    im->errors = json_array();
+    if (im->errors == NULL) {
         return -1;
     }
 
-    for (rc = 0; rc < COLS; rc++) {
-        im.col[rc] = -1;
+    for (rc = 0; rc < IMPORT_COLS_MAX; rc++) {
+        im->col[rc] = -1;
     }
 
     res = vbp_db_query(call->db, "import_key", 0, NULL);
     if (res == NULL) {
-        json_decref(im.errors);
+        json_decref(im->errors);
         return -1;
     }
 
-    snprintf(im.key, sizeof(im.key), "%s", PQgetvalue(res, 0, 0));
+    snprintf(im->key, sizeof(im->key), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
+    im->params[0] = im->key;
 
-    rc = import_stream(&im, path, sha256, &bytes);
+    rc = import_stream(im, path, sha256, &bytes);
 
     /* the database's checks run even after bad rows, for a full report */
-    if (rc == 0 && im.stop == NULL) {
-        rc = import_apply(&im, sha256, bytes);
+    if (rc == 0 && im->stop == NULL) {
+        rc = import_problems(im);
     }
 
-    if (rc == 0 && call->status == 0 && (im.stop || im.bad)) {
+    if (rc == 0 && im->stop == NULL && im->bad == 0) {
+        rc = im->of->apply(im, sha256, bytes);
+    }
+
+    if (rc == 0 && call->status == 0 && (im->stop || im->bad)) {
         char  msg[512];
 
-        if (im.stop) {
-            snprintf(msg, sizeof(msg), "%s，未导入任何数据", im.stop);
+        if (im->stop) {
+            snprintf(msg, sizeof(msg), "%s，未导入任何数据", im->stop);
         } else {
             snprintf(msg, sizeof(msg),
                      "文件中有 %ld 行有误，未导入任何数据，请改正后重新导入",
-                     im.bad);
+                     im->bad);
         }
 
         vbp_field_error(call, "file", msg);
         vbp_fail(call, 422, "invalid_file", msg);
-        (void) json_object_set(call->error, "rows", im.errors);
+        (void) json_object_set(call->error, "rows", im->errors);
     }
 
-    json_decref(im.errors);
+    json_decref(im->errors);
 
     if (rc == 0 && call->status < 400) {
-        params[0] = im.key;
-        res = vbp_db_query(call->db, "import_cleanup", 1, params);
+        params[0] = im->key;
+        res = vbp_db_query(call->db, im->of->cleanup, 1, params);
         rc = res ? 0 : -1;
         PQclear(res);
     }
@@ -302,8 +527,8 @@ import_stream(import_t *im, const char *path, char *sha256, long long *bytes)
 
     vbp_csv_init(csv, import_record, im);
 
-    res = PQexec(im->conn, "COPY org_import_rows (import_key, line, code,"
-                           " name, region_code, category) FROM STDIN");
+    /* a fixed statement of the kind's, never input */
+    res = PQexec(im->conn, im->of->copy);
     if (PQresultStatus(res) != PGRES_COPY_IN) {
         vbp_log("COPY failed: %s", PQerrorMessage(im->conn));
         PQclear(res);
@@ -455,7 +680,7 @@ static int
 import_record(void *data, vbp_record_t *rec)
 {
     int           c;
-    char          num[24];
+    char          num[24], why_buf[96];
     size_t        used;
     import_t     *im = data;
     const char   *value, *why;
@@ -488,13 +713,13 @@ import_record(void *data, vbp_record_t *rec)
         rec->fields[c] = f + strspn(f, " ");
     }
 
-    for (c = 0; c < COLS; c++) {
+    for (c = 0; c < im->of->ncols; c++) {
         value = im->col[c] >= 0 && im->col[c] < rec->nfields
                 ? rec->fields[im->col[c]] : "";
 
-        why = import_check(value, c);
+        why = import_check(im, value, c, why_buf, sizeof(why_buf));
         if (why) {
-            import_error(im, rec->line, import_fields[c], why);
+            import_error(im, rec->line, im->of->cols[c].field, why);
         }
     }
 
@@ -507,7 +732,7 @@ import_record(void *data, vbp_record_t *rec)
     used = import_escape(im->line, sizeof(im->line), im->key);
     used += import_escape(im->line + used, sizeof(im->line) - used, num);
 
-    for (c = 0; c < COLS; c++) {
+    for (c = 0; c < im->of->ncols; c++) {
         value = im->col[c] >= 0 && im->col[c] < rec->nfields
                 ? rec->fields[im->col[c]] : "";
         used += import_escape(im->line + used, sizeof(im->line) - used,
@@ -529,9 +754,11 @@ import_record(void *data, vbp_record_t *rec)
 static int
 import_header(import_t *im, vbp_record_t *rec)
 {
-    int          f, c, h;
-    char         missing[160];
-    const char  *name;
+    int                  f, c, h;
+    char                 missing[200];
+    size_t               n;
+    const char          *name;
+    const import_col_t  *col;
 
     im->header_done = 1;
 
@@ -539,12 +766,14 @@ import_header(import_t *im, vbp_record_t *rec)
         name = rec->fields[f];
         name += strspn(name, " ");
 
-        for (c = 0; c < COLS; c++) {
-            for (h = 0; import_headers[c][h]; h++) {
-                if (strncmp(name, import_headers[c][h],
-                            strlen(import_headers[c][h])) == 0
-                    && name[strspn(name + strlen(import_headers[c][h]), " ")
-                            + strlen(import_headers[c][h])] == '\0'
+        for (c = 0; c < im->of->ncols; c++) {
+            col = &im->of->cols[c];
+
+            for (h = 0; col->headers[h]; h++) {
+                n = strlen(col->headers[h]);
+
+                if (strncmp(name, col->headers[h], n) == 0
+                    && name[n + strspn(name + n, " ")] == '\0'
                     && im->col[c] < 0)
                 {
                     im->col[c] = f;
@@ -555,19 +784,19 @@ import_header(import_t *im, vbp_record_t *rec)
 
     missing[0] = '\0';
 
-    for (c = 0; c < COL_CATEGORY; c++) {
-        if (im->col[c] < 0) {
+    for (c = 0; c < im->of->ncols; c++) {
+        if (im->of->cols[c].required && im->col[c] < 0) {
             snprintf(missing + strlen(missing),
                      sizeof(missing) - strlen(missing), "%s%s",
-                     missing[0] ? "、" : "", import_titles[c]);
+                     missing[0] ? "、" : "", im->of->cols[c].title);
         }
     }
 
     if (missing[0]) {
-        char  msg[200];
+        char  msg[360];
 
-        snprintf(msg, sizeof(msg), "第 %ld 行表头缺少列：%s"
-                 "（表头应为 编码,名称,区划编码,级别）", rec->line, missing);
+        snprintf(msg, sizeof(msg), "第 %ld 行表头缺少列：%s（表头应为 %s）",
+                 rec->line, missing, im->of->expected);
         import_error(im, rec->line, NULL, msg);
         im->stop = "表头不正确";
         return -1;
@@ -577,17 +806,18 @@ import_header(import_t *im, vbp_record_t *rec)
 }
 
 
-/* NULL, or what is wrong with one value of a column */
+/* NULL, or what is wrong with one value of a column (in buf, or static) */
 static const char *
-import_check(const char *value, int col)
+import_check(import_t *im, const char *value, int c, char *buf, size_t len)
 {
-    size_t       len, chars;
-    const char  *why;
+    size_t               n, chars;
+    const char          *why;
+    const import_col_t  *col = &im->of->cols[c];
 
-    len = strlen(value);
+    n = strlen(value);
 
     /* the check of every typed text: UTF-8, nothing invisible */
-    why = vbp_text_check(value, len, &chars);
+    why = vbp_text_check(value, n, &chars);
     if (why) {
         return strcmp(why, "不是有效的 UTF-8 文本") == 0
                ? "文件编码不是 UTF-8（请在 Excel 中另存为“CSV UTF-8”，"
@@ -595,40 +825,40 @@ import_check(const char *value, int col)
                : why;
     }
 
-    switch (col) {
-
-    case COL_CODE:
-        if (len == 0) {
-            return "编码不能为空";
-        }
-
-        if (len < 3 || len > 32
-            || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
-                             "wxyz0123456789_-") != len)
-        {
-            return "编码应为 3 到 32 位字母、数字、_ 或 -";
-        }
-
-        return NULL;
-
-    case COL_NAME:
-        if (chars == 0) {
-            return "名称不能为空";
-        }
-
-        return chars > 100 ? "名称不能超过 100 个字" : NULL;
-
-    case COL_REGION:
-        if (len == 0) {
-            return "区划编码不能为空";
-        }
-
-        return len > 12 || strspn(value, "0123456789") != len
-               ? "区划编码应为数字" : NULL;
-
-    default:
-        return chars > 32 ? "级别/类型不能超过 32 个字" : NULL;
+    if (col->nonempty && chars == 0) {
+        snprintf(buf, len, "%s不能为空", col->title);
+        return buf;
     }
+
+    if (col->max_chars && chars > col->max_chars) {
+        snprintf(buf, len, "%s不能超过 %zu 个字", col->title, col->max_chars);
+        return buf;
+    }
+
+    return col->check && n ? col->check(value, n) : NULL;
+}
+
+
+/* an org's code: a national identifier of letters and digits */
+static const char *
+import_org_code(const char *value, size_t len)
+{
+    if (len < 3 || len > 32
+        || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
+                         "wxyz0123456789_-") != len)
+    {
+        return "编码应为 3 到 32 位字母、数字、_ 或 -";
+    }
+
+    return NULL;
+}
+
+
+static const char *
+import_region_code(const char *value, size_t len)
+{
+    return len > 12 || strspn(value, "0123456789") != len
+           ? "区划编码应为数字" : NULL;
 }
 
 
@@ -638,9 +868,9 @@ import_field_of(import_t *im, int col)
 {
     int  c;
 
-    for (c = 0; col >= 0 && c < COLS; c++) {
+    for (c = 0; col >= 0 && c < im->of->ncols; c++) {
         if (im->col[c] == col) {
-            return import_fields[c];
+            return im->of->cols[c].field;
         }
     }
 
@@ -663,9 +893,9 @@ import_error(import_t *im, long line, const char *field, const char *message)
     /* the column as the file's header names it, for the page */
     column = NULL;
 
-    for (c = 0; field && c < COLS; c++) {
-        if (strcmp(field, import_fields[c]) == 0) {
-            column = import_titles[c];
+    for (c = 0; field && c < im->of->ncols; c++) {
+        if (strcmp(field, im->of->cols[c].field) == 0) {
+            column = im->of->cols[c].title;
         }
     }
 
@@ -678,37 +908,18 @@ import_error(import_t *im, long line, const char *field, const char *message)
 }
 
 
-/*
- * the database's checks, added to the errors; when no row is bad, the
- * upsert, the accounts and the log
- */
+/* the database's checks over the staged rows, added to the errors */
 static int
-import_apply(import_t *im, const char *sha256, long long bytes)
+import_problems(import_t *im)
 {
     int           row;
-    char          uid[24], org[24], rows[24], ins[24], upd[24], size[24];
     long          bad, read_bad;
     PGresult     *res;
     vbp_call_t   *call = im->call;
-    const char   *params[7];
-    long long     inserted, updated, accounts;
-
-    params[0] = im->key;
-    params[1] = im->kind;
-    params[2] = vbp_actor_str(call, "role");
-    params[3] = vbp_actor_path(call);
-
-    if (params[2] == NULL || params[3] == NULL
-        || vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0
-        || vbp_actor_int(call, "org_id", org, sizeof(org)) != 0)
-    {
-        vbp_fail_unauthenticated(call);
-        return 0;
-    }
 
     read_bad = im->bad;
 
-    res = vbp_db_query(call->db, "import_problems", 4, params);
+    res = vbp_db_query(call->db, im->of->problems, im->nparams, im->params);
     if (res == NULL) {
         return -1;
     }
@@ -720,7 +931,7 @@ import_apply(import_t *im, const char *sha256, long long bytes)
 
     PQclear(res);
 
-    res = vbp_db_query(call->db, "import_bad_lines", 4, params);
+    res = vbp_db_query(call->db, im->of->bad_lines, im->nparams, im->params);
     if (res == NULL) {
         return -1;
     }
@@ -752,9 +963,31 @@ import_apply(import_t *im, const char *sha256, long long bytes)
                 (void) json_array_set_new(sorted, j, a);
             }
         }
+    }
 
+    return 0;
+}
+
+
+/* no bad row: the upsert of the orgs, their accounts, the log */
+static int
+orgs_apply(import_t *im, const char *sha256, long long bytes)
+{
+    char          uid[24], org[24], rows[24], ins[24], upd[24], size[24];
+    PGresult     *res;
+    vbp_call_t   *call = im->call;
+    const char   *params[7];
+    long long     inserted, updated, accounts;
+
+    if (vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0
+        || vbp_actor_int(call, "org_id", org, sizeof(org)) != 0)
+    {
+        vbp_fail_unauthenticated(call);
         return 0;
     }
+
+    params[0] = im->key;
+    params[1] = im->kind;
 
     res = vbp_db_query(call->db, "import_apply_orgs", 2, params);
     if (res == NULL) {
@@ -795,14 +1028,69 @@ import_apply(import_t *im, const char *sha256, long long bytes)
         return -1;
     }
 
-    if (vbp_audit_detail(call, "orgs_imported", "import", sha256, NULL, NULL,
+    return import_done(im, "orgs_imported", "import", sha256, "kind", im->kind,
+                       bytes, inserted, updated, "accounts", "新建主账号",
+                       accounts, inserted + updated != 0,
+                       "导入完成：没有需要更新的数据");
+}
+
+
+/* no bad row: the catalog made equal to the file, audited */
+static int
+catalog_apply(import_t *im, const char *sha256, long long bytes)
+{
+    PGresult     *res;
+    vbp_call_t   *call = im->call;
+    const char   *params[2];
+    long long     inserted, updated, removed;
+
+    params[0] = im->key;
+    params[1] = im->project;
+
+    res = vbp_db_query(call->db, "catalog_apply", 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    inserted = atoll(PQgetvalue(res, 0, 0));
+    updated = atoll(PQgetvalue(res, 0, 1));
+    removed = atoll(PQgetvalue(res, 0, 2));
+    PQclear(res);
+
+    return import_done(im, "catalog_imported", "project", im->project,
+                       "sha256", sha256, bytes, inserted, updated, "removed",
+                       "删除", removed, inserted + updated + removed != 0,
+                       "导入完成：目录没有变化");
+}
+
+
+/*
+ * The end of an import applied: its audit record and its answer.  EXTRA is
+ * the kind's own count (accounts made, lines removed), WORD its name in the
+ * summary; NOTE a detail of the record (the kind, the file's hash); SAME
+ * the message when nothing changed.
+ */
+static int
+import_done(import_t *im, const char *action, const char *target_type,
+    const char *target_id, const char *note_key, const char *note,
+    long long bytes, long long inserted, long long updated,
+    const char *extra, const char *word, long long more, int changed,
+    const char *same)
+{
+    char        summary[200];
+    long long   unchanged;
+    vbp_call_t *call = im->call;
+
+    unchanged = im->rows - inserted - updated;
+
+    if (vbp_audit_detail(call, action, target_type, target_id, NULL, NULL,
                          NULL,
                          json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}",
-                                   "kind", im->kind,
+                                   note_key, note,
                                    "rows", (json_int_t) im->rows,
                                    "inserted", (json_int_t) inserted,
                                    "updated", (json_int_t) updated,
-                                   "accounts", (json_int_t) accounts,
+                                   extra, (json_int_t) more,
                                    "bytes", (json_int_t) bytes),
                          NULL)
         != 0)
@@ -810,15 +1098,18 @@ import_apply(import_t *im, const char *sha256, long long bytes)
         return -1;
     }
 
-    call->data = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s}",
+    snprintf(summary, sizeof(summary),
+             "共 %ld 行，新增 %lld，更新 %lld，未变 %lld，%s %lld",
+             im->rows, inserted, updated, unchanged, word, more);
+
+    call->data = json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:s}",
                            "rows", (json_int_t) im->rows,
                            "inserted", (json_int_t) inserted,
                            "updated", (json_int_t) updated,
-                           "unchanged",
-                           (json_int_t) (im->rows - inserted - updated),
-                           "accounts", (json_int_t) accounts,
-                           "message", inserted + updated
-                                      ? "导入完成" : "导入完成：没有需要更新的数据");
+                           "unchanged", (json_int_t) unchanged,
+                           extra, (json_int_t) more,
+                           "summary", summary,
+                           "message", changed ? "导入完成" : same);
 
     return call->data ? 0 : -1;
 }

@@ -1000,8 +1000,7 @@ vbp_review_deadlines(vbp_call_t *call, const char *org, json_t **out)
 static int
 review_export(vbp_call_t *call)
 {
-    int          rc, row, col;
-    vbp_buf_t    out;
+    int          rc;
     PGresult    *res;
 
     rc = review_scoped_query(call, "review_export", &res);
@@ -1009,24 +1008,9 @@ review_export(vbp_call_t *call)
         return rc < 0 ? -1 : 0;
     }
 
-    vbp_buf_init(&out);
-
-    rc = vbp_csv_header(&out, "省份,大项,小项,生产企业,注册证,"
-                              "上年度采购总量,下年度需求总量");
-
-    for (row = 0; rc == 0 && row < PQntuples(res); row++) {
-        for (col = 0; rc == 0 && col < 7; col++) {
-            rc = vbp_csv_cell(&out, PQgetvalue(res, row, col), col == 6);
-        }
-    }
-
-    if (rc == 0) {
-        call->data = json_pack("{s:s%, s:i}", "file", out.data, out.len,
-                               "rows", PQntuples(res));
-    }
-
+    rc = vbp_csv_answer(call, "省份,大项,小项,生产企业,注册证,"
+                              "上年度采购总量,下年度需求总量", res);
     PQclear(res);
-    vbp_buf_free(&out);
 
-    return call->data ? 0 : -1;
+    return rc;
 }

@@ -168,6 +168,7 @@ int vbp_csv_feed(vbp_csv_t *csv, const char *buf, size_t len);
 int vbp_csv_finish(vbp_csv_t *csv);
 int vbp_csv_header(vbp_buf_t *out, const char *header);
 int vbp_csv_cell(vbp_buf_t *out, const char *s, int last);
+int vbp_csv_answer(vbp_call_t *call, const char *header, PGresult *res);
 
 /* xlsx.c: the first sheet's rows; NULL, or why the file cannot be read */
 const char *vbp_xlsx_read(const char *path, vbp_record_pt record,

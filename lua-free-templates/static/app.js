@@ -141,7 +141,10 @@ document.addEventListener('DOMContentLoaded', function () {
     form.addEventListener('submit', function (e) {
       e.preventDefault();
       var file = document.getElementById('import-file').files[0];
-      var kind = document.getElementById('import-kind').value;
+      // the form names its API (a catalog: its project's); orgs add the kind
+      var kind = document.getElementById('import-kind');
+      var action = form.getAttribute('data-action') +
+                   (kind ? encodeURIComponent(kind.value) : '');
       var result = document.getElementById('import-result');
       var fileError = document.getElementById('error-file');
       var table = document.getElementById('import-errors');
@@ -159,7 +162,7 @@ document.addEventListener('DOMContentLoaded', function () {
       button.disabled = true;
       result.textContent = '正在导入……';
       result.hidden = false;
-      fetch('/api/orgs/import?kind=' + encodeURIComponent(kind), {
+      fetch(action, {
         method: 'POST',
         headers: {
           'X-CSRF-Token': form.getAttribute('data-csrf'),
@@ -174,9 +177,7 @@ document.addEventListener('DOMContentLoaded', function () {
       }).then(function (res) {
         button.disabled = false;
         if (res.ok) {
-          result.textContent = res.j.message + '：共 ' + res.j.rows + ' 行，新增 ' +
-            res.j.inserted + '，更新 ' + res.j.updated + '，未变 ' + res.j.unchanged +
-            '，新建主账号 ' + res.j.accounts + '。';
+          result.textContent = res.j.message + '：' + res.j.summary + '。';
           return;
         }
         var err = res.j.error || {};
