@@ -29,6 +29,8 @@ static int review_progress(vbp_call_t *call);
 static int review_export(vbp_call_t *call);
 static void review_refusal(vbp_call_t *call, PGresult *res, int row,
     const char *action_title);
+static int review_peer_counts(vbp_call_t *call);
+static int review_peer_lines(vbp_call_t *call, const char *item);
 
 
 const vbp_op_t  vbp_review_ops[] = {
@@ -90,6 +92,16 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       "  AND starts_with(path, $2)), '')" },
 
     { "review_items_count", "SELECT count(*)" REVIEW_ITEMS_WHERE },
+
+    /* the lines far from their peers (migration 007): per item of a page,
+     * and per line of one item */
+    { "review_peer_counts",
+      "SELECT item_id, count(*) FILTER (WHERE far)"
+      " FROM vbp_peer_lines($1::bigint[]) GROUP BY item_id" },
+
+    { "review_peer_lines",
+      "SELECT catalog_line_id, median, peers, far"
+      " FROM vbp_peer_lines(ARRAY[$1::bigint])" },
 
     { "review_items_page",
       "SELECT i.id, o.code, o.name, g.name, i.state, s.title,"
@@ -792,8 +804,13 @@ review_items(vbp_call_t *call)
         return 0;
     }
 
-    return vbp_list(call, "review_items_count", "review_items_page", params,
-                    5, review_item_names, review_item_types);
+    if (vbp_list(call, "review_items_count", "review_items_page", params,
+                 5, review_item_names, review_item_types) != 0)
+    {
+        return -1;
+    }
+
+    return review_peer_counts(call);
 }
 
 
@@ -925,7 +942,11 @@ review_item(vbp_call_t *call)
         return 0;
     }
 
-    return vbp_filing_lines(call, id);
+    if (vbp_filing_lines(call, id) != 0) {
+        return -1;
+    }
+
+    return call->status ? 0 : review_peer_lines(call, id);
 }
 
 
@@ -1013,4 +1034,114 @@ review_export(vbp_call_t *call)
     PQclear(res);
 
     return rc;
+}
+
+
+/* each hospital of a list page: how many of its lines lie far from their
+ * peers' ("outliers") */
+static int
+review_peer_counts(vbp_call_t *call)
+{
+    int          row;
+    size_t       i;
+    json_t      *items, *item, *id;
+    vbp_buf_t    ids;
+    PGresult    *res;
+    const char  *params[1];
+    char         num[24];
+
+    items = json_object_get(call->data, "items");
+    if (json_array_size(items) == 0) {
+        return 0;
+    }
+
+    vbp_buf_init(&ids);
+
+    json_array_foreach(items, i, item) {
+        id = json_object_get(item, "id");
+        snprintf(num, sizeof(num), "%s%" JSON_INTEGER_FORMAT, i ? "," : "{",
+                 json_integer_value(id));
+        (void) json_object_set_new(item, "outliers", json_integer(0));
+
+        if (vbp_buf_add(&ids, num, strlen(num)) != 0) {
+            vbp_buf_free(&ids);
+            return -1;
+        }
+    }
+
+    if (vbp_buf_add(&ids, "}", 2) != 0) {
+        vbp_buf_free(&ids);
+        return -1;
+    }
+
+    params[0] = ids.data;
+    res = vbp_db_query(call->db, "review_peer_counts", 1, params);
+    vbp_buf_free(&ids);
+
+    if (res == NULL) {
+        return -1;
+    }
+
+    for (row = 0; row < PQntuples(res); row++) {
+        json_array_foreach(items, i, item) {
+            if (json_integer_value(json_object_get(item, "id"))
+                == atoll(PQgetvalue(res, row, 0)))
+            {
+                (void) json_object_set_new(item, "outliers",
+                    json_integer(atoll(PQgetvalue(res, row, 1))));
+            }
+        }
+    }
+
+    PQclear(res);
+
+    return 0;
+}
+
+
+/* one item's lines on the page: their peers' median and count, and "far";
+ * the item's own count of far lines over all its lines ("outliers") */
+static int
+review_peer_lines(vbp_call_t *call, const char *item)
+{
+    int          row;
+    size_t       i;
+    json_t      *lines, *line;
+    PGresult    *res;
+    const char  *params[1];
+    long long    far;
+
+    params[0] = item;
+    res = vbp_db_query(call->db, "review_peer_lines", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    lines = json_object_get(json_object_get(call->data, "lines"), "items");
+    far = 0;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        far += PQgetvalue(res, row, 3)[0] == 't';
+
+        json_array_foreach(lines, i, line) {
+            if (json_integer_value(json_object_get(line, "id"))
+                != atoll(PQgetvalue(res, row, 0)))
+            {
+                continue;
+            }
+
+            (void) json_object_set_new(line, "peer_median",
+                                       json_string(PQgetvalue(res, row, 1)));
+            (void) json_object_set_new(line, "peers",
+                json_integer(atoll(PQgetvalue(res, row, 2))));
+            (void) json_object_set_new(line, "far",
+                json_boolean(PQgetvalue(res, row, 3)[0] == 't'));
+        }
+    }
+
+    PQclear(res);
+
+    (void) json_object_set_new(call->data, "outliers", json_integer(far));
+
+    return 0;
 }
