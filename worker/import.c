@@ -223,6 +223,12 @@ const vbp_stmt_t  vbp_import_stmts[] = {
       " JOIN regions r ON r.id = o.region_id RETURNING 1)"
       " SELECT count(*) FROM aud" },
 
+    /* a hospital imported while projects take filings is enrolled in
+     * them (idempotent: the ones already there stay as they are) */
+    { "import_enroll",
+      "SELECT vbp_project_enroll(p.id) FROM projects p"
+      " WHERE p.file_closes > now() ORDER BY p.id" },
+
     { "orgs_cleanup",
       "DELETE FROM org_import_rows WHERE import_key = $1" },
 
@@ -1010,6 +1016,15 @@ orgs_apply(import_t *im, const char *sha256, long long bytes)
 
     accounts = atoll(PQgetvalue(res, 0, 0));
     PQclear(res);
+
+    if (strcmp(im->kind, "hospital") == 0) {
+        res = vbp_db_query(call->db, "import_enroll", 0, NULL);
+        if (res == NULL) {
+            return -1;
+        }
+
+        PQclear(res);
+    }
 
     snprintf(rows, sizeof(rows), "%ld", im->rows);
     snprintf(ins, sizeof(ins), "%lld", inserted);
