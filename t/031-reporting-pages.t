@@ -197,6 +197,20 @@ is($s2, 404, 'a city asking for its province\'s progress: 404');
 ($s2) = vbp_api($base, $as{H21010200011}, 'GET', "/api/review/progress?project=$pid");
 is($s2, 403, 'a hospital has no progress page');
 
+# the city's hospital list (机构管理) links the uploaded summary sheet
+($st, $html) = page('sy_admin', '/orgs?q=H21010200011');
+like($html, qr{<tr data-code="H21010200011">.*?<span class="muted">暂无</span>}s, 'the city\'s org list: no summary sheet yet');
+my $sheet = Encode::encode_utf8("%PDF-1.4\n% 需求量汇总表\n%%EOF\n");
+($s2) = vbp_api($base, $as{H21010200011}, 'POST', "/api/files/upload?project=$pid&kind=summary&name=sheet.pdf",
+                $sheet, 'application/octet-stream');
+is($s2, 201, 'the hospital uploads its signed summary sheet');
+($st, $html) = page('sy_admin', '/orgs?q=H21010200011');
+like($html, qr{<tr data-code="H21010200011">.*?<a href="/api/files/download\?item=$item&amp;kind=summary&amp;certificate=">查看</a>}s,
+     '... then the list links 查看 to it');
+my ($s3, undef, $raw3) = vbp_api($base, $as{sy_admin}, 'GET', "/api/files/download?item=$item&kind=summary&certificate=");
+is($s3, 200, '... which the city downloads');
+is($raw3, $sheet, '... byte for byte');
+
 ($st, $html) = page('H21010200011', '/');
 like($html, qr{id="deadlines">.*?<a href="/filing\?project=$pid">\Q$name\E</a>：报量填报截止 \d{4}-\d\d-\d\d \d\d:\d\d，剩余 <b>\d+天\d+小时</b>}s,
      'the hospital\'s home page reminds it of the filing and the time left');

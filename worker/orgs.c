@@ -57,10 +57,18 @@ const vbp_stmt_t  vbp_org_stmts[] = {
     { "org_count", "SELECT count(*)" ORG_FILTER },
 
 
-    /* the demand summary sheet of a hospital comes with the reporting work */
+    /* a hospital's demand summary sheet (需求汇总表): the one it uploaded
+     * last, in any project; the download checks the viewer's scope */
     { "org_page",
       "SELECT o.id, o.code, o.name, o.kind, o.category, o.status, r.code,"
-      "  r.name, m.username, m.status, NULL::text, o.status = 'active', "
+      "  r.name, m.username, m.status,"
+      "  (SELECT '/api/files/download?item=' || x.item_id"
+      "    || '&kind=summary&certificate='"
+      "   FROM review_items i JOIN item_files x ON x.item_id = i.id"
+      "    AND x.kind = 'summary'"
+      "   WHERE i.org_id = o.id AND o.kind = 'hospital'"
+      "   ORDER BY x.uploaded_at DESC LIMIT 1),"
+      "  o.status = 'active', "
       VBP_KIND_TITLE("o.kind")
       ORG_FILTER
       " ORDER BY r.path, o.kind, o.code LIMIT $6 OFFSET $7" },
