@@ -197,7 +197,10 @@ is($s2, 404, 'a city asking for its province\'s progress: 404');
 ($s2) = vbp_api($base, $as{H21010200011}, 'GET', "/api/review/progress?project=$pid");
 is($s2, 403, 'a hospital has no progress page');
 
-# the city's hospital list (机构管理) links the uploaded summary sheet
+# the city's hospital list (机构管理) links the uploaded summary sheet (the
+# hospital's sheets of other projects, of other tests, taken away first)
+vbp_sql("DELETE FROM item_files x USING review_items i, orgs o WHERE x.item_id = i.id AND i.org_id = o.id"
+        . " AND o.code = 'H21010200011' AND x.kind = 'summary'");
 ($st, $html) = page('sy_admin', '/orgs?q=H21010200011');
 like($html, qr{<tr data-code="H21010200011">.*?<span class="muted">暂无</span>}s, 'the city\'s org list: no summary sheet yet');
 my $sheet = Encode::encode_utf8("%PDF-1.4\n% 需求量汇总表\n%%EOF\n");

@@ -61,7 +61,8 @@ struct import_s {
     vbp_call_t           *call;
     PGconn               *conn;
     const import_kind_t  *of;
-    const char           *kind;       /* orgs: hospital or manufacturer */
+    const char           *kind;       /* orgs: hospital or manufacturer;
+                                         a catalog: its project's status */
     const char           *params[4];  /* of the problems statements */
     int                   nparams;
     int                   header_done;
