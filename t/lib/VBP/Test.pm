@@ -515,7 +515,9 @@ sub vbp_journey {
     local $ENV{BASE} = $base;
     local $ENV{REDIS_PORT} = $ENV{TEST_NGINX_REDIS_PORT};
     local $ENV{OUT} = "$VbpTop/t/browser/output";
-    local @ENV{keys %env} = values %env;
+    # the environment holds bytes: a test's Chinese text goes as UTF-8
+    my @keys = sort keys %env;
+    local @ENV{@keys} = map { my $v = $env{$_}; utf8::encode($v) if utf8::is_utf8($v); $v } @keys;
     my $timeout = $ENV{TEST_NGINX_USE_VALGRIND} ? 900 : 180;
     my @out = `cd $VbpTop/t/browser && timeout $timeout node $script 2>&1`;
     my $status = $?;
