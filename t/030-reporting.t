@@ -197,6 +197,10 @@ is snapshot(), $before, '... and it is not submitted';
 ($st, $d) = post('H21010200011', '/api/filing/submit', { project => $pid, contact => '', phone => 'abc' });
 is $st, 422, 'contact and phone are checked';
 ok $d->{error}{fields}{contact} && $d->{error}{fields}{phone}, '... each at its field';
+is $d->{error}{fields}{commitment}, '请上传签字盖章的承诺书',
+    '... in the same answer as what the rules miss, so one submit names every field';
+is $d->{error}{fields}{"lines.$line{S0002}.change_note"}, '需求量超出阈值，请填写增降幅说明', '... down to the line';
+is snapshot(), $before, '... and nothing is submitted';
 
 # --- the files ---------------------------------------------------------------
 

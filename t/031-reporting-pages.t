@@ -113,6 +113,7 @@ is(scalar vbp_sql("SELECT state FROM review_items WHERE id = $item"), 'draft', '
 is($st, 422, '提交 without contact and with a bad phone');
 like($html, qr/id="contact-error">请填写联系人/, '... says so at the contact');
 like($html, qr/id="phone-error">[^<]+/, '... and at the phone');
+like($html, qr/id="commitment-error">请上传签字盖章的承诺书/, '... and, in the same answer, at the letter');
 
 ($st, $html) = form('H21020200012', '/filing', project => $pid + 100000, line => $line{P001}, demand => 1,
                     next => "/filing?project=$pid");
@@ -210,8 +211,8 @@ is($s2, 201, 'the hospital uploads its signed summary sheet');
 ($st, $html) = page('sy_admin', '/orgs?q=H21010200011');
 like($html, qr{<tr data-code="H21010200011">.*?<a href="/api/files/download\?item=$item&amp;kind=summary&amp;certificate=">查看</a>}s,
      '... then the list links 查看 to it');
-my ($s3, undef, $raw3) = vbp_api($base, $as{sy_admin}, 'GET', "/api/files/download?item=$item&kind=summary&certificate=");
-is($s3, 200, '... which the city downloads');
+my ($s4, undef, $raw3) = vbp_api($base, $as{sy_admin}, 'GET', "/api/files/download?item=$item&kind=summary&certificate=");
+is($s4, 200, '... which the city downloads');
 is($raw3, $sheet, '... byte for byte');
 
 ($st, $html) = page('H21010200011', '/');

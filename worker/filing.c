@@ -32,6 +32,8 @@ static int filing_get(vbp_call_t *call);
 static int filing_save(vbp_call_t *call);
 static int filing_form_rows(vbp_call_t *call);
 static int filing_submit(vbp_call_t *call);
+static int filing_submit_judged(vbp_call_t *call, const char *contact,
+    const char *phone, const char *reason);
 static int filing_withdraw(vbp_call_t *call);
 
 
@@ -1790,14 +1792,17 @@ filing_save(vbp_call_t *call)
 }
 
 
-/* POST {project, contact, phone, below_reason}: 提交 to the city */
+/*
+ * POST {project, contact, phone, below_reason}: 提交 to the city.  A wrong
+ * contact or phone does not stop the judging: the whole submit is tried and
+ * every field to mend comes back in one answer (its 4xx rolls it all back).
+ */
 static int
 filing_submit(vbp_call_t *call)
 {
     int          rc;
-    char         item[24], ids[32];
-    PGresult    *res;
-    const char  *params[4], *contact, *phone, *reason;
+    json_t      *contact_errors, *fields, *message;
+    const char  *contact, *phone, *reason, *field;
 
     contact = vbp_arg_string(call, "contact", 1, 32, "请填写联系人");
     phone = vbp_arg_string(call, "phone", 7, 20, "请填写联系电话");
@@ -1807,9 +1812,35 @@ filing_submit(vbp_call_t *call)
         vbp_field_error(call, "phone", "联系电话只能包含数字和“-”");
     }
 
-    if (call->status) {
-        return 0;
+    contact_errors = call->error;
+    call->error = NULL;
+    call->status = 0;
+
+    rc = filing_submit_judged(call, contact ? contact : "",
+                              phone ? phone : "", reason ? reason : "");
+
+    fields = json_object_get(contact_errors, "fields");
+
+    if (rc == 0 && fields) {
+        json_object_foreach(fields, field, message) {
+            vbp_field_error(call, field, json_string_value(message));
+        }
     }
+
+    json_decref(contact_errors);
+
+    return rc;
+}
+
+
+static int
+filing_submit_judged(vbp_call_t *call, const char *contact, const char *phone,
+    const char *reason)
+{
+    int          rc;
+    char         item[24], ids[32];
+    PGresult    *res;
+    const char  *params[4];
 
     rc = vbp_filing_item(call, item, sizeof(item));
     if (rc != 0) {
@@ -1826,7 +1857,7 @@ filing_submit(vbp_call_t *call)
     params[0] = item;
     params[1] = contact;
     params[2] = phone;
-    params[3] = reason ? reason : "";
+    params[3] = reason;
 
     res = vbp_db_query(call->db, "filing_contact", 4, params);
     if (res == NULL) {
