@@ -211,8 +211,8 @@ is($s2, 201, 'the hospital uploads its signed summary sheet');
 ($st, $html) = page('sy_admin', '/orgs?q=H21010200011');
 like($html, qr{<tr data-code="H21010200011">.*?<a href="/api/files/download\?item=$item&amp;kind=summary&amp;certificate=">查看</a>}s,
      '... then the list links 查看 to it');
-my ($s4, undef, $raw3) = vbp_api($base, $as{sy_admin}, 'GET', "/api/files/download?item=$item&kind=summary&certificate=");
-is($s4, 200, '... which the city downloads');
+($s3, undef, my $raw3) = vbp_api($base, $as{sy_admin}, 'GET', "/api/files/download?item=$item&kind=summary&certificate=");
+is($s3, 200, '... which the city downloads');
 is($raw3, $sheet, '... byte for byte');
 
 ($st, $html) = page('H21010200011', '/');

@@ -1824,6 +1824,11 @@ filing_submit(vbp_call_t *call)
     if (rc == 0 && fields) {
         json_object_foreach(fields, field, message) {
             vbp_field_error(call, field, json_string_value(message));
+
+            /* a value wrong in itself (a reason too long) says more than
+             * the rule that found it empty (请填写原因) */
+            (void) json_object_set(json_object_get(call->error, "fields"),
+                                   field, message);
         }
     }
 
