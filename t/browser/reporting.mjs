@@ -11,13 +11,20 @@ writeFileSync(pdf, '%PDF-1.4\n% t904\n%%EOF\n');
 const browser = await launch();
 const errors = [];
 let current;
+const dialogs = [];
+let cancelNext = false;
 
 async function as(user) {
   const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
   const page = await context.newPage();
   page.on('pageerror', e => errors.push(user + ': ' + e.message));
-  // every confirmation (submit, batch, leaving a changed form) is accepted
-  page.on('dialog', d => d.accept().catch(() => {}));
+  // every confirmation (submit, batch, leaving a changed form) is
+  // accepted, but the one the journey chooses to cancel
+  page.on('dialog', d => {
+    dialogs.push(d.message());
+    (cancelNext ? d.dismiss() : d.accept()).catch(() => {});
+    cancelNext = false;
+  });
   await signIn(page, context, user, password);
   ok(new URL(page.url()).pathname === '/', user + ' signs in');
   current = page;
@@ -64,6 +71,15 @@ try {
     await row.locator('input[name=demand]').fill('10');
     await row.locator('select[name=in_use]').selectOption('1');
   }
+  // paging away with typed, unsaved lines asks first; 取消 stays
+  const asked = dialogs.length, page2 = page.url();
+  cancelNext = true;
+  await page.click('.pager button[aria-label="第 1 页"]');
+  await page.waitForTimeout(500);
+  ok(dialogs.length === asked + 1 && (dialogs[asked] || '').includes('尚未暂存'),
+     'leaving page 2 with unsaved lines asks first: ' + dialogs[asked]);
+  ok(page.url() === page2 && await page.inputValue('tr[data-serial="B011"] input[name=demand]') === '10',
+     '... and 取消 keeps the page with what was typed');
   await submitAndWait(page, '#save-draft');
   ok((await page.textContent('#demand-total')).trim() === '120', 'page 2 is saved: the total is 120');
 
