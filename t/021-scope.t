@@ -44,13 +44,8 @@ for my $s (['t21_sub', 'H21010200011'], ['t21_sub_hf', 'H34010200011']) {
             . " WHERE username = '$s->[0]'");
 }
 
-my %actor;
-for my $name (qw(lcb_admin ln_admin ah_admin sy_admin dl_admin H21010200011
-                 H34010200011 weigao t21_sub)) {
-    vbp_setup("user $name password=$pw must_change=0 status=active");
-    my $t = vbp_setup("login $name $pw");
-    $actor{$name} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
-}
+my %actor = vbp_sign_in($pw, qw(lcb_admin ln_admin ah_admin sy_admin dl_admin H21010200011
+                 H34010200011 weigao t21_sub));
 
 sub call { my $who = shift; return vbp_api($base, $actor{$who}, @_) }
 

@@ -35,12 +35,7 @@ vbp_sql("DELETE FROM users WHERE username LIKE 't23%' OR org_id IN (SELECT id FR
 vbp_sql("DELETE FROM orgs WHERE code LIKE 'T23%'");
 vbp_sql("DELETE FROM login_locks");
 
-my %as;
-for my $name (qw(lcb_admin ln_admin sy_admin H21010200011)) {
-    vbp_setup("user $name password=$pw must_change=0 status=active");
-    my $t = vbp_setup("login $name $pw");
-    $as{$name} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
-}
+my %as = vbp_sign_in($pw, qw(lcb_admin ln_admin sy_admin H21010200011));
 
 sub call { my $who = shift; return vbp_api($base, $as{$who}, @_) }
 

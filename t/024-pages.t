@@ -42,12 +42,7 @@ vbp_sql("DELETE FROM orgs WHERE code LIKE 'T24%'");
 vbp_sql("UPDATE users SET status = 'active'");
 vbp_sql("DELETE FROM login_locks");
 
-my %as;
-for my $name (qw(lcb_admin sy_admin H21010200011)) {
-    vbp_setup("user $name password=$pw must_change=0 status=active");
-    my $t = vbp_setup("login $name $pw");
-    $as{$name} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
-}
+my %as = vbp_sign_in($pw, qw(lcb_admin sy_admin H21010200011));
 
 # a sub-user of the hospital to grant to
 vbp_sql("INSERT INTO users (username, display_name, org_id, parent_user_id, password_hash,"

@@ -24,13 +24,8 @@ vbp_sql("DELETE FROM projects WHERE name LIKE 't30%'");
 vbp_sql("UPDATE users SET status = 'active'");
 vbp_sql("DELETE FROM login_locks");
 
-my %as;
-for my $name (qw(lcb_admin ln_admin ah_admin sy_admin dl_admin as_admin lnsbj_admin
-                 H21010200011 H21010200022 H34010200011)) {
-    vbp_setup("user $name password=$pw must_change=0 status=active");
-    my $t = vbp_setup("login $name $pw");
-    $as{$name} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
-}
+my %as = vbp_sign_in($pw, qw(lcb_admin ln_admin ah_admin sy_admin dl_admin as_admin lnsbj_admin
+                 H21010200011 H21010200022 H34010200011));
 
 sub call { my $who = shift; return vbp_api($base, $as{$who}, @_) }
 sub get  { my ($who, $path, %q) = @_;

@@ -29,13 +29,7 @@ my $pw = 'Report@Pages2026';
 my $name = 't31 报量页面';
 my $pid = vbp_open_project($name, 'P', 25, 5);
 
-my %as;
-for my $who (qw(H21010200011 H21020200012 sy_admin dl_admin ln_admin lcb_admin)) {
-    vbp_setup("user $who password=$pw must_change=0 status=active");
-    vbp_sql("DELETE FROM login_locks");
-    my $t = vbp_setup("login $who $pw");
-    $as{$who} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
-}
+my %as = vbp_sign_in($pw, qw(H21010200011 H21020200012 sy_admin dl_admin ln_admin lcb_admin));
 
 sub page { my ($who, $path) = @_; return vbp_page($base, $as{$who}, $path) }
 sub form { my ($who, $path, @pairs) = @_; return vbp_form($base, $as{$who}, $path, @pairs) }

@@ -20,13 +20,7 @@ my $base = vbp_nginx_start();
 END { vbp_nginx_stop() }
 
 my $pw = 'Catalog@Test2026';
-my %as;
-for my $who (qw(lcb_admin ln_admin H21010200011)) {
-    vbp_setup("user $who password=$pw must_change=0 status=active");
-    vbp_sql("DELETE FROM login_locks");
-    my $t = vbp_setup("login $who $pw");
-    $as{$who} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
-}
+my %as = vbp_sign_in($pw, qw(lcb_admin ln_admin H21010200011));
 sub call { my $who = shift; return vbp_api($base, $as{$who}, @_) }
 sub import_file {
     my ($who, $pid, $body, $type) = @_;

@@ -18,14 +18,7 @@ my $base = vbp_nginx_start();
 END { vbp_nginx_stop() }
 
 my $pw = 'Peers@Test2026';
-vbp_setup("user sy_admin password=$pw must_change=0 status=active");
-vbp_setup("user dl_admin password=$pw must_change=0 status=active");
-vbp_sql("DELETE FROM login_locks");
-my %as;
-for my $who (qw(sy_admin dl_admin)) {
-    my $t = vbp_setup("login $who $pw");
-    $as{$who} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
-}
+my %as = vbp_sign_in($pw, qw(sy_admin dl_admin));
 
 # eight hospitals of one grade in 沈阳 and one of another, before the project
 vbp_sql("DELETE FROM projects WHERE name = 't34 同类'");

@@ -42,13 +42,7 @@ for (vbp_sql("SELECT u.username || '|' || i.id || '|' || r.code FROM review_item
 my @hospitals = sort keys %hospital;
 cmp_ok(scalar(@hospitals), '>=', 5, scalar(@hospitals) . ' hospitals with accounts file in the sequence');
 
-my %as;
-for my $who (@hospitals, values %city_admin, 'ln_admin', 'lcb_admin') {
-    vbp_setup("user $who password=$pw must_change=0 status=active");
-    vbp_sql("DELETE FROM login_locks");
-    my $t = vbp_setup("login $who $pw");
-    $as{$who} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
-}
+my %as = vbp_sign_in($pw, @hospitals, values %city_admin, 'ln_admin', 'lcb_admin');
 
 my @lines = vbp_sql("SELECT id FROM catalog_lines WHERE project_id = $pid ORDER BY serial");
 my %city_item = map { split /\|/ } vbp_sql("SELECT r.code || '|' || i.id FROM review_items i JOIN regions r"

@@ -19,12 +19,7 @@ END { vbp_nginx_stop() }
 
 my $pw = 'Lines@Test2026';
 vbp_sql("DELETE FROM login_locks");
-my %as;
-for my $who (qw(H21010200011 sy_admin)) {
-    vbp_setup("user $who password=$pw must_change=0 status=active");
-    my $t = vbp_setup("login $who $pw");
-    $as{$who} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
-}
+my %as = vbp_sign_in($pw, qw(H21010200011 sy_admin));
 
 sub call { my $who = shift; return vbp_api($base, $as{$who}, @_) }
 sub save { my ($pid, @lines) = @_; return call('H21010200011', 'POST', '/api/filing/save', { project => $pid, lines => \@lines }) }

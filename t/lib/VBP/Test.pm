@@ -54,7 +54,7 @@ use Time::HiRes qw(sleep);
 use Exporter 'import';
 our @EXPORT = qw(vbp_raw_frame vbp_worker_socket vbp_blocks vbp_sql vbp_frame vbp_redis vbp_setup vbp_nginx_start
                  vbp_nginx_stop vbp_error_log vbp_xlsx vbp_xlsx_raw vbp_journey vbp_api vbp_page vbp_form
-                 vbp_open_project
+                 vbp_open_project vbp_sign_in
                  $VbpTop $VbpState);
 
 our $VbpTop = abs_path(dirname(__FILE__) . '/../../..');
@@ -481,6 +481,20 @@ sub vbp_form {
                      'Content-Type' => 'application/x-www-form-urlencoded' },
         content => $PageClient->www_form_urlencode([_csrf => $as->{csrf}, @pairs]) });
     return ($r->{status}, Encode::decode_utf8($r->{content}), $r->{headers});
+}
+
+# USERS made active with PASSWORD and signed in, each with no login lock
+# left to stop it: (user => {sid, csrf}, ...)
+sub vbp_sign_in {
+    my ($password, @users) = @_;
+    my %as;
+    for my $user (@users) {
+        vbp_setup("user $user password=$password must_change=0 status=active");
+        vbp_sql("DELETE FROM login_locks");
+        my $t = vbp_setup("login $user $password");
+        $as{$user} = { sid => $t->{'@SID@'}, csrf => $t->{'@CSRF@'} };
+    }
+    return %as;
 }
 
 # a reporting project NAME of Liaoning with every window open from
