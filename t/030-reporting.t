@@ -340,6 +340,32 @@ is $d->{error}{state}, '审核通过', '... naming the state';
 
 ($st, $d) = post('sy_admin', '/api/review/act', { action => 'exempt', ids => \@others });
 is $st, 200, 'the other hospitals 无需上报';
+
+# 需求量信息确认: what the submission carries, checked once more
+($st, $d) = get('sy_admin', '/api/review/confirm', project => $pid, region => '210200', state => 'exempt');
+is $st, 200, '需求量信息确认';
+is_deeply [map { $_->{id} } @{ $d->{items} }], [$item + 0],
+    '... lists the approved hospital only (its own city, whatever region or state is asked)';
+is_deeply [@{ $d->{confirm} }{qw(approved exempt blocking must_report)}], [1, scalar @others, 0, 1],
+    '... 1 approved, the others 无需上报, nobody blocking';
+is_deeply [@{ $d->{confirm} }{qw(last_year_total demand_total)}],
+    [vbp_sql("SELECT last_year_total FROM filings WHERE item_id = $item"), vbp_sql("SELECT demand_total FROM filings WHERE item_id = $item")],
+    '... the totals are the approved filing\'s';
+is $d->{confirm}{own_state}, '待提交', '... and the city has not submitted yet';
+for my $who (qw(ln_admin lcb_admin)) {
+    ($st) = get($who, '/api/review/confirm', project => $pid);
+    is $st, 403, "$who has no city confirmation";
+}
+($st) = get('H21010200011', '/api/review/confirm', project => $pid);
+is $st, 403, '... nor a hospital';
+($st, $d) = get('dl_admin', '/api/review/confirm', project => $pid, region => '210100');
+ok $st == 200 && !grep({ $_->{id} == $item } @{ $d->{items} }) && $d->{confirm}{approved} == 0,
+    "Dalian's confirmation never carries Shenyang's approved hospital, even asking for 210100";
+($st, $d) = get('sy_admin', '/api/review/confirm', project => $pid + 100000);
+is $st, 404, 'a project that is not the city\'s: 404';
+($st, $d) = get('sy_admin', '/api/review/confirm', project => 'x');
+is $st, 422, 'a project that is no id: 422';
+ok $d->{error}{fields}{project}, '... said at the field';
 ($st, $d) = post('sy_admin', '/api/review/submit', { project => $pid });
 is $st, 200, 'the city submits to the province';
 ($st, $d) = post('sy_admin', '/api/review/act', { action => 'revoke', ids => [$item] });

@@ -145,6 +145,28 @@ is($st, 404, '... nor with another city\'s code');
 is($st, 200, 'the province\'s summary');
 like($html, qr/沈阳市.*大连市/s, '... lists its cities');
 
+# --- 需求量信息确认 -------------------------------------------------------------
+
+($st, $html) = page('sy_admin', "/review?project=$pid");
+like($html, qr{<a href="/review/confirm\?project=$pid" id="go-confirm"}, 'the city\'s list leads to 需求量信息确认');
+($st, $html) = page('sy_admin', "/review/confirm?project=$pid");
+is($st, 200, '需求量信息确认');
+my $blocking = vbp_sql("SELECT count(*) FROM review_items i JOIN regions g ON g.id = i.region_id WHERE i.project_id = $pid"
+                       . " AND i.level = 'hospital' AND g.code = '210100' AND i.state NOT IN ('approved', 'exempt')");
+like($html, qr{id="blocking"><a href="/review\?project=$pid&amp;state=not_approved">$blocking 家}, "... $blocking hospitals of 沈阳 still block, linked");
+like($html, qr{id="own-state">待提交<}, '... the city has not submitted');
+like($html, qr{尚无审核通过的医疗机构}, '... nothing approved to list yet');
+like($html, qr{id="submit-up"[^>]*>确认无误，提交省医保局</button>}, '... the button says what it does');
+($st, $html) = page('sy_admin', "/review?project=$pid&state=not_approved&per_page=100");
+like($html, qr/<tr data-code="H21010200011"/, '尚未审核通过 lists the hospital in draft');
+like($html, qr/<option value="not_approved" selected>/, '... the filter as chosen');
+($st, $html) = page('dl_admin', "/review/confirm?project=$pid");
+my $dl = vbp_sql("SELECT count(*) FROM review_items i JOIN regions g ON g.id = i.region_id WHERE i.project_id = $pid"
+                 . " AND i.level = 'hospital' AND g.code = '210200' AND i.state <> 'exempt'");
+like($html, qr{id="must-report">$dl<}, "大连's confirmation counts its own $dl hospitals");
+($st) = page('ln_admin', "/review/confirm?project=$pid");
+is($st, 403, 'a province has no city confirmation');
+
 # --- the national CSV --------------------------------------------------------
 
 my ($s3, undef, $csv, $hd) = vbp_api($base, $as{lcb_admin}, 'GET', "/api/review/export?project=$pid");

@@ -27,7 +27,7 @@ vbp_sql("INSERT INTO user_permissions SELECT id, 'account.subusers' FROM users W
 my @order = qw(alliance province city hospital manufacturer subuser);
 vbp_journey('pages.mjs', 120, [qw(pages-alliance-users pages-alliance-regions pages-city-users
                                  pages-hospital-subusers-grant pages-alliance-projects-new pages-alliance-projects-edit pages-alliance-projects-catalog
-                                 pages-hospital-projects-catalog
+                                 pages-hospital-projects-catalog pages-city-review-confirm
                                  phone-home phone-users phone-audit)],
             VBP_USERS => join(' ', map { "$_:$users{$_}" } @order), VBP_PASSWORD => $pw);
 

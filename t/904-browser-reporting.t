@@ -1,9 +1,9 @@
 # The reporting journey in headless chromium (t/browser/reporting.mjs): a
 # hospital fills two pages of lines, a refused 暂存 keeps what was typed,
 # it saves, uploads its letter and summary sheet and submits; its city
-# approves in a batch and submits; the province uploads its stamped summary,
+# approves in a batch, reviews 需求量信息确认 and submits; the province uploads its stamped summary,
 # approves its cities and submits; the alliance approves the province.
-# Screenshots of the filing page, the city's review list and filing
+# Screenshots of the filing page, the city's review list, confirmation and filing
 # progress, the province summary, its filing progress and the national
 # summary under t/browser/output/.
 use strict;
@@ -27,7 +27,7 @@ vbp_setup("user $_ password=$pw must_change=0 status=active")
     for qw(H21010200011 sy_admin ln_admin lcb_admin);
 vbp_sql("DELETE FROM login_locks");
 
-vbp_journey('reporting.mjs', 24, ['filing', 'filing-refused', 'city-review', 'city-progress', 'province-summary',
+vbp_journey('reporting.mjs', 24, ['filing', 'filing-refused', 'city-review', 'city-progress', 'city-confirm', 'province-summary',
                                'filing-progress', 'national-summary'],
             VBP_PROJECT => $pid, VBP_PASSWORD => $pw);
 

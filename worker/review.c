@@ -23,6 +23,7 @@
 static int review_act(vbp_call_t *call);
 static int review_own(vbp_call_t *call);
 static int review_items(vbp_call_t *call);
+static int review_confirm(vbp_call_t *call);
 static int review_summary(vbp_call_t *call);
 static int review_item(vbp_call_t *call);
 static int review_progress(vbp_call_t *call);
@@ -39,6 +40,7 @@ const vbp_op_t  vbp_review_ops[] = {
     { "review.withdraw", review_own, 1, 0, "report.review", "withdraw",
       NULL },
     { "review.items", review_items, 1, 0, "report.review", NULL, NULL },
+    { "review.confirm", review_confirm, 1, 0, "report.review", NULL, NULL },
     { "review.summary", review_summary, 1, 0, "report.review", NULL, NULL },
     { "review.item", review_item, 1, 0, "report.review", NULL, NULL },
     { "review.progress", review_progress, 1, 0, "report.review", NULL,
@@ -57,7 +59,8 @@ const vbp_op_t  vbp_review_ops[] = {
     " WHERE i.project_id = $1::integer AND i.chain = 'demand'"               \
     "  AND i.level = 'hospital' AND i.scope_path LIKE $2 || '%'"             \
     "  AND ($3 = '' OR i.state = $3 OR ($3 = 'not_submitted'"                \
-    "       AND i.state IN ('unfiled', 'draft', 'returned')))"               \
+    "       AND i.state IN ('unfiled', 'draft', 'returned'))"                \
+    "   OR ($3 = 'not_approved' AND i.state NOT IN ('approved', 'exempt')))" \
     "  AND ($4 = '' OR o.name ILIKE $4 OR o.code ILIKE $4)"                  \
     "  AND ($5 = '' OR f.beyond > 0)"
 
@@ -92,6 +95,27 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       "  AND starts_with(path, $2)), '')" },
 
     { "review_items_count", "SELECT count(*)" REVIEW_ITEMS_WHERE },
+
+    /* 需求量信息确认: what a city's submission would carry (its approved
+     * hospitals), what still stops it, and the city's own state */
+    { "review_confirm",
+      "SELECT count(*) FILTER (WHERE i.state <> 'exempt'),"
+      "  count(*) FILTER (WHERE i.state = 'approved'),"
+      "  count(*) FILTER (WHERE i.state = 'exempt'),"
+      "  count(*) FILTER (WHERE i.state NOT IN ('approved', 'exempt')),"
+      "  coalesce(sum(f.lines) FILTER (WHERE i.state = 'approved'), 0),"
+      "  coalesce(sum(f.last_year_total)"
+      "           FILTER (WHERE i.state = 'approved'), 0),"
+      "  coalesce(sum(f.demand_total) FILTER (WHERE i.state = 'approved'), 0),"
+      "  (SELECT s.title FROM review_items c JOIN regions r"
+      "    ON r.id = c.region_id AND r.path = $2"
+      "   JOIN chain_states s ON s.chain = c.chain AND s.level = c.level"
+      "    AND s.state = c.state"
+      "   WHERE c.project_id = $1::integer AND c.chain = 'demand'"
+      "    AND c.level = 'city')"
+      " FROM review_items i JOIN filings f ON f.item_id = i.id"
+      " WHERE i.project_id = $1::integer AND i.chain = 'demand'"
+      "  AND i.level = 'hospital' AND i.scope_path LIKE $2 || '%'" },
 
     /* the lines far from their peers (migration 007): per item of a page,
      * and per line of one item */
@@ -778,7 +802,7 @@ review_items(vbp_call_t *call)
     const char  *params[9], *s;
 
     static const char *const  states[] = {
-        "unfiled", "not_submitted", "draft", "submitted",
+        "unfiled", "not_submitted", "not_approved", "draft", "submitted",
         "withdraw_requested", "approved", "returned", "exempt", NULL
     };
 
@@ -811,6 +835,80 @@ review_items(vbp_call_t *call)
     }
 
     return review_peer_counts(call);
+}
+
+
+static const char *const  review_confirm_names[] = {
+    "must_report", "approved", "exempt", "blocking", "lines",
+    "last_year_total", "demand_total", "own_state", NULL
+};
+
+static const char  review_confirm_types[] = "iiiiiiin";
+
+
+/*
+ * GET {project, page, per_page}: 需求量信息确认 (seed 000 §3.3) -- before a
+ * city submits to its province it reviews once more what it sends: its
+ * approved hospitals with their totals (the list), the sums, and how many
+ * must still be approved before 确认无误，提交省医保局 can pass
+ */
+static int
+review_confirm(vbp_call_t *call)
+{
+    int        rc;
+    json_t    *confirm;
+    PGresult  *res;
+
+    if (review_own_level(call) == NULL
+        || strcmp(review_own_level(call), "city") != 0)
+    {
+        vbp_fail(call, 403, "forbidden", "需求量信息确认由市级医保局办理");
+        return 0;
+    }
+
+    /* the list is the city's own hospitals that its submission carries */
+    if (!json_is_object(call->args)) {
+        vbp_fail(call, 400, "bad_request", "请求格式错误");
+        return 0;
+    }
+
+    if (json_object_set_new(call->args, "state", json_string("approved")) != 0
+        || json_object_set_new(call->args, "region", json_string("")) != 0)
+    {
+        return -1;
+    }
+
+    (void) json_object_del(call->args, "q");
+    (void) json_object_del(call->args, "beyond");
+
+    rc = review_items(call);
+    if (rc != 0 || call->status) {
+        return rc;
+    }
+
+    rc = review_scoped_query(call, "review_confirm", &res);
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+
+    confirm = PQntuples(res) == 1
+              ? vbp_row_json(res, 0, review_confirm_names,
+                             review_confirm_types)
+              : NULL;
+    PQclear(res);
+
+    if (confirm == NULL) {
+        return -1;
+    }
+
+    /* no item of the city's own: the project is not its */
+    if (json_is_null(json_object_get(confirm, "own_state"))) {
+        json_decref(confirm);
+        vbp_fail(call, 404, "not_found", "未找到该报量项目，或本市未参加该项目");
+        return 0;
+    }
+
+    return json_object_set_new(call->data, "confirm", confirm) == 0 ? 0 : -1;
 }
 
 

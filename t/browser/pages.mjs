@@ -30,7 +30,7 @@ const actions = {
   '/users': ['/users/new', 'a[href^="/users/edit?id="]'],
   '/subusers': ['/subusers/new', 'a[href^="/subusers/edit?id="]', 'a[href^="/subusers/grant?id="]'],
   '/projects': ['a.go-filing', 'a.go-review', 'a#new-project', 'a.go-edit', 'a.go-catalog'],
-  '/review': ['a#go-progress', 'a[href^="/review/item?id="]'],
+  '/review': ['a#go-progress', 'a#go-confirm', 'a[href^="/review/item?id="]'],
   '/review/summary': ['a#go-progress', 'a[href^="/review/item?id="]', 'a[href^="/review?"]',
                       'a[href^="/review/summary?"][href*="region="]'],
 };

@@ -113,8 +113,16 @@ try {
      'the city\'s filing progress: its one hospital has submitted');
   await page.screenshot({ path: out + '/city-progress.png', fullPage: true });
   await page.goto(base + '/review?project=' + project);
+  await Promise.all([page.waitForNavigation(), page.click('#go-confirm')]);
+  ok((await page.textContent('#demand-total')).trim() === '120'
+     && (await page.locator('#hospitals tr[data-code="H21010200011"]').count()) === 1
+     && (await page.textContent('#blocking')).trim() === '0',
+     '需求量信息确认: the approved hospital and its total, nobody blocking');
+  await page.screenshot({ path: out + '/city-confirm.png', fullPage: true });
   await submitAndWait(page, '#submit-up');
   ok((await page.locator('#message').count()) === 1 && (await page.locator('p.error').count()) === 0, 'the city submits to the province');
+  await page.goto(base + '/review/confirm?project=' + project);
+  ok((await page.textContent('#own-state')).trim() === '已提交', '... and its confirmation page says 已提交');
 
   // --- the province: its stamped summary, approve the cities, submit
   page = await as('ln_admin');
