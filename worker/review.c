@@ -855,13 +855,14 @@ static const char  review_confirm_types[] = "iiiiiiin";
 static int
 review_confirm(vbp_call_t *call)
 {
-    int        rc;
-    json_t    *confirm;
-    PGresult  *res;
+    int          rc;
+    json_t      *confirm;
+    PGresult    *res;
+    const char  *level;
 
-    if (review_own_level(call) == NULL
-        || strcmp(review_own_level(call), "city") != 0)
-    {
+    level = review_own_level(call);
+
+    if (level == NULL || strcmp(level, "city") != 0) {
         vbp_fail(call, 403, "forbidden", "需求量信息确认由市级医保局办理");
         return 0;
     }
