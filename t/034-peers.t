@@ -71,6 +71,36 @@ like($html, qr{<tr data-code="T34H7" class="beyond">.*?class="tag far-tag"[^>]*>
 ($ps, $html) = vbp_page($base, $as{sy_admin}, "/review/item?id=$item{T34H7}");
 like($html, qr{<tr data-serial="Q001" class="beyond">.*?偏离同类（中位数 100\.0，8 家）}s, 'the item page tags the line with the yardstick');
 
+# the peers are the filings handed in, and the medians kept per city
+# (migration 009) follow them: the city returns T34H8 (20) ...
+($st, $d) = vbp_api($base, $as{sy_admin}, 'POST', '/api/review/act',
+                    { project => $pid, action => 'return', ids => [$item{T34H8}], reason => '请核对 Q001' });
+is($st, 200, 'the city returns T34H8');
+($st, $d) = vbp_api($base, $as{sy_admin}, 'GET', "/api/review/item?id=$item{T34H7}");
+($q1) = grep { $_->{serial} eq 'Q001' } @{ $d->{lines}{items} };
+is($q1->{peers}, 7, '... which is no longer a peer: seven of them');
+($st, $d) = vbp_api($base, $as{sy_admin}, 'GET', "/api/review/item?id=$item{T34H8}");
+($q1) = grep { $_->{serial} eq 'Q001' } @{ $d->{lines}{items} };
+ok($q1->{far} && $q1->{peers} == 7, '... and is itself judged against the seven handed in');
+
+# ... it corrects its figure and hands it in again: eight peers, not far
+vbp_sql("UPDATE filing_lines SET demand = 100 WHERE item_id = $item{T34H8} AND catalog_line_id = $line{Q001}");
+vbp_sql("UPDATE filings SET demand_total = 100 + 10 WHERE item_id = $item{T34H8}");
+vbp_sql("UPDATE review_items SET state = 'submitted', submitted_at = now() WHERE id = $item{T34H8}");
+($st, $d) = vbp_api($base, $as{sy_admin}, 'GET', "/api/review/item?id=$item{T34H8}");
+($q1) = grep { $_->{serial} eq 'Q001' } @{ $d->{lines}{items} };
+ok(!$q1->{far} && $q1->{peers} == 8, 'handed in again at the median: eight peers, not far');
+
+# a draft is no yardstick: three drafts of 1000 do not move the median
+for my $n (4 .. 6) {
+    vbp_sql("UPDATE filing_lines SET demand = 1000 WHERE item_id = $item{\"T34H$n\"} AND catalog_line_id = $line{Q001}");
+}
+vbp_sql("UPDATE review_items SET state = 'draft' WHERE id IN ($item{T34H4}, $item{T34H5}, $item{T34H6})");
+($st, $d) = vbp_api($base, $as{sy_admin}, 'GET', "/api/review/items?project=$pid&q=T34H&per_page=20");
+%out = map { $_->{org_code} => $_->{outliers} } @{ $d->{items} };
+is($out{T34H7}, 1, 'drafts of 1000: T34H7 still far from the five handed in');
+is($out{T34H4}, 1, '... and a draft of 1000 is judged against them');
+
 # 大连 sees nothing of 沈阳's, flags included
 ($st) = vbp_api($base, $as{dl_admin}, 'GET', "/api/review/item?id=$item{T34H7}");
 is($st, 404, 'another city: the item is not there');

@@ -117,11 +117,10 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       " WHERE i.project_id = $1::integer AND i.chain = 'demand'"
       "  AND i.level = 'hospital' AND i.scope_path LIKE $2 || '%'" },
 
-    /* the lines far from their peers (migration 007): per item of a page,
-     * and per line of one item */
+    /* the lines far from their peers (migrations 007, 009): per item of a
+     * page, and per line of one item */
     { "review_peer_counts",
-      "SELECT item_id, count(*) FILTER (WHERE far)"
-      " FROM vbp_peer_lines($1::bigint[]) GROUP BY item_id" },
+      "SELECT item_id, outliers FROM vbp_peer_counts($1::bigint[])" },
 
     { "review_peer_lines",
       "SELECT catalog_line_id, median, peers, far"
