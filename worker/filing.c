@@ -101,6 +101,39 @@ static const char *const  project_stages[PROJECT_WINDOWS / 2] = {
     "  AND ($5 = '' OR vbp_project_status(p) = $5)"
 
 
+/* the catalog lines a search keeps ($2: a LIKE pattern or '', $3: '1'
+ * for the lines filed only) */
+#define FILING_LINES_SEARCH                                                  \
+    "   AND ($2 = '' OR c.serial ILIKE $2 OR c.category ILIKE $2"            \
+    "        OR c.subcategory ILIKE $2 OR c.certificate ILIKE $2"            \
+    "        OR c.product_name ILIKE $2)"                                    \
+    "   AND ($3 = '' OR EXISTS (SELECT 1 FROM filing_lines f"                \
+    "        WHERE f.item_id = i.id AND f.catalog_line_id = c.id))"
+
+#define FILING_LINES_COUNT(search)                                           \
+    "SELECT count(*) FROM catalog_lines c JOIN review_items i"               \
+    " ON i.project_id = c.project_id WHERE i.id = $1::bigint" search
+
+/* the page is cut from the catalog by its (project, serial) index first,
+ * so that only its lines are joined and judged (make bench: the last page
+ * of 2,000 lines took 4.5 ms sorted whole, 1 ms so) */
+#define FILING_LINES_PAGE(search, limit, offset)                             \
+    "SELECT c.id, c.serial, c.category, c.subcategory, c.certificate,"       \
+    "  c.manufacturer, c.product_name, c.spec, c.unit, l.last_year,"         \
+    "  l.demand, l.intended, l.in_use, coalesce(l.change_note, ''),"         \
+    "  l.catalog_line_id IS NOT NULL AND 'threshold' = ANY (pl.rules)"       \
+    "   AND vbp_beyond(l.last_year, l.demand, p.threshold_pct)"              \
+    " FROM review_items i"                                                   \
+    " JOIN projects p ON p.id = i.project_id"                                \
+    " JOIN product_lines pl ON pl.code = p.product_line"                     \
+    " CROSS JOIN LATERAL (SELECT c.* FROM catalog_lines c"                   \
+    "  WHERE c.project_id = i.project_id" search                             \
+    "  ORDER BY c.serial LIMIT " limit " OFFSET " offset ") c"               \
+    " LEFT JOIN filing_lines l ON l.item_id = i.id"                          \
+    "  AND l.catalog_line_id = c.id"                                         \
+    " WHERE i.id = $1::bigint"                                               \
+    " ORDER BY c.serial"
+
 const vbp_stmt_t  vbp_filing_stmts[] = {
 
     { "project_count",
@@ -233,40 +266,14 @@ const vbp_stmt_t  vbp_filing_stmts[] = {
       "SELECT line_id, field, code, detail"
       " FROM vbp_filing_blockers($1::bigint)" },
 
-    /* the catalog of the item's project, a page, with the item's values */
-    { "filing_lines_count",
-      "SELECT count(*) FROM catalog_lines c JOIN review_items i"
-      " ON i.project_id = c.project_id WHERE i.id = $1::bigint"
-      "  AND ($2 = '' OR c.serial ILIKE $2 OR c.category ILIKE $2"
-      "       OR c.subcategory ILIKE $2 OR c.certificate ILIKE $2"
-      "       OR c.product_name ILIKE $2)"
-      "  AND ($3 = '' OR EXISTS (SELECT 1 FROM filing_lines l"
-      "       WHERE l.item_id = i.id AND l.catalog_line_id = c.id))" },
-
-    /* the page is cut from the catalog by its (project, serial) index
-     * first, so that only its lines are joined and judged (make bench:
-     * the last page of 2,000 lines took 4.5 ms sorted whole, 1 ms so) */
-    { "filing_lines_page",
-      "SELECT c.id, c.serial, c.category, c.subcategory, c.certificate,"
-      "  c.manufacturer, c.product_name, c.spec, c.unit, l.last_year,"
-      "  l.demand, l.intended, l.in_use, coalesce(l.change_note, ''),"
-      "  l.catalog_line_id IS NOT NULL AND 'threshold' = ANY (pl.rules)"
-      "   AND vbp_beyond(l.last_year, l.demand, p.threshold_pct)"
-      " FROM review_items i"
-      " JOIN projects p ON p.id = i.project_id"
-      " JOIN product_lines pl ON pl.code = p.product_line"
-      " CROSS JOIN LATERAL (SELECT c.* FROM catalog_lines c"
-      "  WHERE c.project_id = i.project_id"
-      "   AND ($2 = '' OR c.serial ILIKE $2 OR c.category ILIKE $2"
-      "        OR c.subcategory ILIKE $2 OR c.certificate ILIKE $2"
-      "        OR c.product_name ILIKE $2)"
-      "   AND ($3 = '' OR EXISTS (SELECT 1 FROM filing_lines f"
-      "        WHERE f.item_id = i.id AND f.catalog_line_id = c.id))"
-      "  ORDER BY c.serial LIMIT $4 OFFSET $5) c"
-      " LEFT JOIN filing_lines l ON l.item_id = i.id"
-      "  AND l.catalog_line_id = c.id"
-      " WHERE i.id = $1::bigint"
-      " ORDER BY c.serial" },
+    /* the catalog of the item's project, a page, with the item's values;
+     * without a search, statements of their own: the search's "$2 = ''
+     * OR" had PostgreSQL plan the page again at every call (make bench:
+     * 1 ms of a filing page's 2.3 ms in the database) */
+    { "filing_lines_count", FILING_LINES_COUNT(FILING_LINES_SEARCH) },
+    { "filing_lines_count_all", FILING_LINES_COUNT("") },
+    { "filing_lines_page", FILING_LINES_PAGE(FILING_LINES_SEARCH, "$4", "$5") },
+    { "filing_lines_page_all", FILING_LINES_PAGE("", "$2", "$3") },
 
     { "filing_project",
       "SELECT p.threshold_pct, to_json(l.columns)::text,"
@@ -1155,6 +1162,7 @@ vbp_filing_item(vbp_call_t *call, char *id, size_t len)
 int
 vbp_filing_lines(vbp_call_t *call, const char *item)
 {
+    int          search;
     long         limit, offset, page;
     char         q[200], lim[24], off[24], count[24];
     json_t      *items, *project;
@@ -1175,8 +1183,11 @@ vbp_filing_lines(vbp_call_t *call, const char *item)
         return 0;
     }
 
-    if (vbp_db_value(call->db, "filing_lines_count", 3, params, count,
-                     sizeof(count))
+    search = params[1][0] != '\0' || params[2][0] != '\0';
+
+    if (vbp_db_value(call->db, search ? "filing_lines_count"
+                                      : "filing_lines_count_all",
+                     search ? 3 : 1, params, count, sizeof(count))
         < 0)
     {
         return -1;
@@ -1189,10 +1200,17 @@ vbp_filing_lines(vbp_call_t *call, const char *item)
 
     snprintf(lim, sizeof(lim), "%ld", limit);
     snprintf(off, sizeof(off), "%ld", offset);
-    params[3] = lim;
-    params[4] = off;
+    if (search) {
+        params[3] = lim;
+        params[4] = off;
+        res = vbp_db_query(call->db, "filing_lines_page", 5, params);
 
-    res = vbp_db_query(call->db, "filing_lines_page", 5, params);
+    } else {
+        params[1] = lim;
+        params[2] = off;
+        res = vbp_db_query(call->db, "filing_lines_page_all", 3, params);
+    }
+
     if (res == NULL) {
         return -1;
     }
