@@ -19,7 +19,7 @@ use Encode ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
-binmode(Test::More->builder->$_, ':utf8') for qw(output failure_output todo_output);
+binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
 
 my $base = vbp_nginx_start();
 END { vbp_nginx_stop() }

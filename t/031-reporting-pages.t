@@ -19,7 +19,7 @@ use VBP::Test;
 use Test::More;
 use Encode ();
 
-binmode(Test::More->builder->$_, ':utf8') for qw(output failure_output todo_output);
+binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
 
 my $base = vbp_nginx_start();
 END { vbp_nginx_stop() }

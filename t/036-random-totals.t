@@ -16,7 +16,7 @@ use lib 't/lib';
 use VBP::Test;
 use Test::More;
 
-binmode(Test::More->builder->$_, ':utf8') for qw(output failure_output todo_output);
+binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
 
 my $seed = $ENV{VBP_SEED} // 36;
 my $steps = $ENV{VBP_STEPS} // ($ENV{TEST_NGINX_USE_VALGRIND} ? 150 : 600);

@@ -12,7 +12,7 @@ use lib 't/lib';
 use VBP::Test;
 use Test::More;
 
-binmode(Test::More->builder->$_, ':utf8') for qw(output failure_output todo_output);
+binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
 
 my $base = vbp_nginx_start();
 END { vbp_nginx_stop() }
