@@ -33,6 +33,7 @@ static void ngx_http_vbp_free_templates(void *data);
 static u_char *ngx_pstrdup_z(ngx_pool_t *pool, ngx_str_t *s);
 static ngx_uint_t ngx_http_vbp_asked_api(ngx_http_request_t *r);
 static json_t *ngx_http_vbp_here(ngx_http_request_t *r);
+static json_t *ngx_http_vbp_arg_escape(ngx_http_request_t *r, json_t *text);
 static ngx_int_t ngx_http_vbp_role_flag(json_t *root, json_t *session);
 static ngx_int_t ngx_http_vbp_render_download(ngx_http_request_t *r,
     ngx_http_vbp_loc_conf_t *vlcf, json_t *reply, ngx_buf_t **out);
@@ -418,6 +419,26 @@ ngx_http_vbp_here(ngx_http_request_t *r)
 }
 
 
+/* TEXT (a JSON string) escaped as the value of a query argument */
+static json_t *
+ngx_http_vbp_arg_escape(ngx_http_request_t *r, json_t *text)
+{
+    u_char  *p, *last;
+    size_t   len;
+
+    len = json_string_length(text);
+    p = ngx_pnalloc(r->pool, len * 3);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    last = (u_char *) ngx_escape_uri(p, (u_char *) json_string_value(text),
+                                     len, NGX_ESCAPE_ARGS);
+
+    return json_stringn((const char *) p, last - p);
+}
+
+
 /* a path of this site: "/x...", never "//host" or "/\\host", printable */
 ngx_int_t
 ngx_http_vbp_local_path(ngx_str_t *s)
@@ -561,8 +582,10 @@ ngx_http_vbp_render_page(ngx_http_request_t *r, const ngx_http_vbp_tpl_t *tpl,
                 continue;
             }
 
-            /* "next" is a link on the page: a path of this site or nothing */
-            if (ngx_strcmp(key, "next") == 0) {
+            /* "next" and "back" are links on the page: a path of this
+             * site or nothing */
+            if (ngx_strcmp(key, "next") == 0 || ngx_strcmp(key, "back") == 0)
+            {
                 ngx_str_t  next;
 
                 next.data = (u_char *) json_string_value(value);
@@ -602,10 +625,17 @@ ngx_http_vbp_render_page(ngx_http_request_t *r, const ngx_http_vbp_tpl_t *tpl,
     vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
 
     /* where a list's actions return to (their "next"), as it is now */
-    if ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
-        && json_object_set_new(root, "here", ngx_http_vbp_here(r)) != 0)
-    {
-        return NULL;
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        value = ngx_http_vbp_here(r);
+
+        /* and as a query argument, for a link that leads back here */
+        if (value == NULL
+            || json_object_set_new(root, "here_arg",
+                                   ngx_http_vbp_arg_escape(r, value)) != 0
+            || json_object_set_new(root, "here", value) != 0)
+        {
+            return NULL;
+        }
     }
 
     if (vlcf->title.len

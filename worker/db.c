@@ -18,6 +18,7 @@ static const vbp_stmt_t  *vbp_stmt_lists[] = {
     vbp_user_stmts,
     vbp_audit_stmts,
     vbp_import_stmts,
+    vbp_chain_stmts,
     vbp_review_stmts,
     vbp_filing_stmts,
     vbp_files_stmts,

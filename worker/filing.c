@@ -282,6 +282,66 @@ const vbp_stmt_t  vbp_filing_stmts[] = {
       " JOIN product_lines l ON l.code = p.product_line"
       " WHERE i.id = $1::bigint" },
 
+    /*
+     * an item's totals: a hospital's filing as kept at each save; a city's
+     * or province's submission as the sums over the hospitals below that
+     * must report (never 无需上报), as the summaries count them
+     */
+    { "filing_totals",
+      "SELECT f.last_year_total, f.demand_total, f.intended_total, f.lines,"
+      "  f.beyond, f.contact, f.phone, f.below_reason,"
+      "  (i.state <> 'exempt')::integer, (i.state = 'approved')::integer,"
+      "  (i.state = 'exempt')::integer"
+      " FROM review_items i JOIN filings f ON f.item_id = i.id"
+      " WHERE i.id = $1::bigint AND i.level = 'hospital'"
+      " UNION ALL"
+      " SELECT coalesce(sum(f.last_year_total) FILTER (WHERE h.state <> 'exempt'), 0),"
+      "  coalesce(sum(f.demand_total) FILTER (WHERE h.state <> 'exempt'), 0),"
+      "  coalesce(sum(f.intended_total) FILTER (WHERE h.state <> 'exempt'), 0),"
+      "  coalesce(sum(f.lines) FILTER (WHERE h.state <> 'exempt'), 0),"
+      "  coalesce(sum(f.beyond) FILTER (WHERE h.state <> 'exempt'), 0),"
+      "  NULL, NULL, NULL,"
+      "  count(h.id) FILTER (WHERE h.state <> 'exempt'),"
+      "  count(h.id) FILTER (WHERE h.state = 'approved'),"
+      "  count(h.id) FILTER (WHERE h.state = 'exempt')"
+      " FROM review_items i LEFT JOIN review_items h"
+      "  ON h.project_id = i.project_id AND h.chain = i.chain"
+      "  AND h.level = 'hospital'"
+      "  AND h.scope_path ~>=~ i.scope_path"            /* LIKE path || '%' */
+      "  AND h.scope_path ~<~ (left(i.scope_path, -1) || '0')"
+      " LEFT JOIN filings f ON f.item_id = h.id"
+      " WHERE i.id = $1::bigint AND i.level <> 'hospital'"
+      " GROUP BY i.id" },
+
+    /*
+     * what 提交 needs that the filing does not have yet (rules 4-6, the
+     * files, a line), for the checklist above the button: the
+     * certificates without an in-use instrument and their files, and the
+     * lines that want 增降幅说明 with the page each is on ($2 per page)
+     */
+    { "filing_note_certs",
+      "SELECT c.certificate, bool_or(x.sha256 IS NOT NULL),"
+      "  min(x.filename), min(x.sha256)"
+      " FROM filing_lines l JOIN catalog_lines c ON c.id = l.catalog_line_id"
+      " LEFT JOIN item_files x ON x.item_id = l.item_id"
+      "  AND x.kind = 'in_use_note' AND x.certificate = c.certificate"
+      " WHERE l.item_id = $1::bigint AND l.in_use = false"
+      " GROUP BY c.certificate ORDER BY c.certificate LIMIT 200" },
+
+    { "filing_note_lines",
+      "SELECT c.id, c.serial, c.product_name,"
+      "  (SELECT count(*) FROM catalog_lines k"
+      "    WHERE k.project_id = c.project_id AND k.serial < c.serial)"
+      "  / $2::integer + 1"
+      " FROM filing_lines l JOIN catalog_lines c ON c.id = l.catalog_line_id"
+      " JOIN review_items i ON i.id = l.item_id"
+      " JOIN projects p ON p.id = i.project_id"
+      " JOIN product_lines pl ON pl.code = p.product_line"
+      " WHERE l.item_id = $1::bigint AND 'threshold' = ANY (pl.rules)"
+      "  AND vbp_beyond(l.last_year, l.demand, p.threshold_pct)"
+      "  AND btrim(l.change_note) = ''"
+      " ORDER BY c.serial LIMIT 50" },
+
     { "filing_audit_save",
       "INSERT INTO audit_log (actor_user_id, actor_name, actor_org_id, ip,"
       "  action, target_type, target_id, detail, scope_path)"
@@ -1261,6 +1321,254 @@ vbp_filing_lines(vbp_call_t *call, const char *item)
 }
 
 
+static const char *const  totals_names[] = {
+    "last_year_total", "demand_total", "intended_total", "lines", "beyond",
+    "contact", "phone", "below_reason", "must_report", "approved", "exempt",
+    NULL
+};
+
+static const char  totals_types[] = "IIIIInnniii";
+
+
+/*
+ * An item's totals into call->data (filing_totals): a hospital's own, or
+ * the sums over the hospitals below a city or province.  0, or -1.
+ */
+int
+vbp_filing_totals(vbp_call_t *call, const char *item)
+{
+    int          col;
+    json_t      *row, *v;
+    PGresult    *res;
+    const char  *params[1], *key;
+
+    params[0] = item;
+
+    res = vbp_db_query(call->db, "filing_totals", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    row = PQntuples(res) == 1 ? vbp_row_json(res, 0, totals_names,
+                                             totals_types)
+                              : json_object();
+    PQclear(res);
+
+    if (row == NULL) {
+        return -1;
+    }
+
+    col = 0;
+    json_object_foreach(row, key, v) {
+        if (json_object_set(call->data, key, v) != 0) {
+            col = -1;
+            break;
+        }
+    }
+
+    json_decref(row);
+
+    return col;
+}
+
+
+/* does a product line's rule set (a JSON array) hold RULE? */
+static int
+filing_has_rule(json_t *rules, const char *rule)
+{
+    size_t   i;
+    json_t  *r;
+
+    json_array_foreach(rules, i, r) {
+        if (json_is_string(r) && strcmp(json_string_value(r), rule) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the message of FIELD in the refused POST the page is shown after */
+static json_t *
+filing_posted(vbp_call_t *call, const char *field)
+{
+    return json_object_get(json_object_get(call->posted_error, "fields"),
+                           field);
+}
+
+
+/*
+ * What 提交 needs, as a checklist above its button that ticks itself
+ * (data.checklist [{key, title, done, detail}]), the certificates that need
+ * an in-use explanation with their files (data.note_certs) and the lines
+ * that need 增降幅说明 with the page each is on (data.note_lines), each
+ * with the error of a refused 提交 when the page is shown after one.
+ */
+static int
+filing_checklist(vbp_call_t *call, const char *item)
+{
+    int          row, has_rule, commitment, summary, below, lines_ok;
+    long         limit, offset, page;
+    char         per_page[24], key[200], detail[64];
+    json_t      *list, *certs, *notes, *rules, *one;
+    PGresult    *res;
+    const char  *params[2], *field, *contact, *phone;
+
+    if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
+        return 0;
+    }
+
+    params[0] = item;
+
+    res = vbp_db_query(call->db, "filing_blockers", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    commitment = summary = below = lines_ok = 1;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        field = PQgetvalue(res, row, 1);
+        commitment &= strcmp(field, "commitment") != 0;
+        summary &= strcmp(field, "summary") != 0;
+        below &= strcmp(field, "below_reason") != 0;
+        lines_ok &= strcmp(field, "lines") != 0;
+    }
+
+    PQclear(res);
+
+    res = vbp_db_query(call->db, "filing_note_certs", 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    certs = json_array();
+
+    for (row = 0; certs && row < PQntuples(res); row++) {
+        snprintf(key, sizeof(key), "in_use_note.%s", PQgetvalue(res, row, 0));
+        one = json_pack("{s:s, s:b, s:s?, s:s?, s:O?}",
+                        "certificate", PQgetvalue(res, row, 0),
+                        "has_file", PQgetvalue(res, row, 1)[0] == 't',
+                        "filename", PQgetisnull(res, row, 2)
+                                    ? NULL : PQgetvalue(res, row, 2),
+                        "sha256", PQgetisnull(res, row, 3)
+                                  ? NULL : PQgetvalue(res, row, 3),
+                        "error", filing_posted(call, key));
+        if (one == NULL || json_array_append_new(certs, one) != 0) {
+            json_decref(certs);
+            certs = NULL;
+        }
+    }
+
+    PQclear(res);
+
+    if (certs == NULL) {
+        return -1;
+    }
+
+    snprintf(per_page, sizeof(per_page), "%ld", limit);
+    params[1] = per_page;
+
+    res = vbp_db_query(call->db, "filing_note_lines", 2, params);
+    if (res == NULL) {
+        json_decref(certs);
+        return -1;
+    }
+
+    notes = json_array();
+
+    for (row = 0; notes && row < PQntuples(res); row++) {
+        snprintf(key, sizeof(key), "lines.%s.change_note",
+                 PQgetvalue(res, row, 0));
+        one = json_pack("{s:I, s:s, s:s, s:I, s:O?}",
+                        "id", (json_int_t) atoll(PQgetvalue(res, row, 0)),
+                        "serial", PQgetvalue(res, row, 1),
+                        "product_name", PQgetvalue(res, row, 2),
+                        "page", (json_int_t) atoll(PQgetvalue(res, row, 3)),
+                        "error", filing_posted(call, key));
+        if (one == NULL || json_array_append_new(notes, one) != 0) {
+            json_decref(notes);
+            notes = NULL;
+        }
+    }
+
+    PQclear(res);
+
+    if (notes == NULL) {
+        json_decref(certs);
+        return -1;
+    }
+
+    rules = json_object_get(json_object_get(call->data, "line_rules"),
+                            "rules");
+    contact = json_string_value(json_object_get(call->data, "contact"));
+    phone = json_string_value(json_object_get(call->data, "phone"));
+
+    list = json_array();
+
+#define CHECK(k, title, done, text)                                          \
+    if (list && json_array_append_new(list,                                  \
+            json_pack("{s:s, s:s, s:b, s:s, s:b}", "key", k, "title", title, \
+                      "done", (done), "detail", (text),                      \
+                      "refused", filing_posted(call, k) != NULL)) != 0)      \
+    {                                                                        \
+        json_decref(list);                                                   \
+        list = NULL;                                                         \
+    }
+
+    CHECK("lines", "填报产品", lines_ok, lines_ok ? "" : "尚未填报任何产品");
+    CHECK("contact", "联系人", contact && *contact, "");
+    CHECK("phone", "联系电话", phone && *phone, "");
+    CHECK("commitment", "签字盖章的承诺书", commitment,
+          commitment ? "" : "尚未上传");
+    CHECK("summary", "签字盖章的需求量汇总表", summary,
+          summary ? "" : "尚未上传");
+
+    has_rule = filing_has_rule(rules, "in_use_note");
+
+    if (has_rule && json_array_size(certs) > 0) {
+        size_t   i, missing;
+        json_t  *c;
+
+        missing = 0;
+        json_array_foreach(certs, i, c) {
+            missing += !json_is_true(json_object_get(c, "has_file"));
+        }
+
+        snprintf(detail, sizeof(detail), "%zu 个注册证尚未上传", missing);
+        CHECK("in_use_note", "无在用仪器的说明文件", missing == 0,
+              missing ? detail : "");
+    }
+
+    if (json_array_size(notes) > 0 || filing_has_rule(rules, "threshold")) {
+        snprintf(detail, sizeof(detail), "%zu%s 个产品尚未填写",
+                 json_array_size(notes),
+                 json_array_size(notes) >= 50 ? " 个以上" : "");
+        CHECK("change_note", "超出阈值产品的增降幅说明",
+              json_array_size(notes) == 0,
+              json_array_size(notes) ? detail : "");
+    }
+
+    if (filing_has_rule(rules, "below_intended")) {
+        CHECK("below_reason", "需求量低于意向采购量的原因", below,
+              below ? "" : "尚未填写");
+    }
+
+#undef CHECK
+
+    if (list == NULL
+        || json_object_set_new(call->data, "checklist", list) != 0
+        || json_object_set_new(call->data, "note_certs", certs) != 0
+        || json_object_set_new(call->data, "note_lines", notes) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* GET {project, q, filled, page, per_page}: the filing form */
 static int
 filing_get(vbp_call_t *call)
@@ -1278,11 +1586,20 @@ filing_get(vbp_call_t *call)
         return 0;
     }
 
-    if (vbp_review_detail(call, id, org) != 0) {
+    if (vbp_chain_item(call, id, org) != 0) {
         return -1;
     }
 
-    return call->status ? 0 : vbp_filing_lines(call, id);
+    if (call->status) {
+        return 0;
+    }
+
+    if (vbp_filing_totals(call, id) != 0 || vbp_filing_lines(call, id) != 0)
+    {
+        return -1;
+    }
+
+    return call->status || !call->page ? 0 : filing_checklist(call, id);
 }
 
 
@@ -1508,8 +1825,9 @@ filing_form_lines(vbp_call_t *call)
 
 /*
  * What the page's rows need beyond the API's lines: the in-use choice as
- * flags (a template tells true from absent, not from false), and after a
- * refused 暂存 the rows as posted, each error under its input
+ * flags (a template tells true from absent, not from false), after a
+ * refused 暂存 the rows as posted, and after any refused POST (暂存 or
+ * 提交) each error of a line on this page under its input
  * (lines[].errors): the template cannot look up "lines.<id>.demand".
  */
 static int
@@ -1518,38 +1836,44 @@ filing_form_rows(vbp_call_t *call)
     size_t       i, j, k, n;
     char         key[96];
     json_t      *items, *item, *ids, *fields, *errors, *v, *msg;
-    const char  *name, *id, *in_use;
+    const char  *name, *id;
+    const char  *in_use;
+    json_int_t   line;
 
     items = json_object_get(json_object_get(call->data, "lines"), "items");
     ids = call->refill ? json_object_get(call->args, "line") : NULL;
     fields = json_object_get(call->posted_error, "fields");
     n = ids == NULL ? 0 : json_is_array(ids) ? json_array_size(ids) : 1;
-    id = NULL;
 
     json_array_foreach(items, i, item) {
+        line = json_integer_value(json_object_get(item, "id"));
+
         for (j = 0; j < n; j++) {
             v = json_is_array(ids) ? json_array_get(ids, j) : ids;
             id = json_string_value(v);
 
-            if (id && json_integer_value(json_object_get(item, "id"))
-                      == atoll(id))
-            {
+            if (id && line == atoll(id)) {
                 break;
             }
         }
 
         errors = NULL;
 
-        for (k = 0; j < n && filing_form_fields[k]; k++) {
+        for (k = 0; filing_form_fields[k]; k++) {
             name = filing_form_fields[k];
-            v = json_object_get(call->args, name);
-            v = json_is_array(v) ? json_array_get(v, j) : v;
 
-            if (json_is_string(v)) {
-                (void) json_object_set(item, name, v);
+            /* the value as it was posted, where this row was */
+            if (j < n) {
+                v = json_object_get(call->args, name);
+                v = json_is_array(v) ? json_array_get(v, j) : v;
+
+                if (json_is_string(v)) {
+                    (void) json_object_set(item, name, v);
+                }
             }
 
-            snprintf(key, sizeof(key), "lines.%s.%s", id, name);
+            snprintf(key, sizeof(key), "lines.%" JSON_INTEGER_FORMAT ".%s",
+                     line, name);
             msg = json_object_get(fields, key);
 
             if (msg) {
@@ -1917,7 +2241,7 @@ filing_withdraw(vbp_call_t *call)
     char         item[24], ids[32];
     const char  *reason;
 
-    reason = vbp_review_reason(call);
+    reason = vbp_chain_reason(call);
     if (call->status) {
         return 0;
     }

@@ -241,7 +241,7 @@ const vbp_stmt_t  vbp_import_stmts[] = {
 
     { "catalog_problems",
       "SELECT line, field, message FROM (" CATALOG_PROBLEMS ") p"
-      " ORDER BY line LIMIT 200" },
+      " ORDER BY line, message LIMIT 200" },
 
     { "catalog_bad_lines",
       "SELECT count(DISTINCT line) FROM (" CATALOG_PROBLEMS ") p" },

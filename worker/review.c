@@ -1,12 +1,10 @@
 /*
- * The review chain (seeds 000 and 004): firing its transitions, the lists
- * a reviewer works from and the detail of one item.
- *
- * What may happen is data (migration 005: chain_states, chain_transitions)
- * and one SQL function, vbp_chain_fire(), checks and moves a batch in one
- * go.  This file turns its refusals into answers the UI shows, and is the
- * only place that fires: filing.c, and later allocations and contracts,
- * call vbp_chain_fire_call() with their own chain and actions.
+ * The reviewers of demand reporting (seeds 000 and 004): the lists a city,
+ * a province and the alliance work from, their actions on the items below
+ * and on their own submission, the detail of one item, 填报进度, the
+ * reminders of the home page and the national CSV.  The chain itself --
+ * firing, refusals, what may be done now -- is chain.c; a filing's totals
+ * and lines are read by filing.c.
  */
 
 #include <stdio.h>
@@ -17,7 +15,6 @@
 
 
 #define REVIEW_IDS_MAX     (500 * 12 + 3)
-#define REVIEW_REASON_MAX  200
 
 
 static int review_act(vbp_call_t *call);
@@ -28,8 +25,6 @@ static int review_summary(vbp_call_t *call);
 static int review_item(vbp_call_t *call);
 static int review_progress(vbp_call_t *call);
 static int review_export(vbp_call_t *call);
-static void review_refusal(vbp_call_t *call, PGresult *res, int row,
-    const char *action_title);
 static int review_peer_counts(vbp_call_t *call);
 static int review_peer_lines(vbp_call_t *call, const char *item);
 
@@ -65,21 +60,6 @@ const vbp_op_t  vbp_review_ops[] = {
     "  AND ($5 = '' OR f.beyond > 0)"
 
 const vbp_stmt_t  vbp_review_stmts[] = {
-
-    /* the refusals name the item and its state in words */
-    { "review_fire",
-      "SELECT x.item_id, x.outcome, coalesce(s.title, x.state), x.detail,"
-      "  coalesce(o.name, g.name, ''),"
-      "  (SELECT t.title FROM chain_transitions t WHERE t.chain = $1"
-      "    AND t.action = $2 AND t.level = i.level LIMIT 1),"
-      "  x.state"
-      " FROM vbp_chain_fire($1, $2, $3::bigint[], $4, $5, $6::integer,"
-      "      $7::integer, $8, $9::inet, $10) x"
-      " LEFT JOIN review_items i ON i.id = x.item_id"
-      " LEFT JOIN orgs o ON o.id = i.org_id"
-      " LEFT JOIN regions g ON g.id = i.region_id AND i.org_id IS NULL"
-      " LEFT JOIN chain_states s ON s.chain = i.chain AND s.level = i.level"
-      "  AND s.state = x.state" },
 
     /* the item of the actor's own region in a project */
     { "review_own_item",
@@ -183,52 +163,54 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       "  AND c.level = $3 AND c.scope_path LIKE $2 || '%'"
       " ORDER BY g.code" },
 
-    /* one item in the actor's scope (a hospital: its own) */
-    { "review_item",
-      "SELECT i.id, i.level, i.state, s.title, coalesce(o.code, g.code),"
-      "  coalesce(o.name, g.name), g.name, p.id, p.name,"
-      "  f.last_year_total, f.demand_total, f.intended_total, f.lines,"
-      "  f.beyond, f.contact, f.phone, f.below_reason,"
-      "  to_char(i.submitted_at AT TIME ZONE 'Asia/Shanghai',"
+    /*
+     * the items right below one item (a city's hospitals, a province's
+     * cities, a page at a time), each with the totals of the hospitals
+     * that must report (never 无需上报), as the summaries count them
+     */
+    { "review_children_count",
+      "SELECT count(*) FROM review_items c WHERE c.parent_id = $1::bigint" },
+
+    { "review_children_hospitals",
+      "SELECT c.id, o.code, o.name, c.state, s.title,"
+      "  (c.state <> 'exempt')::integer, f.lines, f.last_year_total,"
+      "  f.demand_total, f.beyond,"
+      "  to_char(c.submitted_at AT TIME ZONE 'Asia/Shanghai',"
       "          'YYYY-MM-DD HH24:MI'),"
-      "  to_char(i.handled_at AT TIME ZONE 'Asia/Shanghai',"
+      "  to_char(c.handled_at AT TIME ZONE 'Asia/Shanghai',"
       "          'YYYY-MM-DD HH24:MI')"
-      " FROM review_items i JOIN projects p ON p.id = i.project_id"
-      " JOIN regions g ON g.id = i.region_id"
-      " JOIN chain_states s ON s.chain = i.chain AND s.level = i.level"
-      "  AND s.state = i.state"
-      " LEFT JOIN orgs o ON o.id = i.org_id"
-      " LEFT JOIN filings f ON f.item_id = i.id"
-      " WHERE i.id = $1::bigint AND i.scope_path LIKE $2 || '%'"
-      "  AND ($3::integer IS NULL OR i.org_id = $3::integer)" },
+      " FROM review_items c JOIN orgs o ON o.id = c.org_id"
+      " JOIN filings f ON f.item_id = c.id"
+      " JOIN chain_states s ON s.chain = c.chain AND s.level = c.level"
+      "  AND s.state = c.state"
+      " WHERE c.parent_id = $1::bigint"
+      " ORDER BY o.code LIMIT $2 OFFSET $3" },
 
-    /* the item's history, seen by the filer and every level above */
-    { "review_events",
-      "SELECT to_char(e.at AT TIME ZONE 'Asia/Shanghai',"
-      "               'YYYY-MM-DD HH24:MI:SS'),"
-      "  e.actor_name, coalesce(o.name, ''), e.action,"
-      "  coalesce(t.title, e.action), coalesce(a.title, e.from_state, ''),"
-      "  coalesce(b.title, e.to_state, ''), coalesce(e.reason, '')"
-      " FROM review_events e JOIN review_items i ON i.id = e.item_id"
-      " LEFT JOIN orgs o ON o.id = e.actor_org_id"
-      " LEFT JOIN chain_transitions t ON t.chain = i.chain"
-      "  AND t.level = i.level AND t.action = e.action"
-      " LEFT JOIN chain_states a ON a.chain = i.chain AND a.level = i.level"
-      "  AND a.state = e.from_state"
-      " LEFT JOIN chain_states b ON b.chain = i.chain AND b.level = i.level"
-      "  AND b.state = e.to_state"
-      " WHERE e.item_id = $1::bigint ORDER BY e.id" },
-
-    { "review_files",
-      "SELECT x.kind, x.certificate, x.filename, x.sha256, u.bytes,"
-      "  u.content_type,"
-      "  to_char(x.uploaded_at AT TIME ZONE 'Asia/Shanghai',"
+    { "review_children_regions",
+      "SELECT c.id, g.code, g.name, c.state, s.title, t.hospitals, t.lines,"
+      "  t.last_year, t.demand, t.beyond,"
+      "  to_char(c.submitted_at AT TIME ZONE 'Asia/Shanghai',"
       "          'YYYY-MM-DD HH24:MI'),"
-      "  CASE x.kind WHEN 'commitment' THEN '承诺书'"
-      "   WHEN 'summary' THEN '需求量汇总表' WHEN 'in_use_note' THEN '在用仪器说明'"
-      "   WHEN 'province_summary' THEN '盖章汇总数据' ELSE '说明' END"
-      " FROM item_files x JOIN uploads u ON u.sha256 = x.sha256"
-      " WHERE x.item_id = $1::bigint ORDER BY x.kind, x.certificate" },
+      "  to_char(c.handled_at AT TIME ZONE 'Asia/Shanghai',"
+      "          'YYYY-MM-DD HH24:MI')"
+      " FROM review_items c JOIN regions g ON g.id = c.region_id"
+      " JOIN chain_states s ON s.chain = c.chain AND s.level = c.level"
+      "  AND s.state = c.state"
+      " CROSS JOIN LATERAL (SELECT"
+      "   count(*) FILTER (WHERE h.state <> 'exempt') AS hospitals,"
+      "   coalesce(sum(f.lines) FILTER (WHERE h.state <> 'exempt'), 0) AS lines,"
+      "   coalesce(sum(f.last_year_total) FILTER (WHERE h.state <> 'exempt'), 0)"
+      "    AS last_year,"
+      "   coalesce(sum(f.demand_total) FILTER (WHERE h.state <> 'exempt'), 0)"
+      "    AS demand,"
+      "   coalesce(sum(f.beyond) FILTER (WHERE h.state <> 'exempt'), 0) AS beyond"
+      "  FROM review_items h JOIN filings f ON f.item_id = h.id"
+      "  WHERE h.project_id = c.project_id AND h.chain = c.chain"
+      "   AND h.level = 'hospital'"
+      "   AND h.scope_path ~>=~ c.scope_path"          /* LIKE path || '%' */
+      "   AND h.scope_path ~<~ (left(c.scope_path, -1) || '0')) t"
+      " WHERE c.parent_id = $1::bigint"
+      " ORDER BY g.code LIMIT $2 OFFSET $3" },
 
     /*
      * 填报进度 (seed 000: 掌握医疗机构的填报进度，及时督促): the hospitals
@@ -353,6 +335,15 @@ static const char *const  review_summary_names[] = {
 static const char  review_summary_types[] = "issssiiiiiin";
 
 
+static const char *const  review_child_names[] = {
+    "id", "code", "name", "state", "state_title", "hospitals", "lines",
+    "last_year_total", "demand_total", "beyond", "submitted_at",
+    "handled_at", NULL
+};
+
+static const char  review_child_types[] = "issssiiIIInn";
+
+
 static const char *const  review_progress_names[] = {
     "region_code", "region_name", "must_report", "unfiled", "draft",
     "submitted", "approved", "returned", "exempt", "filed", "on_time",
@@ -368,216 +359,6 @@ static const char *const  review_deadline_names[] = {
 };
 
 static const char  review_deadline_types[] = "isssssb";
-
-
-static const char *const  review_detail_names[] = {
-    "id", "level", "state", "state_title", "code", "name", "region_name",
-    "project_id", "project_name", "last_year_total", "demand_total",
-    "intended_total", "lines", "beyond", "contact", "phone", "below_reason",
-    "submitted_at", "handled_at", NULL
-};
-
-static const char  review_detail_types[] = "issssssisIIIIInnnnn";
-
-
-static const char *const  review_event_names[] = {
-    "at", "actor", "actor_org", "action", "action_title", "from", "to",
-    "reason", NULL
-};
-
-
-static const char *const  review_file_names[] = {
-    "kind", "certificate", "filename", "sha256", "bytes", "content_type",
-    "uploaded_at", "kind_title", NULL
-};
-
-
-/* the words of a window's name, as the project form says them */
-static const char *
-review_window_title(const char *name)
-{
-    return strcmp(name, "file") == 0 ? "医疗机构填报"
-           : strcmp(name, "city") == 0 ? "市级审核"
-           : strcmp(name, "province") == 0 ? "省级审核"
-           : "联采办审核";
-}
-
-
-/*
- * Fire an action of a chain on items ("{1,2}"), all or none.  The call is
- * answered with the refusal, or *moved (when asked for) holds the moved
- * items [{id, name, from, to}].  Returns -1 only on a database failure.
- */
-int
-vbp_chain_fire_call(vbp_call_t *call, const char *chain, const char *action,
-    const char *ids, const char *reason, json_t **moved)
-{
-    int          row, refused;
-    char         org[24], uid[24];
-    json_t      *items;
-    PGresult    *res;
-    const char  *params[10];
-
-    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0
-        || vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0
-        || vbp_actor_str(call, "role") == NULL
-        || vbp_actor_path(call) == NULL)
-    {
-        vbp_fail_unauthenticated(call);
-        return 0;
-    }
-
-    params[0] = chain;
-    params[1] = action;
-    params[2] = ids;
-    params[3] = vbp_actor_str(call, "role");
-    params[4] = vbp_actor_path(call);
-    params[5] = org;
-    params[6] = uid;
-    params[7] = vbp_actor_str(call, "username");
-    params[8] = vbp_call_ip(call);
-    params[9] = reason;
-
-    res = vbp_db_query(call->db, "review_fire", 10, params);
-    if (res == NULL) {
-        return -1;
-    }
-
-    refused = 0;
-
-    for (row = 0; row < PQntuples(res); row++) {
-        if (strcmp(PQgetvalue(res, row, 1), "ok") != 0) {
-            if (refused++ == 0) {
-                review_refusal(call, res, row, PQgetvalue(res, row, 5));
-            }
-        }
-    }
-
-    if (refused) {
-        items = json_array();
-
-        for (row = 0; items && row < PQntuples(res); row++) {
-            (void) json_array_append_new(items,
-                json_pack("{s:I, s:s, s:s, s:s}",
-                          "id", (json_int_t) atoll(PQgetvalue(res, row, 0)),
-                          "name", PQgetvalue(res, row, 4),
-                          "state", PQgetvalue(res, row, 2),
-                          "refusal", PQgetvalue(res, row, 1)));
-        }
-
-        if (items && call->error) {
-            (void) json_object_set_new(call->error, "items", items);
-        } else {
-            json_decref(items);
-        }
-
-        PQclear(res);
-        return 0;
-    }
-
-    if (moved) {
-        *moved = json_array();
-
-        for (row = 0; *moved && row < PQntuples(res); row++) {
-            (void) json_array_append_new(*moved,
-                json_pack("{s:I, s:s, s:s, s:s}",
-                          "id", (json_int_t) atoll(PQgetvalue(res, row, 0)),
-                          "name", PQgetvalue(res, row, 4),
-                          "from", PQgetvalue(res, row, 3),
-                          "to", PQgetvalue(res, row, 6)));
-        }
-    }
-
-    PQclear(res);
-
-    return (moved && *moved == NULL) ? -1 : 0;
-}
-
-
-/* the first refusal of a batch says what is wrong, in the manuals' words */
-static void
-review_refusal(vbp_call_t *call, PGresult *res, int row,
-    const char *action_title)
-{
-    char         msg[2048], window[16], *w[4], *p;
-    int          n;
-    const char  *outcome, *name, *state, *detail, *act;
-
-    outcome = PQgetvalue(res, row, 1);
-    state = PQgetvalue(res, row, 2);
-    detail = PQgetvalue(res, row, 3);
-    name = PQgetvalue(res, row, 4);
-    act = *action_title ? action_title : "执行此操作";
-
-    if (strcmp(outcome, "not_found") == 0) {
-        vbp_fail(call, 404, "not_found", "未找到该记录，或不在您的管辖范围内");
-
-    } else if (strcmp(outcome, "no_action") == 0) {
-        vbp_fail(call, 403, "forbidden", "您不能对该记录执行此操作");
-
-    } else if (strcmp(outcome, "state") == 0) {
-        snprintf(msg, sizeof(msg), "「%s」当前状态为「%s」，不能%s", name,
-                 state, act);
-        vbp_fail(call, 409, "wrong_state", msg);
-        (void) json_object_set_new(call->error, "state", json_string(state));
-
-    } else if (strcmp(outcome, "window") == 0) {
-        /* detail: window|not_open or closed|opens|closes */
-        snprintf(msg, sizeof(msg), "%s", detail);
-        for (n = 0, p = msg; n < 4 && p; n++) {
-            w[n] = p;
-            p = strchr(p, '|');
-            if (p) {
-                *p++ = '\0';
-            }
-        }
-
-        if (n < 4) {
-            vbp_fail(call, 409, "outside_window", "不在办理时间内");
-            return;
-        }
-
-        snprintf(window, sizeof(window), "%s", w[0]);
-        snprintf(msg + 1024, sizeof(msg) - 1024, "%s时间为 %s 至 %s，%s%s",
-                 review_window_title(window), w[2], w[3],
-                 strcmp(w[1], "closed") == 0 ? "已于 " : "尚未开始",
-                 strcmp(w[1], "closed") == 0 ? w[3] : "");
-        if (strcmp(w[1], "closed") == 0) {
-            strncat(msg + 1024, " 截止", sizeof(msg) - 1024
-                    - strlen(msg + 1024) - 1);
-        }
-        vbp_fail(call, 409, "outside_window", msg + 1024);
-        (void) json_object_set_new(call->error, "window",
-                                   json_string(window));
-
-    } else if (strcmp(outcome, "reason") == 0) {
-        snprintf(msg, sizeof(msg), "请填写%s的原因", act);
-        vbp_field_error(call, "reason", msg);
-
-    } else if (strcmp(outcome, "parent") == 0) {
-        snprintf(msg, sizeof(msg), "上一级的状态为「%s」，本级数据已锁定，不能%s",
-                 detail, act);
-        vbp_fail(call, 409, "locked", msg);
-
-    } else if (strcmp(outcome, "children") == 0) {
-        snprintf(msg, sizeof(msg), "以下单位尚未审核通过，不能%s：%s", act,
-                 detail);
-        vbp_fail(call, 409, "not_ready", msg);
-        (void) json_object_set_new(call->error, "blocking",
-                                   json_string(detail));
-
-    } else {
-        vbp_fail(call, 409, "refused", "不能执行此操作");
-    }
-}
-
-
-/* the reason of an action: plain text, at most REVIEW_REASON_MAX */
-const char *
-vbp_review_reason(vbp_call_t *call)
-{
-    return vbp_arg_string(call, "reason", 0, REVIEW_REASON_MAX, NULL);
-}
 
 
 /* POST {action, ids | id, reason}: a reviewer's action on items below */
@@ -596,7 +377,7 @@ review_act(vbp_call_t *call)
     };
 
     action = vbp_arg_choice(call, "action", actions, "请选择操作");
-    reason = vbp_review_reason(call);
+    reason = vbp_chain_reason(call);
 
     if (vbp_arg_id_list(call, json_object_get(call->args, "id") ? "id"
                                                                  : "ids",
@@ -637,37 +418,36 @@ review_own_level(vbp_call_t *call)
 
 
 /*
- * POST {project}: a city or province submits its own region's figures to
- * the level above (提交), or takes them back while unreviewed (撤回); a
- * province submits with its stamped summary uploaded (seed 004)
+ * The actor's own item in args.project (a city's or a province's
+ * submission) into id, and whether its stamped summary is uploaded: 0,
+ * 1 answered (403, 404, 4xx), or -1 on a database failure.
  */
 static int
-review_own(vbp_call_t *call)
+review_own_item(vbp_call_t *call, char *id, size_t len, int *stamped)
 {
-    int          rc;
-    char         project[24], region[24], ids[32];
-    json_t      *moved, *r;
+    char         project[24], region[24];
+    json_t      *r;
     PGresult    *res;
     const char  *params[3], *level;
 
     level = review_own_level(call);
     if (level == NULL) {
         vbp_fail(call, 403, "forbidden", "只有市级和省级医保局提交本级数据");
-        return 0;
+        return 1;
     }
 
     if (vbp_arg_id(call, "project", project, sizeof(project)) != 0) {
-        return 0;
+        return 1;
     }
 
     r = json_object_get(json_object_get(call->actor, "region"), "id");
     if (!json_is_integer(r)) {
         vbp_fail_unauthenticated(call);
-        return 0;
+        return 1;
     }
 
-    snprintf(region, sizeof(region), "%lld",
-             (long long) json_integer_value(r));
+    snprintf(region, sizeof(region), "%" JSON_INTEGER_FORMAT,
+             json_integer_value(r));
 
     params[0] = project;
     params[1] = region;
@@ -681,21 +461,45 @@ review_own(vbp_call_t *call)
     if (PQntuples(res) == 0) {
         PQclear(res);
         vbp_fail(call, 404, "not_found", "本级未参加该报量项目");
-        return 0;
+        return 1;
     }
 
-    snprintf(ids, sizeof(ids), "{%s}", PQgetvalue(res, 0, 0));
+    snprintf(id, len, "%s", PQgetvalue(res, 0, 0));
+    *stamped = strcmp(PQgetvalue(res, 0, 1), "0") != 0;
+    PQclear(res);
+
+    return 0;
+}
+
+
+/*
+ * POST {project}: a city or province submits its own region's figures to
+ * the level above (提交), or takes them back while unreviewed (撤回); a
+ * province submits with its stamped summary uploaded (seed 004)
+ */
+static int
+review_own(vbp_call_t *call)
+{
+    int          rc, stamped;
+    char         id[24], ids[32];
+    json_t      *moved;
+    const char  *level;
+
+    rc = review_own_item(call, id, sizeof(id), &stamped);
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+
+    level = review_own_level(call);
 
     if (strcmp(call->variant, "submit") == 0
-        && strcmp(level, "province") == 0
-        && strcmp(PQgetvalue(res, 0, 1), "0") == 0)
+        && strcmp(level, "province") == 0 && !stamped)
     {
-        PQclear(res);
         vbp_field_error(call, "province_summary", "请先上传盖章的汇总数据");
         return 0;
     }
 
-    PQclear(res);
+    snprintf(ids, sizeof(ids), "{%s}", id);
 
     moved = NULL;
     rc = vbp_chain_fire_call(call, "demand", call->variant, ids, NULL,
@@ -712,6 +516,56 @@ review_own(vbp_call_t *call)
                            "items", moved);
 
     return call->data ? 0 : -1;
+}
+
+
+/*
+ * A city's or a province's list shows its own submission at the top: its
+ * state, the reason of the last return from above, the files it sent and
+ * what it may do now (data.own; chain.c).  Nothing for the alliance, nor
+ * when a province looks into one of its cities.  0, or -1.
+ */
+static int
+review_own_attach(vbp_call_t *call)
+{
+    int          rc, stamped;
+    char         id[24];
+    json_t      *list, *own;
+    const char  *code;
+
+    code = vbp_arg_string(call, "region", 0, 12, NULL);
+
+    if (review_own_level(call) == NULL || (code && *code) || call->status) {
+        return 0;
+    }
+
+    list = call->data;
+    call->data = NULL;
+
+    rc = review_own_item(call, id, sizeof(id), &stamped);
+    if (rc == 0) {
+        rc = vbp_chain_item(call, id, NULL);
+    }
+
+    if (rc == 0 && call->status == 0) {
+        rc = vbp_filing_totals(call, id);
+    }
+
+    own = call->data;
+    call->data = list;
+
+    /* a list without an own item (not enrolled) is still the list */
+    if (rc != 0 || call->status) {
+        json_decref(own);
+        call->status = 0;
+        json_decref(call->error);
+        call->error = NULL;
+        return rc < 0 ? -1 : 0;
+    }
+
+    (void) json_object_set_new(own, "stamped", json_boolean(stamped));
+
+    return json_object_set_new(list, "own", own) == 0 ? 0 : -1;
 }
 
 
@@ -833,7 +687,14 @@ review_items(vbp_call_t *call)
         return -1;
     }
 
-    return review_peer_counts(call);
+    if (review_peer_counts(call) != 0
+        || vbp_chain_offer(call, "demand",
+                           json_object_get(call->data, "items")) != 0)
+    {
+        return -1;
+    }
+
+    return review_own_attach(call);
 }
 
 
@@ -950,89 +811,36 @@ review_summary(vbp_call_t *call)
                            "project", project);
     PQclear(res);
 
-    return call->data ? 0 : -1;
+    if (call->data == NULL
+        || vbp_chain_offer(call, "demand",
+                           json_object_get(call->data, "items")) != 0)
+    {
+        return -1;
+    }
+
+    return review_own_attach(call);
 }
 
 
 /*
- * The detail of one item in scope: header, totals, files and history.  A
- * hospital reaches only its own (org), a bureau what is below its region.
- * Answered into call->data; 0, or -1 on a database failure.
+ * GET {id}: one item below the reviewer: header, totals, files, history and
+ * the actions it may take now (chain.c); a hospital's filing with its
+ * lines (filing.c), a city's or province's submission with the items below
+ * it -- hospitals or cities, with state and totals -- a page at a time
  */
-int
-vbp_review_detail(vbp_call_t *call, const char *id, const char *org)
-{
-    json_t      *detail;
-    PGresult    *res;
-    const char  *params[3];
-
-    params[0] = id;
-    params[1] = vbp_actor_path(call);
-    params[2] = org;
-
-    if (params[1] == NULL) {
-        vbp_fail_unauthenticated(call);
-        return 0;
-    }
-
-    res = vbp_db_query(call->db, "review_item", 3, params);
-    if (res == NULL) {
-        return -1;
-    }
-
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        vbp_fail(call, 404, "not_found", "未找到该记录，或不在您的管辖范围内");
-        return 0;
-    }
-
-    detail = vbp_row_json(res, 0, review_detail_names, review_detail_types);
-    PQclear(res);
-
-    if (detail == NULL) {
-        return -1;
-    }
-
-    res = vbp_db_query(call->db, "review_events", 1, params);
-    if (res == NULL) {
-        json_decref(detail);
-        return -1;
-    }
-
-    (void) json_object_set_new(detail, "events",
-                               vbp_rows_json(res, review_event_names,
-                                             "ssssssss"));
-    PQclear(res);
-
-    res = vbp_db_query(call->db, "review_files", 1, params);
-    if (res == NULL) {
-        json_decref(detail);
-        return -1;
-    }
-
-    (void) json_object_set_new(detail, "files",
-                               vbp_rows_json(res, review_file_names,
-                                             "ssssisss"));
-    PQclear(res);
-
-    json_decref(call->data);
-    call->data = detail;
-
-    return 0;
-}
-
-
-/* GET {id}: one item below the reviewer, with its lines (filing.c) */
 static int
 review_item(vbp_call_t *call)
 {
-    char  id[24];
+    int          rc;
+    char         id[24];
+    json_t      *detail;
+    const char  *level, *params[3];
 
     if (vbp_arg_id(call, "id", id, sizeof(id)) != 0) {
         return 0;
     }
 
-    if (vbp_review_detail(call, id, NULL) != 0) {
+    if (vbp_chain_item(call, id, NULL) != 0) {
         return -1;
     }
 
@@ -1040,11 +848,47 @@ review_item(vbp_call_t *call)
         return 0;
     }
 
-    if (vbp_filing_lines(call, id) != 0) {
+    if (vbp_filing_totals(call, id) != 0) {
         return -1;
     }
 
-    return call->status ? 0 : review_peer_lines(call, id);
+    level = json_string_value(json_object_get(call->data, "level"));
+
+    if (level && strcmp(level, "hospital") == 0) {
+        if (vbp_filing_lines(call, id) != 0) {
+            return -1;
+        }
+
+        return call->status ? 0 : review_peer_lines(call, id);
+    }
+
+    /* the items below, as a list of their own */
+    detail = call->data;
+    call->data = NULL;
+    params[0] = id;
+
+    rc = vbp_list(call, "review_children_count",
+                  level && strcmp(level, "city") == 0
+                  ? "review_children_hospitals" : "review_children_regions",
+                  params, 1, review_child_names, review_child_types);
+
+    if (rc != 0 || call->data == NULL) {
+        json_decref(call->data);
+        call->data = detail;
+        return rc;
+    }
+
+    if (json_object_set_new(detail, "children", call->data) != 0) {
+        call->data = detail;
+        return -1;
+    }
+
+    call->data = detail;
+
+    (void) json_object_set_new(detail, "children_are_hospitals",
+                               json_boolean(strcmp(level, "city") == 0));
+
+    return 0;
 }
 
 

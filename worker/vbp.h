@@ -296,17 +296,22 @@ extern const vbp_stmt_t  vbp_audit_stmts[];
 extern const vbp_op_t    vbp_import_ops[];
 extern const vbp_stmt_t  vbp_import_stmts[];
 
-/* review.c: the review chain; filing.c: projects and filings */
+/* chain.c: the review chain, which every domain fires through */
+extern const vbp_stmt_t  vbp_chain_stmts[];
+int vbp_chain_fire_call(vbp_call_t *call, const char *chain,
+    const char *action, const char *ids, const char *reason, json_t **moved);
+const char *vbp_chain_reason(vbp_call_t *call);
+int vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items);
+int vbp_chain_item(vbp_call_t *call, const char *id, const char *org);
+
+/* review.c: the reviewers' pages; filing.c: projects and filings */
 extern const vbp_op_t    vbp_review_ops[];
 extern const vbp_stmt_t  vbp_review_stmts[];
 extern const vbp_op_t    vbp_filing_ops[];
 extern const vbp_stmt_t  vbp_filing_stmts[];
-int vbp_chain_fire_call(vbp_call_t *call, const char *chain,
-    const char *action, const char *ids, const char *reason, json_t **moved);
-const char *vbp_review_reason(vbp_call_t *call);
-int vbp_review_detail(vbp_call_t *call, const char *id, const char *org);
 int vbp_review_deadlines(vbp_call_t *call, const char *org, json_t **out);
 int vbp_filing_lines(vbp_call_t *call, const char *item);
+int vbp_filing_totals(vbp_call_t *call, const char *item);
 int vbp_filing_item(vbp_call_t *call, char *id, size_t len);
 extern const vbp_op_t    vbp_files_ops[];
 extern const vbp_stmt_t  vbp_files_stmts[];

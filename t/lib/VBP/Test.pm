@@ -54,7 +54,7 @@ use Time::HiRes qw(sleep);
 use Exporter 'import';
 our @EXPORT = qw(vbp_raw_frame vbp_worker_socket vbp_blocks vbp_sql vbp_frame vbp_redis vbp_setup vbp_nginx_start
                  vbp_nginx_stop vbp_error_log vbp_xlsx vbp_xlsx_raw vbp_journey vbp_api vbp_page vbp_form
-                 vbp_open_project vbp_sign_in
+                 vbp_open_project vbp_sign_in vbp_race
                  $VbpTop $VbpState);
 
 our $VbpTop = abs_path(dirname(__FILE__) . '/../../..');
@@ -515,6 +515,59 @@ sub vbp_open_project {
             . " FROM generate_series(1, $count) g");
     vbp_sql("SELECT vbp_project_enroll($pid)");
     return $pid;
+}
+
+# Requests fired at the same moment: a psql session holds LOCK (rows taken
+# FOR UPDATE by a SELECT, e.g. "SELECT 1 FROM review_items WHERE id IN
+# (1,2) FOR UPDATE") while each of REQUESTS ([$base, $as, METHOD, PATH,
+# BODY], ...) is sent from a process of its own; once all of them wait in
+# PostgreSQL for a lock (or WAIT seconds passed: a side that locks none of
+# those rows runs through), the session commits and they race from the
+# same line.  Returns each request's (status, data) in the order given.
+sub vbp_race {
+    my ($lock, @requests) = @_;
+    require IPC::Open2;
+    my $app = "vbp_race_$$";
+    my $pid = IPC::Open2::open2(my $out, my $in, 'psql', '-X', '-q', '-tA', '-v', 'ON_ERROR_STOP=1',
+                                '-d', "$Conninfo application_name=$app");
+    print $in "BEGIN;\n$lock;\nSELECT 'locked';\n";
+    $in->flush;
+    my $said = <$out> // '';
+    $said = <$out> // '' while $said ne '' && $said !~ /locked/;
+    die "race: the blocker did not lock\n" unless $said =~ /locked/;
+    my (@kids, @files);
+    for my $i (0 .. $#requests) {
+        my $file = "$VbpState/race.$$.$i";
+        unlink $file;
+        my $kid = fork // die "fork: $!\n";
+        if (!$kid) {
+            my ($st, $d) = vbp_api(@{ $requests[$i] });
+            open my $fh, '>', $file or POSIX::_exit(1);
+            print $fh JSON::PP->new->utf8->canonical->encode({ status => $st, data => $d });
+            close $fh;
+            POSIX::_exit(0);
+        }
+        push @kids, $kid;
+        push @files, $file;
+    }
+    my $waiting = 0;
+    for (1 .. 100) {
+        $waiting = vbp_sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                           . " AND application_name <> '$app' AND datname = current_database()");
+        last if $waiting >= @requests;
+        sleep(0.05);
+    }
+    print $in "COMMIT;\n\\q\n";
+    close $in;
+    waitpid $pid, 0;
+    waitpid $_, 0 for @kids;
+    my @answers;
+    for my $file (@files) {
+        my $a = eval { decode_json(slurp($file)) } // { status => 0 };
+        unlink $file;
+        push @answers, [$a->{status}, $a->{data}];
+    }
+    return @answers;
 }
 
 # a browser journey (t/browser/SCRIPT) in headless chromium against an
