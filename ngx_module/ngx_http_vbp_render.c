@@ -1056,10 +1056,11 @@ ngx_int_t
 ngx_http_vbp_render_file(ngx_http_request_t *r, json_t *reply,
     ngx_buf_t **out)
 {
-    u_char           *p, *disposition;
+    u_char           *p, *disposition, *dot;
     size_t            len, n;
     json_t           *data;
     ngx_str_t         type;
+    ngx_int_t         inline_;
     ngx_buf_t        *b;
     const char       *uri, *ctype, *name, *ext;
     ngx_table_elt_t  *h;
@@ -1085,10 +1086,27 @@ ngx_http_vbp_render_file(ngx_http_request_t *r, json_t *reply,
     }
 
     ext = ctype[0] == 'a' ? "pdf" : ctype[6] == 'p' ? "png" : "jpg";
+    inline_ = json_is_true(json_object_get(data, "inline"));
 
-    /* attachment; filename="file.pdf"; filename*=UTF-8''<the name> */
+    /*
+     * attachment (or inline, to be viewed in the browser); filename=
+     * "file.pdf"; filename*=UTF-8''<the name>, with the extension of its
+     * type when the name lacks it (a template named by its project)
+     */
     len = ngx_strlen(name);
-    n = sizeof("attachment; filename=\"file.pdf\"; filename*=UTF-8''")
+    dot = ngx_strlchr((u_char *) name, (u_char *) name + len, '.');
+    while (dot && ngx_strlchr(dot + 1, (u_char *) name + len, '.')) {
+        dot = ngx_strlchr(dot + 1, (u_char *) name + len, '.');
+    }
+
+    if (dot && ngx_strcasecmp(dot + 1, (u_char *) ext) != 0
+        && !(ext[0] == 'j' && ngx_strcasecmp(dot + 1, (u_char *) "jpeg")
+                              == 0))
+    {
+        dot = NULL;
+    }
+
+    n = sizeof("attachment; filename=\"file.pdf\"; filename*=UTF-8''.pdf")
         + 3 * len;
 
     disposition = ngx_pnalloc(r->pool, n);
@@ -1097,18 +1115,28 @@ ngx_http_vbp_render_file(ngx_http_request_t *r, json_t *reply,
     }
 
     p = ngx_sprintf(disposition,
-                    "attachment; filename=\"file.%s\"; filename*=UTF-8''",
-                    ext);
+                    "%s; filename=\"file.%s\"; filename*=UTF-8''",
+                    inline_ ? "inline" : "attachment", ext);
     p = (u_char *) ngx_escape_uri(p, (u_char *) name, len,
                                   NGX_ESCAPE_URI_COMPONENT);
+    if (dot == NULL) {
+        p = ngx_sprintf(p, ".%s", ext);
+    }
     *p = '\0';
 
     type.data = (u_char *) ctype;
     type.len = ngx_strlen(ctype);
 
+    /* an uploaded file viewed in the browser runs nothing of its own:
+     * no script, no request anywhere, no framing */
     if (ngx_http_vbp_set_headers(r, NGX_HTTP_OK, &type, -1) != NGX_OK
         || ngx_http_vbp_add_header(r, "Content-Disposition",
                                    (const char *) disposition)
+           != NGX_OK
+        || ngx_http_vbp_add_header(r, "Content-Security-Policy",
+                                   "default-src 'none'; img-src 'self'; "
+                                   "style-src 'unsafe-inline'; "
+                                   "frame-ancestors 'none'")
            != NGX_OK)
     {
         return NGX_ERROR;

@@ -169,6 +169,26 @@ is $st, 422, 'rule 3: one flag per certificate, against a line saved before';
 like $d->{error}{fields}{"lines.$line{S0003}.in_use"}, qr/国械注准A/, '... naming the certificate';
 is snapshot(), $before, 'refused saves wrote nothing';
 
+# one 暂存 names every error of the page at once: a value wrong in itself,
+# rules 1 and 2 on single lines and rule 3 over the filing, each at its
+# line -- and rule 3 not on the certificate's lines that carry no flag
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0002}, last_year => 'x', demand => 5, in_use => 1 },
+    { catalog_line_id => $line{S0003}, last_year => 0, demand => 5, in_use => 0 },
+    { catalog_line_id => $line{S0004}, last_year => 3, demand => 3 },
+    { catalog_line_id => $line{S0005}, last_year => 4, demand => 4, in_use => 0 },
+    { catalog_line_id => $line{S0006}, change_note => '备注' } ] });
+is $st, 422, 'a page with errors of every kind: one 422';
+my $all = $d->{error}{fields};
+is $all->{"lines.$line{S0002}.last_year"}, '数量应为整数', '... the value wrong in itself';
+like $all->{"lines.$line{S0003}.in_use"} // '', qr/国械注准A/, '... rule 3 against the line saved before, in the same answer';
+is $all->{"lines.$line{S0004}.in_use"}, '填写了数量，请选择是否有在用仪器', '... rule 1';
+is $all->{"lines.$line{S0005}.in_use"}, '上年度采购总数量大于 0，是否有在用仪器不能为“否”', '... rule 2';
+ok !exists $all->{"lines.$line{S0006}.in_use"}, '... nothing on a line of the certificate without a flag';
+like $all->{"lines.$line{S0002}.in_use"} // '', qr/国械注准A/, '... rule 3 on every flagged line of the certificate';
+is scalar(keys %$all), 5, '... five errors, no more';
+is snapshot(), $before, '... and nothing written';
+
 ($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
     { catalog_line_id => $line{S0002}, last_year => 50, demand => 200, in_use => 1 },
     { catalog_line_id => $line{S0004}, last_year => 0, demand => 20, in_use => 0 },
@@ -338,8 +358,13 @@ is $st, 200, 'approved';
 is $st, 409, 'approved twice: 409';
 is $d->{error}{state}, '审核通过', '... naming the state';
 
+my $exempt_before = snapshot();
 ($st, $d) = post('sy_admin', '/api/review/act', { action => 'exempt', ids => \@others });
-is $st, 200, 'the other hospitals 无需上报';
+is $st, 422, '取消上报 without a reason: 422';
+is $d->{error}{fields}{reason}, '请填写取消上报的原因', '... asked at the reason';
+is snapshot(), $exempt_before, '... nothing changed';
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'exempt', ids => \@others, reason => '本年度未开展该类检验' });
+is $st, 200, 'the other hospitals 无需上报, with a reason';
 
 # 需求量信息确认: what the submission carries, checked once more
 ($st, $d) = get('sy_admin', '/api/review/confirm', project => $pid, region => '210200', state => 'exempt');
@@ -348,6 +373,8 @@ is_deeply [map { $_->{id} } @{ $d->{items} }], [$item + 0],
     '... lists the approved hospital only (its own city, whatever region or state is asked)';
 is_deeply [@{ $d->{confirm} }{qw(approved exempt blocking must_report)}], [1, scalar @others, 0, 1],
     '... 1 approved, the others 无需上报, nobody blocking';
+is scalar(@{ $d->{confirm}{exempted} }), scalar @others, '... each hospital taken out listed';
+is $d->{confirm}{exempted}[0]{reason}, '本年度未开展该类检验', '... with the reason it was taken out for';
 is_deeply [@{ $d->{confirm} }{qw(last_year_total demand_total)}],
     [vbp_sql("SELECT last_year_total FROM filings WHERE item_id = $item"), vbp_sql("SELECT demand_total FROM filings WHERE item_id = $item")],
     '... the totals are the approved filing\'s';
@@ -421,7 +448,7 @@ for my $city (@other_cities) {
         ($st, $d) = get($city, '/api/review/items', project => $pid, per_page => 100, state => 'unfiled');
         my @ids = map { $_->{id} } @{$d->{items}};
         last unless @ids;
-        ($st) = post($city, '/api/review/act', { action => 'exempt', ids => \@ids });
+        ($st) = post($city, '/api/review/act', { action => 'exempt', ids => \@ids, reason => '无此类业务' });
         last unless $st == 200;
     }
     ($st, $d) = post($city, '/api/review/submit', { project => $pid });

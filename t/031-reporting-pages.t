@@ -90,7 +90,7 @@ is(stored_lines(), 10, '... ten lines stored');
 (my $back = $h->{location}) =~ s/^\Q$base\E//;
 ($st, $html) = page('H21010200011', $back);
 like($html, qr/id="message"[^>]*>已暂存/, '... and the page says 已暂存');
-like($html, qr/id="demand-total">100</, '... with the running total');
+like($html, qr/id="demand-total"[^>]*>100</, '... with the running total');
 
 # --- 提交 without files ------------------------------------------------------
 
@@ -156,7 +156,8 @@ my $blocking = vbp_sql("SELECT count(*) FROM review_items i JOIN regions g ON g.
 like($html, qr{id="blocking"><a href="/review\?project=$pid&amp;state=not_approved">$blocking 家}, "... $blocking hospitals of 沈阳 still block, linked");
 like($html, qr{id="own-state">待提交<}, '... the city has not submitted');
 like($html, qr{尚无审核通过的医疗机构}, '... nothing approved to list yet');
-like($html, qr{id="submit-up"[^>]*>确认无误，提交省医保局</button>}, '... the button says what it does');
+unlike($html, qr{id="submit-up"}, '... no 提交 button while hospitals block');
+like($html, qr{id="submit-why">本市当前状态为「待提交」，尚有 $blocking 家医疗机构未审核通过}, '... it says why instead');
 ($st, $html) = page('sy_admin', "/review?project=$pid&state=not_approved&per_page=100");
 like($html, qr/<tr data-code="H21010200011"/, '尚未审核通过 lists the hospital in draft');
 like($html, qr/<option value="not_approved" selected>/, '... the filter as chosen');
@@ -232,10 +233,10 @@ is($s3, 200, '... which the city downloads');
 is($raw3, $sheet, '... byte for byte');
 
 ($st, $html) = page('H21010200011', '/');
-like($html, qr{id="deadlines">.*?<a href="/filing\?project=$pid">\Q$name\E</a>：报量填报截止 \d{4}-\d\d-\d\d \d\d:\d\d，剩余 <b>\d+天\d+小时</b>}s,
+like($html, qr{id="deadlines">.*?<a href="/filing\?project=$pid">\Q$name\E</a>：报量填报，截止 \d{4}-\d\d-\d\d \d\d:\d\d，剩余 <b>\d+天\d+小时</b>}s,
      'the hospital\'s home page reminds it of the filing and the time left');
 ($st, $html) = page('sy_admin', '/');
-like($html, qr{<a href="/review\?project=$pid">\Q$name\E</a>：市级审核上报截止}, '... the city\'s of its submission');
+like($html, qr{<a href="/review\?project=$pid">\Q$name\E</a>：市级审核上报，截止}, '... the city\'s of its submission');
 vbp_sql("UPDATE projects SET file_closes = now() - interval '1 minute', file_opens = now() - interval '2 days'"
         . " WHERE id = $pid");
 ($st, $html) = page('H21010200011', '/');

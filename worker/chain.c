@@ -341,8 +341,8 @@ vbp_chain_reason(vbp_call_t *call)
 /*
  * What the actor may do now to each item of ITEMS (objects with "id") of a
  * chain, as the chain would judge it: each item gets "actions" [{action,
- * title, reason_required}] and "can" {action: true}, so that a template
- * offers exactly those.  0, or -1 on a database failure.
+ * title, reason_required}], "can" {action: true} and "actionable" (any
+ * at all), so that a template offers exactly those.  0, or -1 on a database failure.
  */
 int
 vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items)
@@ -422,6 +422,26 @@ vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items)
     }
 
     PQclear(res);
+
+    /* any action at all; any that wants a reason (the form asks one) */
+    json_array_foreach(items, i, item) {
+        size_t   k;
+        json_t  *a;
+        int      reason = 0;
+
+        json_array_foreach(json_object_get(item, "actions"), k, a) {
+            reason |= json_is_true(json_object_get(a, "reason_required"));
+        }
+
+        if (json_object_set_new(item, "actionable",
+                json_boolean(json_array_size(json_object_get(item, "actions"))
+                             > 0)) != 0
+            || json_object_set_new(item, "needs_reason",
+                                   json_boolean(reason)) != 0)
+        {
+            return -1;
+        }
+    }
 
     return 0;
 }

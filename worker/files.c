@@ -495,9 +495,12 @@ files_download(vbp_call_t *call)
     snprintf(uri, sizeof(uri), FILES_URI "%.2s/%s", PQgetvalue(res, 0, 0),
              PQgetvalue(res, 0, 0) + 2);
 
-    call->data = json_pack("{s:s, s:s, s:s}", "accel", uri,
+    /* inline=1: to be viewed in the browser (the headers keep it from
+     * running as a page: ngx_http_vbp_render_file) */
+    call->data = json_pack("{s:s, s:s, s:s, s:b}", "accel", uri,
                            "content_type", PQgetvalue(res, 0, 1),
-                           "filename", PQgetvalue(res, 0, 2));
+                           "filename", PQgetvalue(res, 0, 2),
+                           "inline", vbp_arg_flag(call, "inline"));
     PQclear(res);
 
     rc = call->data ? 0 : -1;

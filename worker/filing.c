@@ -102,13 +102,16 @@ static const char *const  project_stages[PROJECT_WINDOWS / 2] = {
 
 
 /* the catalog lines a search keeps ($2: a LIKE pattern or '', $3: '1'
- * for the lines filed only) */
+ * for the lines filed only, '2' for those beyond the threshold) */
 #define FILING_LINES_SEARCH                                                  \
     "   AND ($2 = '' OR c.serial ILIKE $2 OR c.category ILIKE $2"            \
     "        OR c.subcategory ILIKE $2 OR c.certificate ILIKE $2"            \
     "        OR c.product_name ILIKE $2)"                                    \
     "   AND ($3 = '' OR EXISTS (SELECT 1 FROM filing_lines f"                \
-    "        WHERE f.item_id = i.id AND f.catalog_line_id = c.id))"
+    "        JOIN projects fp ON fp.id = i.project_id"                       \
+    "        WHERE f.item_id = i.id AND f.catalog_line_id = c.id"            \
+    "         AND ($3 = '1'"                                                 \
+    "              OR vbp_beyond(f.last_year, f.demand, fp.threshold_pct))))"
 
 #define FILING_LINES_COUNT(search)                                           \
     "SELECT count(*) FROM catalog_lines c JOIN review_items i"               \
@@ -277,7 +280,8 @@ const vbp_stmt_t  vbp_filing_stmts[] = {
 
     { "filing_project",
       "SELECT p.threshold_pct, to_json(l.columns)::text,"
-      "  to_json(l.rules)::text, l.name, p.commitment_sha IS NOT NULL"
+      "  to_json(l.rules)::text, l.name, p.commitment_sha IS NOT NULL,"
+      "  " PROJECT_TIME("file_opens") ", " PROJECT_TIME("file_closes")
       " FROM review_items i JOIN projects p ON p.id = i.project_id"
       " JOIN product_lines l ON l.code = p.product_line"
       " WHERE i.id = $1::bigint" },
@@ -1232,12 +1236,8 @@ vbp_filing_lines(vbp_call_t *call, const char *item)
     s = vbp_arg_string(call, "q", 0, 40, NULL);
     params[0] = item;
     params[1] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
-    params[2] = json_is_true(json_object_get(call->args, "filled"))
-                || (json_is_string(json_object_get(call->args, "filled"))
-                    && strcmp(json_string_value(json_object_get(call->args,
-                                                               "filled")),
-                              "1") == 0)
-                ? "1" : "";
+    params[2] = vbp_arg_flag(call, "beyond") ? "2"
+                : vbp_arg_flag(call, "filled") ? "1" : "";
 
     if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
         return 0;
@@ -1285,13 +1285,15 @@ vbp_filing_lines(vbp_call_t *call, const char *item)
     }
 
     project = PQntuples(res) == 0 ? json_object()
-              : json_pack("{s:i, s:o, s:o, s:s, s:b}",
+              : json_pack("{s:i, s:o, s:o, s:s, s:b, s:s, s:s}",
                           "threshold_pct", atoi(PQgetvalue(res, 0, 0)),
                           "columns", json_loads(PQgetvalue(res, 0, 1), 0,
                                                 NULL),
                           "rules", json_loads(PQgetvalue(res, 0, 2), 0, NULL),
                           "product_line_name", PQgetvalue(res, 0, 3),
-                          "has_template", PQgetvalue(res, 0, 4)[0] == 't');
+                          "has_template", PQgetvalue(res, 0, 4)[0] == 't',
+                          "file_opens", PQgetvalue(res, 0, 5),
+                          "file_closes", PQgetvalue(res, 0, 6));
     PQclear(res);
 
     if (items == NULL || project == NULL) {
@@ -1322,8 +1324,9 @@ vbp_filing_lines(vbp_call_t *call, const char *item)
 
 
 static const char *const  totals_names[] = {
-    "last_year_total", "demand_total", "intended_total", "lines", "beyond",
-    "contact", "phone", "below_reason", "must_report", "approved", "exempt",
+    "last_year_total", "demand_total", "intended_total", "line_count",
+    "beyond", "contact", "phone", "below_reason", "must_report", "approved",
+    "exempt",
     NULL
 };
 
@@ -1558,6 +1561,10 @@ filing_checklist(vbp_call_t *call, const char *item)
 #undef CHECK
 
     if (list == NULL
+        || json_object_set_new(call->data, "has_note_certs",
+                               json_boolean(json_array_size(certs) > 0)) != 0
+        || json_object_set_new(call->data, "has_note_lines",
+                               json_boolean(json_array_size(notes) > 0)) != 0
         || json_object_set_new(call->data, "checklist", list) != 0
         || json_object_set_new(call->data, "note_certs", certs) != 0
         || json_object_set_new(call->data, "note_lines", notes) != 0)
@@ -1569,12 +1576,13 @@ filing_checklist(vbp_call_t *call, const char *item)
 }
 
 
-/* GET {project, q, filled, page, per_page}: the filing form */
+/* GET {project, q, filled, beyond, page, per_page}: the filing form */
 static int
 filing_get(vbp_call_t *call)
 {
-    int   rc;
-    char  id[24], org[24];
+    int          rc;
+    char         id[24], org[24];
+    const char  *state;
 
     rc = vbp_filing_item(call, id, sizeof(id));
     if (rc != 0) {
@@ -1599,11 +1607,28 @@ filing_get(vbp_call_t *call)
         return -1;
     }
 
-    return call->status || !call->page ? 0 : filing_checklist(call, id);
+    if (call->status || !call->page) {
+        return 0;
+    }
+
+    /* a state the filer edits in: when it may not, the window or the
+     * city's submission is why (the page says so) */
+    state = json_string_value(json_object_get(call->data, "state"));
+    if (json_object_set_new(call->data, "is_open_state",
+            json_boolean(state && (strcmp(state, "unfiled") == 0
+                                   || strcmp(state, "draft") == 0
+                                   || strcmp(state, "returned") == 0)))
+        != 0)
+    {
+        return -1;
+    }
+
+    return filing_checklist(call, id);
 }
 
 
-/* a quantity: absent, null or "" (not filled) or 0 .. 2^31-1 */
+/* a quantity: absent, null or "" (not filled) or 0 .. 2^31-1; one that
+ * is wrong goes on as not filled, its error at its field */
 static int
 filing_qty(vbp_call_t *call, json_t *line, const char *key,
     const char *field, vbp_buf_t *out)
@@ -1628,24 +1653,23 @@ filing_qty(vbp_call_t *call, json_t *line, const char *key,
         if (strspn(s, "0123456789") != strlen(s) || strlen(s) > 12) {
             vbp_field_error(call, field, s[0] == '-' ? "数量不能为负数"
                                                      : "数量应为整数");
-            return 0;
+            return vbp_buf_add(out, "NULL", 4);
         }
         n = atoll(s);
 
     } else {
-        vbp_field_error(call, field, json_is_real(v) ? "数量应为整数"
-                                                     : "数量应为整数");
-        return 0;
+        vbp_field_error(call, field, "数量应为整数");
+        return vbp_buf_add(out, "NULL", 4);
     }
 
     if (n < 0) {
         vbp_field_error(call, field, "数量不能为负数");
-        return 0;
+        return vbp_buf_add(out, "NULL", 4);
     }
 
     if (n > FILING_QTY_MAX) {
         vbp_field_error(call, field, "数量过大（最大 2147483647）");
-        return 0;
+        return vbp_buf_add(out, "NULL", 4);
     }
 
     {
@@ -1848,6 +1872,18 @@ filing_form_rows(vbp_call_t *call)
     json_array_foreach(items, i, item) {
         line = json_integer_value(json_object_get(item, "id"));
 
+        /* what is stored, beside what the page shows: the page's running
+         * totals are the filing's less the stored values plus the typed */
+        for (k = 0; k < 3; k++) {
+            snprintf(key, sizeof(key), "saved_%s", filing_form_fields[k]);
+            v = json_object_get(item, filing_form_fields[k]);
+            if (json_object_set_new(item, key, json_integer(
+                    json_is_integer(v) ? json_integer_value(v) : 0)) != 0)
+            {
+                return -1;
+            }
+        }
+
         for (j = 0; j < n; j++) {
             v = json_is_array(ids) ? json_array_get(ids, j) : ids;
             id = json_string_value(v);
@@ -1919,7 +1955,7 @@ filing_save(vbp_call_t *call)
     int          rc, i, first;
     char         item[24], field[96], uid[24], org[24], nlines[16];
     size_t       idx, n;
-    json_t      *lines, *line, *v;
+    json_t      *lines, *line, *v, *formats;
     vbp_buf_t    arr[6];
     PGresult    *res;
     long long    lid;
@@ -2053,14 +2089,19 @@ filing_save(vbp_call_t *call)
         rc = vbp_buf_add(&arr[i], "}", 2);   /* with the NUL */
     }
 
-    if (rc != 0 || call->status) {
-        for (i = 0; i < 6; i++) {
-            vbp_buf_free(&arr[i]);
-        }
-        return rc;
-    }
+    /*
+     * A value wrong in itself went in as not filled: the rules still judge
+     * the rest of the page, so that one 暂存 names every error at its line
+     * (the 422 rolls the lines back).  A refusal of the chain -- the
+     * window, the state, the city's submission -- outranks them all.
+     */
+    formats = call->error;
+    call->error = NULL;
+    call->status = 0;
 
-    rc = vbp_filing_item(call, item, sizeof(item));
+    if (rc == 0) {
+        rc = vbp_filing_item(call, item, sizeof(item));
+    }
 
     /* the save transition: window, state, the city not yet submitted */
     if (rc == 0) {
@@ -2069,10 +2110,16 @@ filing_save(vbp_call_t *call)
     }
 
     if (rc != 0 || call->status) {
+        json_decref(formats);
         for (i = 0; i < 6; i++) {
             vbp_buf_free(&arr[i]);
         }
         return rc < 0 ? -1 : 0;
+    }
+
+    if (formats) {
+        call->error = formats;
+        call->status = 422;
     }
 
     params[0] = item;
@@ -2090,7 +2137,7 @@ filing_save(vbp_call_t *call)
         return -1;
     }
 
-    if (filing_refusals(call, res) > 0) {
+    if (filing_refusals(call, res) > 0 || call->status) {
         PQclear(res);
         return 0;
     }

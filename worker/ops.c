@@ -841,6 +841,27 @@ vbp_choice_flag(vbp_call_t *call, const char *name, const char *value)
 
 
 /* an optional argument that must be one of choices ("" when not given) */
+/* a checkbox or flag argument: true, 1, "1", "on" or "true" */
+int
+vbp_arg_flag(vbp_call_t *call, const char *name)
+{
+    json_t      *v;
+    const char  *s;
+
+    v = json_object_get(call->args, name);
+
+    if (json_is_true(v) || (json_is_integer(v) && json_integer_value(v) == 1))
+    {
+        return 1;
+    }
+
+    s = json_string_value(v);
+
+    return s && (strcmp(s, "1") == 0 || strcmp(s, "on") == 0
+                 || strcmp(s, "true") == 0);
+}
+
+
 const char *
 vbp_arg_choice(vbp_call_t *call, const char *name, const char *const *choices,
     const char *missing)

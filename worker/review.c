@@ -97,6 +97,19 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       " WHERE i.project_id = $1::integer AND i.chain = 'demand'"
       "  AND i.level = 'hospital' AND i.scope_path LIKE $2 || '%'" },
 
+    /* the city's hospitals taken out (无需上报), each with its reason */
+    { "review_confirm_exempt",
+      "SELECT o.code, o.name,"
+      "  (SELECT e.reason FROM review_events e WHERE e.item_id = i.id"
+      "    AND e.action = 'exempt' ORDER BY e.id DESC LIMIT 1),"
+      "  to_char(i.handled_at AT TIME ZONE 'Asia/Shanghai',"
+      "          'YYYY-MM-DD HH24:MI')"
+      " FROM review_items i JOIN orgs o ON o.id = i.org_id"
+      " WHERE i.project_id = $1::integer AND i.chain = 'demand'"
+      "  AND i.level = 'hospital' AND i.state = 'exempt'"
+      "  AND i.scope_path LIKE $2 || '%'"
+      " ORDER BY o.code LIMIT 500" },
+
     /* the lines far from their peers (migrations 007, 009): per item of a
      * page, and per line of one item */
     { "review_peer_counts",
@@ -252,8 +265,10 @@ const vbp_stmt_t  vbp_review_stmts[] = {
 
     /*
      * the home page's reminders: what the org still has to do in a window
-     * that is open, and the time left (a hospital its filing, a city or
-     * province its submission, the alliance the provinces waiting)
+     * that is open, and the time left -- a hospital its filing (returned:
+     * with the reason), a city or province its submission (returned from
+     * above: with the reason) and the withdrawal requests and submissions
+     * waiting below it, the alliance the provinces waiting
      */
     { "review_deadlines",
       "SELECT p.id, p.name, w.what, w.href,"
@@ -263,21 +278,48 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       "        || extract(hour FROM w.closes - now())::integer || '小时'"
       "   ELSE extract(hour FROM w.closes - now())::integer || '小时'"
       "        || extract(minute FROM w.closes - now())::integer || '分钟' END,"
-      "  w.closes - now() < interval '3 days'"
+      "  w.closes - now() < interval '3 days',"
+      "  i.state, s.title,"
+      /* the reason of a return not yet answered by a new submission */
+      "  CASE WHEN o.kind <> 'alliance' THEN (SELECT CASE WHEN e.action = 'return'"
+      "   THEN e.reason END FROM review_events e WHERE e.item_id = i.id"
+      "   AND e.action IN ('return', 'submit') ORDER BY e.id DESC LIMIT 1) END,"
+      "  CASE WHEN i.level <> 'hospital' AND o.kind <> 'alliance'"
+      "   THEN (SELECT count(*) FROM review_items c WHERE c.parent_id = i.id"
+      "    AND c.state = 'withdraw_requested') ELSE 0 END,"
+      "  CASE WHEN o.kind = 'alliance' THEN (SELECT count(*)"
+      "    FROM review_items x WHERE x.project_id = i.project_id"
+      "     AND x.chain = i.chain AND x.level = 'province'"
+      "     AND x.state = 'submitted')"
+      "   WHEN i.level <> 'hospital' THEN (SELECT count(*) FROM review_items c"
+      "    WHERE c.parent_id = i.id AND c.state = 'submitted') ELSE 0 END"
       " FROM orgs o JOIN review_items i ON i.chain = 'demand'"
       "  AND ((o.kind = 'hospital' AND i.level = 'hospital' AND i.org_id = o.id"
-      "       AND i.state IN ('unfiled', 'draft', 'returned'))"
+      "       AND i.state IN ('unfiled', 'draft', 'returned',"
+      "                       'withdraw_requested'))"
       "    OR (o.kind = 'city_bureau' AND i.level = 'city'"
       "       AND i.region_id = o.region_id AND i.state IN ('pending', 'returned'))"
       "    OR (o.kind = 'province_bureau' AND i.level = 'province'"
       "       AND i.region_id = o.region_id AND i.state IN ('pending', 'returned'))"
+      /* the alliance: one line per project, counting the provinces */
       "    OR (o.kind = 'alliance' AND i.level = 'province'"
-      "       AND i.state = 'submitted'))"
+      "       AND i.state = 'submitted' AND i.id = (SELECT min(x.id)"
+      "        FROM review_items x WHERE x.project_id = i.project_id"
+      "         AND x.chain = i.chain AND x.level = 'province'"
+      "         AND x.state = 'submitted')))"
+      " JOIN chain_states s ON s.chain = i.chain AND s.level = i.level"
+      "  AND s.state = i.state"
       " JOIN projects p ON p.id = i.project_id"
       " CROSS JOIN LATERAL (SELECT CASE i.level"
-      "    WHEN 'hospital' THEN '报量填报' WHEN 'city' THEN '市级审核上报'"
+      "    WHEN 'hospital' THEN CASE i.state"
+      "     WHEN 'returned' THEN '报量填报被市级医保局退回修改'"
+      "     WHEN 'withdraw_requested' THEN '撤回申请等待市级医保局处理'"
+      "     ELSE '报量填报' END"
+      "    WHEN 'city' THEN CASE i.state WHEN 'returned'"
+      "     THEN '本市需求量被省级医保局退回' ELSE '市级审核上报' END"
       "    ELSE CASE o.kind WHEN 'alliance' THEN '联采办审核'"
-      "         ELSE '省级审核上报' END END AS what,"
+      "     ELSE CASE i.state WHEN 'returned' THEN '本省需求量被联采办退回'"
+      "     ELSE '省级审核上报' END END END AS what,"
       "   CASE o.kind WHEN 'hospital' THEN '/filing?project=' || p.id"
       "    WHEN 'city_bureau' THEN '/review?project=' || p.id"
       "    ELSE '/review/summary?project=' || p.id END AS href,"
@@ -288,8 +330,7 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       "    WHEN 'city' THEN p.city_closes ELSE CASE o.kind WHEN 'alliance'"
       "    THEN p.alliance_closes ELSE p.province_closes END END AS closes) w"
       " WHERE o.id = $1::integer AND now() >= w.opens AND now() < w.closes"
-      " GROUP BY p.id, p.name, w.what, w.href, w.closes"
-      " ORDER BY w.closes, p.id LIMIT 20" },
+      " ORDER BY w.closes, p.id, i.id LIMIT 20" },
 
     /*
      * the national CSV (SPEC §3): per province and certificate, the lines
@@ -355,10 +396,10 @@ static const char  review_progress_types[] = "nniiiiiiiiinnn";
 
 static const char *const  review_deadline_names[] = {
     "project_id", "project_name", "what", "href", "closes", "left", "urgent",
-    NULL
+    "state", "state_title", "reason", "requests", "waiting", NULL
 };
 
-static const char  review_deadline_types[] = "isssssb";
+static const char  review_deadline_types[] = "isssssbssnii";
 
 
 /* POST {action, ids | id, reason}: a reviewer's action on items below */
@@ -670,12 +711,7 @@ review_items(vbp_call_t *call)
 
     s = vbp_arg_string(call, "q", 0, 40, NULL);
     params[3] = s && *s ? vbp_like_pattern(s, q, sizeof(q)) : "";
-    params[4] = json_is_true(json_object_get(call->args, "beyond"))
-                || (json_is_string(json_object_get(call->args, "beyond"))
-                    && strcmp(json_string_value(json_object_get(call->args,
-                                                               "beyond")),
-                              "1") == 0)
-                ? "1" : "";
+    params[4] = vbp_arg_flag(call, "beyond") ? "1" : "";
 
     if (call->status) {
         return 0;
@@ -704,6 +740,10 @@ static const char *const  review_confirm_names[] = {
 };
 
 static const char  review_confirm_types[] = "iiiiiiin";
+
+static const char *const  review_exempt_names[] = {
+    "org_code", "org_name", "reason", "at", NULL
+};
 
 
 /*
@@ -768,6 +808,29 @@ review_confirm(vbp_call_t *call)
         vbp_fail(call, 404, "not_found", "未找到该报量项目，或本市未参加该项目");
         return 0;
     }
+
+    /* who was taken out and why, said before the city submits; every one
+     * of them: the number is said plainly when nobody is left to report */
+    rc = review_scoped_query(call, "review_confirm_exempt", &res);
+    if (rc != 0) {
+        json_decref(confirm);
+        return rc < 0 ? -1 : 0;
+    }
+
+    if (json_object_set_new(confirm, "exempted",
+                            vbp_rows_json(res, review_exempt_names, "ssnn"))
+           != 0
+        || json_object_set_new(confirm, "none_to_report",
+               json_boolean(json_integer_value(json_object_get(confirm,
+                                                               "must_report"))
+                            == 0)) != 0)
+    {
+        PQclear(res);
+        json_decref(confirm);
+        return -1;
+    }
+
+    PQclear(res);
 
     return json_object_set_new(call->data, "confirm", confirm) == 0 ? 0 : -1;
 }

@@ -237,6 +237,7 @@ const char *vbp_actor_str(vbp_call_t *call, const char *key);
 const char *vbp_actor_path(vbp_call_t *call);
 int vbp_actor_has(vbp_call_t *call, const char *permission);
 int vbp_arg_page(vbp_call_t *call, long *limit, long *offset, long *page);
+int vbp_arg_flag(vbp_call_t *call, const char *name);
 const char *vbp_arg_choice(vbp_call_t *call, const char *name,
     const char *const *choices, const char *missing);
 int vbp_arg_ids(vbp_call_t *call, const char *name, char *out, size_t len,

@@ -67,6 +67,35 @@ document.addEventListener('DOMContentLoaded', function () {
   }
 });
 
+// Check first, confirm after: a button whose action needs a field filled
+// (data-needs: the input's id; a reason to return, to take a hospital out,
+// to ask for a withdrawal) says so at that field and asks nothing; the
+// server judges again.  true: go on.
+function vbpNeeds(button) {
+  var id = button.getAttribute('data-needs');
+  var input = id && document.getElementById(id);
+  if (!input) { return true; }
+  var err = document.getElementById(id + '-needs');
+  if (input.value.trim() !== '') {
+    if (err) { err.hidden = true; }
+    input.removeAttribute('aria-invalid');
+    return true;
+  }
+  if (!err) {
+    err = document.createElement('span');
+    err.className = 'field-error';
+    err.id = id + '-needs';
+    err.setAttribute('role', 'alert');
+    input.insertAdjacentElement('afterend', err);
+  }
+  err.textContent = button.getAttribute('data-needs-message') || '请填写原因';
+  err.hidden = false;
+  input.setAttribute('aria-invalid', 'true');
+  input.setAttribute('aria-describedby', err.id);
+  input.focus();
+  return false;
+}
+
 // Lists: a new page size starts again at page 1; the boxes of a batch are
 // counted; a batch with nothing ticked is refused here, and every batch or
 // destructive action asks first, naming how many rows it changes.
@@ -109,6 +138,7 @@ document.addEventListener('DOMContentLoaded', function () {
         note.textContent = form.getAttribute('data-none') || '请先勾选要操作的账户';
         return;
       }
+      if (!vbpNeeds(b)) { e.preventDefault(); return; }
       var ask = b.getAttribute('data-confirm');
       if (ask && !window.confirm(ask.replace('{n}', n))) {
         e.preventDefault();
@@ -119,6 +149,7 @@ document.addEventListener('DOMContentLoaded', function () {
   // any other form's action that asks first (提交, 上报, 申请撤回)
   document.querySelectorAll('form:not(.list-form)').forEach(function (form) {
     form.addEventListener('submit', function (e) {
+      if (e.submitter && !vbpNeeds(e.submitter)) { e.preventDefault(); return; }
       var ask = e.submitter && e.submitter.getAttribute('data-confirm');
       if (ask && !window.confirm(ask.replace('{n}', 1))) {
         e.preventDefault();
@@ -246,9 +277,9 @@ document.addEventListener('DOMContentLoaded', function () {
       var q = 'project=' + encodeURIComponent(input.getAttribute('data-project')) +
               '&kind=' + encodeURIComponent(input.getAttribute('data-upload-kind')) +
               '&name=' + encodeURIComponent(file.name);
-      var from = input.getAttribute('data-certificate-from');
-      if (from) {
-        q += '&certificate=' + encodeURIComponent(document.getElementById(from).value.trim());
+      var cert = input.getAttribute('data-certificate');
+      if (cert) {
+        q += '&certificate=' + encodeURIComponent(cert);
       }
       fetch('/api/files/upload?' + q, {
         method: 'POST', credentials: 'same-origin', body: file,
@@ -268,5 +299,67 @@ document.addEventListener('DOMContentLoaded', function () {
         if (box) { box.textContent = '上传失败，请检查网络后重试'; box.hidden = false; }
       });
     });
+  });
+});
+
+
+// 报量填报: the running totals and a line's 超出阈值 follow what is typed
+// (the filing's totals less this page's stored values plus the typed
+// ones); the server stays the judge at 暂存.  The checklist of 提交 ticks
+// 联系人 and 联系电话 as they are filled.
+document.addEventListener('DOMContentLoaded', function () {
+  var table = document.getElementById('lines');
+  var num = function (v) { v = String(v || '').trim(); return /^[0-9]+$/.test(v) ? parseInt(v, 10) : 0; };
+  if (table && table.getAttribute('data-threshold') !== null) {
+    var pct = num(table.getAttribute('data-threshold'));
+    var beyond = function (last, demand) {
+      return (demand > 0 && last === 0) || (last > 0 && Math.abs(demand - last) * 100 > last * pct);
+    };
+    var totals = [['last-year-total', 'last_year', 'data-saved-last'],
+                  ['demand-total', 'demand', 'data-saved-demand'],
+                  ['intended-total', 'intended', 'data-saved-intended']];
+    var update = function () {
+      var rows = table.querySelectorAll('tbody tr[data-serial]');
+      totals.forEach(function (t) {
+        var out = document.getElementById(t[0]);
+        if (!out) { return; }
+        var sum = num(out.getAttribute('data-saved'));
+        rows.forEach(function (tr) {
+          var input = tr.querySelector('input[name=' + t[1] + ']');
+          if (input) { sum += num(input.value) - num(tr.getAttribute(t[2])); }
+        });
+        out.textContent = sum;
+      });
+      var count = document.getElementById('beyond-count');
+      var n = count ? num(count.getAttribute('data-saved')) : 0;
+      rows.forEach(function (tr) {
+        var last = tr.querySelector('input[name=last_year]');
+        var demand = tr.querySelector('input[name=demand]');
+        if (!last || !demand) { return; }
+        var now = (last.value.trim() !== '' || demand.value.trim() !== '') && beyond(num(last.value), num(demand.value));
+        n += (now ? 1 : 0) - (tr.getAttribute('data-saved-beyond') === '1' ? 1 : 0);
+        tr.classList.toggle('beyond', now);
+        var tag = tr.querySelector('.beyond-tag');
+        if (tag) { tag.hidden = !now; }
+      });
+      if (count) { count.textContent = n; }
+    };
+    table.addEventListener('input', update);
+  }
+
+  [['contact', function (v) { return v !== ''; }],
+   ['phone', function (v) { return /^[0-9-]{7,20}$/.test(v); }]].forEach(function (c) {
+    var input = document.getElementById(c[0]);
+    var item = document.querySelector('#checklist li[data-check=' + c[0] + ']');
+    if (!input || !item) { return; }
+    var tick = function () {
+      var done = c[1](input.value.trim());
+      item.classList.toggle('done', done);
+      item.querySelector('.tick').textContent = done ? '✓' : '○';
+      var sr = item.querySelector('.sr-only');
+      if (sr) { sr.textContent = done ? '（已完成）' : '（未完成）'; }
+    };
+    input.addEventListener('input', tick);
+    tick();
   });
 });
