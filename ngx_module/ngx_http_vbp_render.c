@@ -133,7 +133,10 @@ ngx_http_vbp_wants_page(ngx_http_request_t *r)
         return !ngx_http_vbp_asked_api(r);
     }
 
-    return vlcf->page != NULL || vlcf->redirect.len || vlcf->download.len;
+    /* a download answers its refusals as the API does under /api/ */
+    return vlcf->page != NULL || vlcf->redirect.len
+           || ((vlcf->download.len || vlcf->file)
+               && !ngx_http_vbp_asked_api(r));
 }
 
 
@@ -193,9 +196,11 @@ ngx_http_vbp_render_reply(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
         b = ngx_http_vbp_render_page(r, vlcf->page, ctx, status, reply);
         type = &ngx_http_vbp_html_type;
 
-    } else if (vlcf->download.len) {
-
-        /* a refused download is the platform's error page */
+    } else if ((vlcf->download.len || vlcf->file)
+               && !ngx_http_vbp_asked_api(r))
+    {
+        /* a refused download is the platform's error page, or under /api/
+         * the error format */
         vmcf = ngx_http_get_module_main_conf(r, ngx_http_vbp_module);
         tpl = vmcf->templates
               ? ngx_http_vbp_tpl_find(vmcf->templates,
@@ -1073,20 +1078,25 @@ ngx_http_vbp_render_file(ngx_http_request_t *r, json_t *reply,
     ctype = json_string_value(json_object_get(data, "content_type"));
     name = json_string_value(json_object_get(data, "filename"));
 
-    /* only what the worker stores: never a type a browser would run */
+    /* only what the worker stores or makes: never a type a browser would
+     * run */
     if (uri == NULL || ctype == NULL || name == NULL
         || ngx_strncmp(uri, "/.vbp-files/", sizeof("/.vbp-files/") - 1) != 0
         || (ngx_strcmp(ctype, "application/pdf") != 0
             && ngx_strcmp(ctype, "image/png") != 0
-            && ngx_strcmp(ctype, "image/jpeg") != 0))
+            && ngx_strcmp(ctype, "image/jpeg") != 0
+            && ngx_strcmp(ctype, "text/csv; charset=utf-8") != 0))
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "vbp worker named no stored file");
         return NGX_ERROR;
     }
 
-    ext = ctype[0] == 'a' ? "pdf" : ctype[6] == 'p' ? "png" : "jpg";
-    inline_ = json_is_true(json_object_get(data, "inline"));
+    ext = ctype[0] == 'a' ? "pdf" : ctype[0] == 't' ? "csv"
+          : ctype[6] == 'p' ? "png" : "jpg";
+
+    /* made files (a CSV) are always saved, never shown */
+    inline_ = json_is_true(json_object_get(data, "inline")) && ctype[0] != 't';
 
     /*
      * attachment (or inline, to be viewed in the browser); filename=

@@ -70,6 +70,18 @@ like $d->{error}{fields}{provinces}, qr/210100/, '... named in the message';
 is $st, 422, 'a window that closes before it opens';
 is $d->{error}{fields}{city_closes}, '截止时间应晚于开始时间', '... said at its closing field';
 
+($st, $d) = post('lcb_admin', '/api/projects/create', {
+    name => 't30 过去的项目', product_line => 'ivd', threshold_pct => 30,
+    provinces => ['210000'], %windows, file_opens => cn(-9), file_closes => cn(-8) });
+is $st, 422, 'a project whose filing closed already';
+is $d->{error}{fields}{file_closes}, '截止时间已过，请填写将来的时间', '... said at the field';
+
+($st, $d) = post('lcb_admin', '/api/projects/create', {
+    name => 't30 顺序', product_line => 'ivd', threshold_pct => 30,
+    provinces => ['210000'], %windows, province_opens => cn(-2) });
+is $st, 422, 'a province window opening before the city\'s';
+is $d->{error}{fields}{province_opens}, '开始时间应不早于市级审核的开始时间', '... said at its field';
+
 ($st, $d) = post('ln_admin', '/api/projects/create', {
     name => 't30 x', product_line => 'ivd', threshold_pct => 30, provinces => ['210000'], %windows });
 is $st, 403, 'a province cannot create a project';
@@ -99,7 +111,14 @@ is $st, 422, 'a window of a running project cannot be shortened';
 ($st, $d) = post('lcb_admin', '/api/projects/update', {
     id => $pid, name => 't30 体外诊断试剂报量', product_line => 'ivd', threshold_pct => 30,
     provinces => ['210000'], %windows, file_closes => cn(12) });
-is $st, 200, 'it can be extended';
+is $st, 422, 'the filing window cannot close after the city review closes';
+is $d->{error}{fields}{city_closes}, '截止时间应不早于医疗机构填报的截止时间', '... said at the city\'s closing field';
+
+($st, $d) = post('lcb_admin', '/api/projects/update', {
+    id => $pid, name => 't30 体外诊断试剂报量', product_line => 'ivd', threshold_pct => 30,
+    provinces => ['210000'], %windows, file_closes => cn(12), city_closes => cn(12),
+    province_closes => cn(12), alliance_closes => cn(12) });
+is $st, 200, 'it can be extended, with the windows above it';
 is vbp_sql("SELECT count(*) FROM audit_log WHERE action = 'project_updated' AND target_id = '$pid'"
            . " AND detail ? 'file_closes'"), 1, '... and the change is audited';
 

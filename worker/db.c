@@ -193,3 +193,64 @@ vbp_db_run(vbp_db_t *db, const char *stmt, int nparams,
 
     return res ? 0 : -1;
 }
+
+
+/*
+ * A statement's rows one at a time (libpq's single-row mode): each is
+ * handed to row() as a one-row result and freed, so memory stays flat
+ * whatever the size of the answer.  0 every row seen, -1 a failure of the
+ * statement or of row() (what is left of the answer is read and dropped,
+ * so the connection stays usable).
+ */
+int
+vbp_db_rows(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params, int (*row)(void *data, PGresult *res),
+    void *data)
+{
+    int              rc;
+    PGresult        *res;
+    ExecStatusType   st;
+
+    if (db->conn == NULL
+        || PQsendQueryPrepared(db->conn, stmt, nparams, params, NULL, NULL,
+                               0) != 1)
+    {
+        if (db->conn) {
+            vbp_log("statement \"%s\" not sent: %s", stmt,
+                    PQerrorMessage(db->conn));
+            db->broken = PQstatus(db->conn) != CONNECTION_OK;
+        }
+        return -1;
+    }
+
+    if (PQsetSingleRowMode(db->conn) != 1) {
+        vbp_log("statement \"%s\": no single-row mode", stmt);
+    }
+
+    rc = 0;
+
+    while ((res = PQgetResult(db->conn)) != NULL) {
+        st = PQresultStatus(res);
+
+        if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+            if (rc == 0 && PQntuples(res) > 0 && row(data, res) != 0) {
+                rc = -1;
+            }
+
+        } else if (rc == 0) {
+            vbp_log("statement \"%s\" failed: %s", stmt,
+                    PQerrorMessage(db->conn));
+            vbp_db_note_conflict(db, res);
+            rc = -1;
+        }
+
+        PQclear(res);
+    }
+
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        db->broken = 1;
+        rc = -1;
+    }
+
+    return rc;
+}

@@ -4,9 +4,15 @@
  * as ab/cdef..., and sent to a user only after the permission check, by
  * nginx from an internal location (the answer names it: vbp_file on).
  *
- * A file is written to the store before the transaction that names it
- * commits; if that transaction fails, the stored bytes are named by no
- * row and are the same bytes the next upload of that content would store.
+ * The store holds what some row names, and not much more: the right to
+ * attach (the chain's transition, the project not ended) is checked before
+ * any byte is written; an org uploads at most FILES_QUOTA bytes of files
+ * that stand in one project, and an account at most FILES_RATE uploads in
+ * FILES_RATE_WINDOW seconds; a file replaced by a newer one of its kind is
+ * removed once no row names it.  A file is placed and removed only while
+ * its uploads row is locked, so an upload of the same content at the same
+ * moment never loses its bytes: it waits for the removal, then places
+ * them again.
  */
 
 #include <errno.h>
@@ -21,9 +27,12 @@
 #include "vbp.h"
 
 
-#define FILES_CHUNK      65536
-#define FILES_NAME_MAX   120
-#define FILES_URI        "/.vbp-files/"
+#define FILES_CHUNK        65536
+#define FILES_NAME_MAX     120
+#define FILES_URI          "/.vbp-files/"
+#define FILES_QUOTA        (200LL * 1024 * 1024)
+#define FILES_RATE         60
+#define FILES_RATE_WINDOW  600
 
 
 static int files_upload(vbp_call_t *call);
@@ -39,9 +48,47 @@ const vbp_op_t  vbp_files_ops[] = {
 
 const vbp_stmt_t  vbp_files_stmts[] = {
 
+    /* the content's row, locked until the upload commits: its bytes are
+     * placed under that lock (files_release removes under it) */
     { "files_insert",
       "INSERT INTO uploads (sha256, bytes, content_type)"
-      " VALUES ($1, $2::bigint, $3) ON CONFLICT (sha256) DO NOTHING" },
+      " VALUES ($1, $2::bigint, $3) ON CONFLICT (sha256)"
+      " DO UPDATE SET bytes = EXCLUDED.bytes RETURNING sha256" },
+
+    /* the file an attach replaces, if any */
+    { "files_current",
+      "SELECT sha256 FROM item_files WHERE item_id = $1::bigint"
+      "  AND kind = $2 AND certificate = $3" },
+
+    /* what the org's files in the item's project weigh already, but for
+     * the one about to be replaced */
+    { "files_weight",
+      "SELECT coalesce(sum(u.bytes), 0) FROM review_items t"
+      " JOIN review_items i ON i.project_id = t.project_id"
+      "  AND (i.id = t.id OR (t.org_id IS NOT NULL AND i.org_id = t.org_id))"
+      " JOIN item_files x ON x.item_id = i.id"
+      " JOIN uploads u ON u.sha256 = x.sha256"
+      " WHERE t.id = $1::bigint"
+      "  AND NOT (x.item_id = t.id AND x.kind = $2 AND x.certificate = $3)" },
+
+    /* a file no row names any more goes: its row locked first, then gone
+     * if still unnamed (a new statement, a new snapshot: it sees what an
+     * upload that held the lock committed) */
+    { "files_release_lock",
+      "SELECT 1 FROM uploads WHERE sha256 = $1 FOR UPDATE" },
+
+    { "files_release",
+      "DELETE FROM uploads u WHERE u.sha256 = $1"
+      "  AND NOT EXISTS (SELECT 1 FROM item_files x WHERE x.sha256 = $1)"
+      "  AND NOT EXISTS (SELECT 1 FROM projects p"
+      "                  WHERE p.commitment_sha = $1)"
+      " RETURNING u.sha256" },
+
+    /* the project whose template is replaced, locked, if not ended */
+    { "files_template_lock",
+      "SELECT coalesce(commitment_sha, '') FROM projects"
+      " WHERE id = $1::integer AND vbp_project_status(projects) <> 'ended'"
+      " FOR UPDATE" },
 
     { "files_attach",
       "INSERT INTO item_files (item_id, kind, certificate, sha256, filename,"
@@ -114,15 +161,16 @@ files_sniff(const unsigned char *p, size_t n, const char **ext)
 
 
 /*
- * Copies the upload into the store under its hash.  0 stored (sha256,
- * type filled), 1 the call is answered (not a PDF or image), -1 failure.
+ * Copies the upload into a temporary file of the store (tmp) and hashes
+ * it: 0 done (sha256, type, bytes filled), 1 the call is answered (not a
+ * PDF or image), -1 failure.  files_place() then puts it under its hash.
  */
 static int
-files_store(vbp_call_t *call, const char *path, char *sha256, size_t len,
-    const char **type, const char **ext, long long *bytes)
+files_hash(vbp_call_t *call, const char *path, char *tmp, size_t tmplen,
+    char *sha256, size_t len, const char **type, const char **ext,
+    long long *bytes)
 {
     int                                fd, out;
-    char                               tmp[4200], dir[4100], dest[4200];
     ssize_t                            n;
     unsigned char                      buf[FILES_CHUNK];
     unsigned char                      digest[crypto_hash_sha256_BYTES];
@@ -152,8 +200,13 @@ files_store(vbp_call_t *call, const char *path, char *sha256, size_t len,
         return 1;
     }
 
-    snprintf(tmp, sizeof(tmp), "%s/.upload.%ld.XXXXXX", vbp_config.file_store,
-             (long) getpid());
+    if ((size_t) snprintf(tmp, tmplen, "%s/.upload.%ld.XXXXXX",
+                          vbp_config.file_store, (long) getpid())
+        >= tmplen)
+    {
+        close(fd);
+        return -1;
+    }
 
     out = mkstemp(tmp);
     if (out == -1) {
@@ -186,11 +239,40 @@ files_store(vbp_call_t *call, const char *path, char *sha256, size_t len,
         return -1;
     }
 
+    (void) chmod(tmp, 0640);
+
     crypto_hash_sha256_final(&st, digest);
     sodium_bin2hex(sha256, len, digest, sizeof(digest));
 
-    snprintf(dir, sizeof(dir), "%s/%.2s", vbp_config.file_store, sha256);
-    snprintf(dest, sizeof(dest), "%s/%s", dir, sha256 + 2);
+    return 0;
+}
+
+
+/* the path of a stored file by its hash: store/ab/cdef... */
+static int
+files_path(const char *sha256, char *dir, size_t dlen, char *path,
+    size_t plen)
+{
+    return (size_t) snprintf(dir, dlen, "%s/%.2s", vbp_config.file_store,
+                             sha256) >= dlen
+           || (size_t) snprintf(path, plen, "%s/%.2s/%s",
+                                vbp_config.file_store, sha256, sha256 + 2)
+              >= plen
+           ? -1 : 0;
+}
+
+
+/* the hashed temporary file under its hash, with its uploads row locked:
+ * the same content twice is one file, a rename over it changes nothing */
+static int
+files_place(const char *tmp, const char *sha256)
+{
+    char  dir[4100], dest[4200];
+
+    if (files_path(sha256, dir, sizeof(dir), dest, sizeof(dest)) != 0) {
+        (void) unlink(tmp);
+        return -1;
+    }
 
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
         vbp_log("cannot create %s: %s", dir, strerror(errno));
@@ -198,14 +280,46 @@ files_store(vbp_call_t *call, const char *path, char *sha256, size_t len,
         return -1;
     }
 
-    /* the same content twice is one file: a rename over it changes nothing */
     if (rename(tmp, dest) != 0) {
         vbp_log("cannot store %s: %s", dest, strerror(errno));
         (void) unlink(tmp);
         return -1;
     }
 
-    (void) chmod(dest, 0640);
+    return 0;
+}
+
+
+/*
+ * A file that a newer one replaced: gone from the store when no row names
+ * it any more, under its row's lock.  The bytes go before the commit: if
+ * it fails, the row of an unnamed file stays, and the next upload of that
+ * content places its bytes again.  0, or -1.
+ */
+static int
+files_release(vbp_call_t *call, const char *sha256)
+{
+    int          rc;
+    char         dir[4100], path[4200], gone[80];
+    const char  *params[1];
+
+    params[0] = sha256;
+
+    if (vbp_db_run(call->db, "files_release_lock", 1, params) != 0) {
+        return -1;
+    }
+
+    rc = vbp_db_value(call->db, "files_release", 1, params, gone,
+                      sizeof(gone));
+    if (rc <= 0) {
+        return rc;
+    }
+
+    if (files_path(sha256, dir, sizeof(dir), path, sizeof(path)) == 0
+        && unlink(path) != 0 && errno != ENOENT)
+    {
+        vbp_log("cannot remove %s: %s", path, strerror(errno));
+    }
 
     return 0;
 }
@@ -257,7 +371,7 @@ files_upload(vbp_call_t *call)
     int          rc;
     char         sha256[crypto_hash_sha256_BYTES * 2 + 1], project[24];
     char         item[24], ids[32], uid[24], size[24], name[200], count[24];
-    char         region[24];
+    char         region[24], old[80], key[64], tmp[4200];
     long long    bytes;
     json_t      *r;
     const char  *path, *kind, *role, *cert, *type, *ext, *params[6];
@@ -357,9 +471,70 @@ files_upload(vbp_call_t *call)
         }
     }
 
-    rc = files_store(call, path, sha256, sizeof(sha256), &type, &ext, &bytes);
+    /* the project whose template this is: locked, not ended */
+    old[0] = '\0';
+
+    if (strcmp(kind, "commitment_template") == 0) {
+        params[0] = project;
+        rc = vbp_db_value(call->db, "files_template_lock", 1, params, old,
+                          sizeof(old));
+        if (rc < 0) {
+            return -1;
+        }
+
+        if (rc == 0) {
+            vbp_fail(call, 404, "not_found", "报量项目不存在或已结束");
+            return 0;
+        }
+
+    } else {
+        params[0] = item;
+        params[1] = kind;
+        params[2] = cert;
+        if (vbp_db_value(call->db, "files_current", 3, params, old,
+                         sizeof(old)) < 0)
+        {
+            return -1;
+        }
+    }
+
+    /* an account uploads at most FILES_RATE files in the window */
+    snprintf(key, sizeof(key), "vbp:uploads:%s", uid);
+    if (vbp_redis_count(key, FILES_RATE_WINDOW, 1) > FILES_RATE) {
+        vbp_fail(call, 429, "throttled", "上传过于频繁，请稍后再试");
+        return 0;
+    }
+
+    rc = files_hash(call, path, tmp, sizeof(tmp), sha256, sizeof(sha256),
+                    &type, &ext, &bytes);
     if (rc != 0) {
         return rc > 0 ? 0 : -1;
+    }
+
+    /* an org's files that stand in one project weigh FILES_QUOTA at most */
+    if (strcmp(kind, "commitment_template") != 0) {
+        params[0] = item;
+        params[1] = kind;
+        params[2] = cert;
+        if (vbp_db_value(call->db, "files_weight", 3, params, count,
+                         sizeof(count)) < 0)
+        {
+            (void) unlink(tmp);
+            return -1;
+        }
+
+        if (atoll(count) + bytes > FILES_QUOTA) {
+            char  msg[160];
+
+            (void) unlink(tmp);
+            snprintf(msg, sizeof(msg), "本单位在本项目中上传的文件合计不能超过 %lldMB"
+                     "（已用 %lldMB），请压缩文件或替换已上传的文件",
+                     FILES_QUOTA / (1024 * 1024),
+                     atoll(count) / (1024 * 1024));
+            vbp_field_error(call, "file", msg);
+            vbp_fail(call, 413, "quota", msg);
+            return 0;
+        }
     }
 
     snprintf(size, sizeof(size), "%lld", bytes);
@@ -368,6 +543,11 @@ files_upload(vbp_call_t *call)
     params[2] = type;
 
     if (vbp_db_run(call->db, "files_insert", 3, params) != 0) {
+        (void) unlink(tmp);
+        return -1;
+    }
+
+    if (files_place(tmp, sha256) != 0) {
         return -1;
     }
 
@@ -401,6 +581,11 @@ files_upload(vbp_call_t *call)
         if (vbp_db_run(call->db, "files_attach", 6, params) != 0) {
             return -1;
         }
+    }
+
+    /* the file this one replaced, if nothing else names it */
+    if (old[0] && strcmp(old, sha256) != 0 && files_release(call, old) != 0) {
+        return -1;
     }
 
     if (vbp_audit_detail(call, "file_uploaded",

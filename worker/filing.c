@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vbp.h"
 
@@ -565,10 +566,8 @@ catalog_list(vbp_call_t *call)
 static int
 catalog_export(vbp_call_t *call)
 {
-    int          rc;
-    char         org[CATALOG_ORG], id[CATALOG_ID], q[CATALOG_Q];
+    char         org[CATALOG_ORG], id[CATALOG_ID], q[CATALOG_Q], name[160];
     json_t      *project;
-    PGresult    *res;
     const char  *params[5];
 
     if (catalog_scope(call, params, org, id, q, &project) != 0) {
@@ -579,17 +578,14 @@ catalog_export(vbp_call_t *call)
         return 0;
     }
 
+    /* a catalog takes as many lines as its import accepts: the file is
+     * written row by row and sent by nginx (vbp_file) */
+    snprintf(name, sizeof(name), "%s-目录.csv",
+             json_string_value(json_object_get(project, "name")));
     json_decref(project);
 
-    res = vbp_db_query(call->db, "catalog_all", 5, params);
-    if (res == NULL) {
-        return -1;
-    }
-
-    rc = vbp_csv_answer(call, CATALOG_CSV_HEADER, res);
-    PQclear(res);
-
-    return rc;
+    return vbp_csv_download(call, CATALOG_CSV_HEADER, "catalog_all", 5, params,
+                            name);
 }
 
 
@@ -806,6 +802,25 @@ project_time(vbp_call_t *call, const char *name, char *out, size_t len)
 }
 
 
+/* now in the form project_time() writes, China time */
+static const char *
+project_now(char *out, size_t len)
+{
+    time_t     t;
+    struct tm  tm;
+
+    t = time(NULL) + 8 * 3600;
+
+    if (gmtime_r(&t, &tm) == NULL
+        || strftime(out, len, "%Y-%m-%d %H:%M:00+08", &tm) == 0)
+    {
+        snprintf(out, len, "0000");
+    }
+
+    return out;
+}
+
+
 /* the chosen provinces as a text[] literal of codes; NULL on error */
 static const char *
 project_provinces(vbp_call_t *call, char *out, size_t len, size_t *count)
@@ -910,7 +925,7 @@ projects_save(vbp_call_t *call)
 {
     int          i, update, started, rc, parsed[PROJECT_WINDOWS];
     char         times[PROJECT_WINDOWS][32], provinces[600], pct_text[16];
-    char         id[24], uid[24], names[256];
+    char         id[24], uid[24], names[256], msg[160], now[32];
     size_t       nprov;
     long long    pct;
     json_t      *v, *changes;
@@ -965,11 +980,29 @@ projects_save(vbp_call_t *call)
     }
 
     /* each window opens before it closes: said at the closing field, with
-     * the other fields' errors */
+     * the other fields' errors (the times compare as text: one format) */
     for (i = 0; i < PROJECT_WINDOWS; i += 2) {
         if (parsed[i] && parsed[i + 1] && strcmp(times[i], times[i + 1]) >= 0) {
             vbp_field_error(call, project_windows[i + 1], "截止时间应晚于开始时间");
         }
+    }
+
+    /* each stage follows the one below it: a level opens no earlier and
+     * closes no earlier than the level whose work it reviews */
+    for (i = 2; i < PROJECT_WINDOWS; i++) {
+        if (parsed[i] && parsed[i - 2] && strcmp(times[i], times[i - 2]) < 0) {
+            snprintf(msg, sizeof(msg), "%s应不早于%s的%s",
+                     i % 2 ? "截止时间" : "开始时间", project_stages[i / 2 - 1],
+                     i % 2 ? "截止时间" : "开始时间");
+            vbp_field_error(call, project_windows[i], msg);
+        }
+    }
+
+    /* a new project's filing has not closed already */
+    if (!update && parsed[1] && strcmp(times[1], project_now(now, sizeof(now)))
+                                <= 0)
+    {
+        vbp_field_error(call, project_windows[1], "截止时间已过，请填写将来的时间");
     }
 
     prov = project_provinces(call, provinces, sizeof(provinces), &nprov);

@@ -154,7 +154,8 @@ const vbp_op_t  vbp_import_ops[] = {
  * what can be wrong with a staged catalog against the database: $1 the
  * import, $2 the project, $3 its status.  A serial twice in the file; once
  * the project runs (or a hospital filed it), a serial of the catalog
- * missing from the file: said at the header line, 1
+ * missing from the file: said at the header line, 1; a line a hospital
+ * filed changed in any column (README: a filed line keeps its meaning)
  */
 #define CATALOG_PROBLEMS                                                     \
     " SELECT d.line, 'serial' AS field,"                                     \
@@ -169,7 +170,29 @@ const vbp_op_t  vbp_import_ops[] = {
     "  AND ($3 <> 'pending' OR EXISTS (SELECT 1 FROM filing_lines l"         \
     "       WHERE l.catalog_line_id = c.id))"                                \
     "  AND NOT EXISTS (SELECT 1 FROM catalog_import_rows s"                  \
-    "   WHERE s.import_key = $1 AND s.serial = c.serial)"
+    "   WHERE s.import_key = $1 AND s.serial = c.serial)"                    \
+    " UNION ALL"                                                             \
+    /* a line a hospital filed keeps its meaning: figures filed, reviewed  \
+     * and perhaps approved up to the alliance are of that product */      \
+    " SELECT s.line, 'serial', '流水号 ' || s.serial || ' 已有医疗机构填报，'"   \
+    "  || '不能修改其' || concat_ws('、',"                                   \
+    "   CASE WHEN s.category <> c.category THEN '大项' END,"                 \
+    "   CASE WHEN s.subcategory <> c.subcategory THEN '小项' END,"           \
+    "   CASE WHEN s.certificate <> c.certificate THEN '注册证' END,"         \
+    "   CASE WHEN s.manufacturer <> c.manufacturer THEN '生产企业' END,"     \
+    "   CASE WHEN s.product_name <> c.product_name THEN '产品名称' END,"     \
+    "   CASE WHEN s.spec <> c.spec THEN '规格' END,"                         \
+    "   CASE WHEN s.unit <> c.unit THEN '单位' END)"                         \
+    "  || '；请以新流水号增加该产品'"                                            \
+    " FROM catalog_import_rows s JOIN catalog_lines c"                       \
+    "  ON c.project_id = $2::integer AND c.serial = s.serial"                \
+    " WHERE s.import_key = $1"                                               \
+    "  AND (s.category, s.subcategory, s.certificate, s.manufacturer,"       \
+    "       s.product_name, s.spec, s.unit)"                                 \
+    "   IS DISTINCT FROM (c.category, c.subcategory, c.certificate,"         \
+    "       c.manufacturer, c.product_name, c.spec, c.unit)"                 \
+    "  AND EXISTS (SELECT 1 FROM filing_lines l"                             \
+    "              WHERE l.catalog_line_id = c.id)"
 
 
 const vbp_stmt_t  vbp_import_stmts[] = {

@@ -1027,18 +1027,20 @@ static int
 review_export(vbp_call_t *call)
 {
     int          rc;
-    PGresult    *res;
+    char         project[24], path[256];
+    const char  *params[2];
 
-    rc = review_scoped_query(call, "review_export", &res);
+    rc = review_scope(call, project, sizeof(project), path, sizeof(path));
     if (rc != 0) {
         return rc < 0 ? -1 : 0;
     }
 
-    rc = vbp_csv_answer(call, "省份,大项,小项,生产企业,注册证,"
-                              "上年度采购总量,下年度需求总量", res);
-    PQclear(res);
+    params[0] = project;
+    params[1] = path;
 
-    return rc;
+    return vbp_csv_download(call, "省份,大项,小项,生产企业,注册证,"
+                                  "上年度采购总量,下年度需求总量",
+                            "review_export", 2, params, "报量汇总.csv");
 }
 
 

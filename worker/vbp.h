@@ -168,7 +168,8 @@ int vbp_csv_feed(vbp_csv_t *csv, const char *buf, size_t len);
 int vbp_csv_finish(vbp_csv_t *csv);
 int vbp_csv_header(vbp_buf_t *out, const char *header);
 int vbp_csv_cell(vbp_buf_t *out, const char *s, int last);
-int vbp_csv_answer(vbp_call_t *call, const char *header, PGresult *res);
+int vbp_csv_download(vbp_call_t *call, const char *header, const char *stmt,
+    int nparams, const char *const *params, const char *filename);
 
 /* xlsx.c: the first sheet's rows; NULL, or why the file cannot be read */
 const char *vbp_xlsx_read(const char *path, vbp_record_pt record,
@@ -178,6 +179,10 @@ const char *vbp_xlsx_read(const char *path, vbp_record_pt record,
 long vbp_utf8_next(const unsigned char **p);
 const char *vbp_text_check(const char *s, size_t len, size_t *chars);
 const char *vbp_text_plain_name(const char *s);
+
+/* store.c: files made for a download, sent by nginx */
+int vbp_store_create(const char *ext, char *uri, size_t len);
+void vbp_store_discard(const char *uri);
 
 /* log.c */
 void vbp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -202,6 +207,9 @@ int vbp_db_exec(vbp_db_t *db, const char *sql);
 void vbp_db_note_conflict(vbp_db_t *db, PGresult *res);
 int vbp_db_run(vbp_db_t *db, const char *stmt, int nparams,
     const char *const *params);
+int vbp_db_rows(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params, int (*row)(void *data, PGresult *res),
+    void *data);
 int vbp_db_value(vbp_db_t *db, const char *stmt, int nparams,
     const char *const *params, char *out, size_t len);
 
