@@ -69,6 +69,13 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       "  AND i.chain = 'demand' AND i.region_id = $2::integer"
       "  AND i.level = $3" },
 
+    /* a project the actor takes part in: the alliance all, a bureau one
+     * with an item in its region (else it looks like no project at all) */
+    { "review_project_visible",
+      "SELECT count(*) FROM projects p WHERE p.id = $1::integer"
+      "  AND ($2 = 'alliance' OR EXISTS (SELECT 1 FROM review_items i"
+      "   WHERE i.project_id = p.id AND i.scope_path LIKE $3 || '%'))" },
+
     /* a region the actor covers, by code */
     { "review_region_path",
       "SELECT coalesce((SELECT path FROM regions WHERE code = $1"
@@ -621,7 +628,7 @@ review_scope(vbp_call_t *call, char *project, size_t plen, char *path,
 {
     const char  *code, *own;
     char         value[256];
-    const char  *params[2];
+    const char  *params[3];
 
     if (vbp_arg_id(call, "project", project, plen) != 0) {
         return 1;
@@ -630,8 +637,24 @@ review_scope(vbp_call_t *call, char *project, size_t plen, char *path,
     own = vbp_actor_path(call);
     code = vbp_arg_string(call, "region", 0, 12, NULL);
 
-    if (own == NULL) {
+    if (own == NULL || vbp_actor_str(call, "role") == NULL) {
         vbp_fail_unauthenticated(call);
+        return 1;
+    }
+
+    params[0] = project;
+    params[1] = vbp_actor_str(call, "role");
+    params[2] = own;
+
+    if (vbp_db_value(call->db, "review_project_visible", 3, params, value,
+                     sizeof(value))
+        < 0)
+    {
+        return -1;
+    }
+
+    if (strcmp(value, "0") == 0) {
+        vbp_fail(call, 404, "not_found", "未找到该报量项目，或不在您的管辖范围内");
         return 1;
     }
 
