@@ -317,7 +317,15 @@ ngx_http_vbp_redirect_target(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
     ngx_str_t    next;
     const char  *arg;
 
-    arg = ctx ? json_string_value(json_object_get(ctx->args, "next")) : NULL;
+    /* where the operation's answer says to go on (a new record's own
+     * page), else the form's "next": a path under vbp_redirect's either way */
+    arg = ctx ? json_string_value(json_object_get(
+                    json_object_get(ctx->reply, "data"), "next"))
+              : NULL;
+
+    if (arg == NULL && ctx) {
+        arg = json_string_value(json_object_get(ctx->args, "next"));
+    }
 
     next.data = (u_char *) arg;
     next.len = arg ? ngx_strlen(arg) : 0;

@@ -176,7 +176,7 @@ like($hd->{'content-type'}, qr{^text/csv; charset=utf-8}, '... as CSV');
 like($hd->{'content-disposition'}, qr/^attachment; filename="file.csv"; filename\*=UTF-8''%E6%8A%A5%E9%87%8F%E6%B1%87%E6%80%BB\.csv$/,
      '... an attachment named 报量汇总.csv');
 my @csv = split /\r\n/, Encode::decode_utf8($csv);
-is($csv[0], "\x{feff}省份,大项,小项,生产企业,注册证,上年度采购总量,下年度需求总量", '... UTF-8 with a BOM, the header of SPEC §3');
+is($csv[0], "\x{feff}省份,大项,小项,生产企业,注册证,上年度采购总数量,下年度采购总数量", '... UTF-8 with a BOM, the header of SPEC §3');
 my ($ly, $dm) = (0, 0);
 for (@csv[1 .. $#csv]) { my @f = /"([^"]*)"/g; $ly += $f[5]; $dm += $f[6] }
 is($dm, 100, '... its demand adds up to the filing\'s');

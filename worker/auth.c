@@ -662,7 +662,7 @@ auth_home(vbp_call_t *call)
     int          i;
     size_t       k;
     char         org[24], uid[24];
-    json_t      *menu, *perms, *p, *deadlines;
+    json_t      *menu, *perms, *p, *deadlines, *notices;
     PGresult    *res;
     const char  *role, *title, *params[2];
 
@@ -713,14 +713,18 @@ auth_home(vbp_call_t *call)
     }
 
     deadlines = NULL;
-    if (vbp_review_deadlines(call, org, &deadlines) != 0) {
+    notices = NULL;
+    if (vbp_review_deadlines(call, org, &deadlines) != 0
+        || vbp_notices_home(call, &notices) != 0)
+    {
         PQclear(res);
         json_decref(menu);
+        json_decref(deadlines);
         return -1;
     }
 
     call->data = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:o,"
-                           " s:I, s:o}",
+                           " s:I, s:o, s:o}",
                            "org", "code", PQgetvalue(res, 0, 0),
                            "name", PQgetvalue(res, 0, 1),
                            "kind", role,
@@ -735,7 +739,8 @@ auth_home(vbp_call_t *call)
                             * the page's section then shows once */
                            "reminders", json_array_size(deadlines)
                                         ? json_pack("{s:o}", "items", deadlines)
-                                        : (json_decref(deadlines), json_null()));
+                                        : (json_decref(deadlines), json_null()),
+                           "notices", notices ? notices : json_null());
     PQclear(res);
 
     return call->data ? 0 : -1;

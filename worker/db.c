@@ -22,6 +22,7 @@ static const vbp_stmt_t  *vbp_stmt_lists[] = {
     vbp_review_stmts,
     vbp_filing_stmts,
     vbp_files_stmts,
+    vbp_notice_stmts,
     NULL
 };
 

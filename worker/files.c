@@ -35,14 +35,28 @@
 #define FILES_RATE_WINDOW  600
 
 
+#define FILES_NOTICE_MAX   10
+
+
 static int files_upload(vbp_call_t *call);
 static int files_download(vbp_call_t *call);
+static int files_notice_attach(vbp_call_t *call);
+static int files_notice_detach(vbp_call_t *call);
+static int files_notice_file(vbp_call_t *call);
 
 
 const vbp_op_t  vbp_files_ops[] = {
-    { "files.upload", files_upload, 1, 0, "report", NULL, NULL },
-    { "files.download", files_download, 1, 0, "report", NULL, NULL },
-    { NULL, NULL, 0, 0, NULL, NULL, NULL }
+    { .name = "files.upload", .handler = files_upload, .needs_actor = 1,
+      .permission = "report" },
+    { .name = "files.download", .handler = files_download, .needs_actor = 1,
+      .permission = "report" },
+    { .name = "notices.attach", .handler = files_notice_attach,
+      .needs_actor = 1, .permission = "notice.publish" },
+    { .name = "notices.detach", .handler = files_notice_detach,
+      .needs_actor = 1, .permission = "notice.publish" },
+    { .name = "notices.file", .handler = files_notice_file, .needs_actor = 1,
+      .permission = "home" },
+    { .name = NULL }
 };
 
 
@@ -80,6 +94,7 @@ const vbp_stmt_t  vbp_files_stmts[] = {
     { "files_release",
       "DELETE FROM uploads u WHERE u.sha256 = $1"
       "  AND NOT EXISTS (SELECT 1 FROM item_files x WHERE x.sha256 = $1)"
+      "  AND NOT EXISTS (SELECT 1 FROM notice_files f WHERE f.sha256 = $1)"
       "  AND NOT EXISTS (SELECT 1 FROM projects p"
       "                  WHERE p.commitment_sha = $1)"
       " RETURNING u.sha256" },
@@ -132,6 +147,31 @@ const vbp_stmt_t  vbp_files_stmts[] = {
       "  FROM review_items i WHERE i.project_id = p.id"
       "   AND i.scope_path LIKE $3 || '%'"
       "   AND ($2 <> 'hospital' OR i.org_id = $4::integer)))" },
+
+    /* a notice's attachments: its publisher's org only, locked */
+    { "files_notice_own",
+      "SELECT (SELECT count(*) FROM notice_files f"
+      "  WHERE f.notice_id = n.id) FROM notices n"
+      " WHERE n.id = $1::bigint AND n.author_org_id = $2::integer"
+      "  AND n.withdrawn_at IS NULL FOR UPDATE" },
+
+    { "files_notice_attach",
+      "INSERT INTO notice_files (notice_id, sha256, filename)"
+      " VALUES ($1::bigint, $2, $3) ON CONFLICT (notice_id, sha256)"
+      " DO UPDATE SET filename = EXCLUDED.filename" },
+
+    { "files_notice_detach",
+      "DELETE FROM notice_files WHERE notice_id = $1::bigint AND sha256 = $2"
+      " RETURNING sha256" },
+
+    /* an attachment of a notice meant for the reader, or its own org's */
+    { "files_notice_get",
+      "SELECT f.sha256, u.content_type, f.filename"
+      " FROM notice_files f JOIN notices n ON n.id = f.notice_id"
+      " JOIN uploads u ON u.sha256 = f.sha256"
+      " WHERE f.notice_id = $1::bigint AND f.sha256 = $2"
+      "  AND (n.author_org_id = $3::integer"
+      "       OR vbp_notice_for(n, $3::integer, $4, $5))" },
 
     { NULL, NULL }
 };
@@ -691,4 +731,232 @@ files_download(vbp_call_t *call)
     rc = call->data ? 0 : -1;
 
     return rc;
+}
+
+
+/* the notice of args.id, the actor's org's own and not withdrawn, locked:
+ * 0 (its attachments counted in *count), 1 answered, -1 */
+static int
+files_notice_own(vbp_call_t *call, char *id, size_t len, long *count)
+{
+    char         org[24], n[24];
+    const char  *params[2];
+
+    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0) {
+        vbp_fail_unauthenticated(call);
+        return 1;
+    }
+
+    if (vbp_arg_id(call, "id", id, len) != 0) {
+        return 1;
+    }
+
+    params[0] = id;
+    params[1] = org;
+
+    switch (vbp_db_value(call->db, "files_notice_own", 2, params, n,
+                         sizeof(n)))
+    {
+    case 1:
+        *count = atol(n);
+        return 0;
+    case 0:
+        vbp_fail(call, 404, "not_found", "公告不存在或已撤销");
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+
+/*
+ * POST (the body is the file) ?id=&name=: a PDF attached to the org's own
+ * announcement, at most FILES_NOTICE_MAX of them
+ */
+static int
+files_notice_attach(vbp_call_t *call)
+{
+    int          rc;
+    char         id[24], uid[24], key[64], tmp[4200], size[24], name[200];
+    char         sha256[crypto_hash_sha256_BYTES * 2 + 1];
+    long         count;
+    long long    bytes;
+    const char  *path, *type, *ext, *params[3];
+
+    path = vbp_upload_path(call, "file", "请选择要上传的文件");
+    if (path == NULL || call->status) {
+        return 0;
+    }
+
+    if (vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0) {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    rc = files_notice_own(call, id, sizeof(id), &count);
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+
+    if (count >= FILES_NOTICE_MAX) {
+        vbp_field_error(call, "file", "每个公告最多 10 个附件");
+        vbp_fail(call, 409, "too_many", "每个公告最多 10 个附件");
+        return 0;
+    }
+
+    snprintf(key, sizeof(key), "vbp:uploads:%s", uid);
+    if (vbp_redis_count(key, FILES_RATE_WINDOW, 1) > FILES_RATE) {
+        vbp_fail(call, 429, "throttled", "上传过于频繁，请稍后再试");
+        return 0;
+    }
+
+    rc = files_hash(call, path, tmp, sizeof(tmp), sha256, sizeof(sha256),
+                    &type, &ext, &bytes);
+    if (rc != 0) {
+        return rc > 0 ? 0 : -1;
+    }
+
+    /* policy files are read as PDFs (seed 002's 政策文件) */
+    if (strcmp(type, "application/pdf") != 0) {
+        (void) unlink(tmp);
+        vbp_field_error(call, "file", "公告附件只能是 PDF 文件");
+        vbp_fail(call, 415, "unsupported_type", "公告附件只能是 PDF 文件");
+        return 0;
+    }
+
+    snprintf(size, sizeof(size), "%lld", bytes);
+    params[0] = sha256;
+    params[1] = size;
+    params[2] = type;
+
+    if (vbp_db_run(call->db, "files_insert", 3, params) != 0) {
+        (void) unlink(tmp);
+        return -1;
+    }
+
+    if (files_place(tmp, sha256) != 0) {
+        return -1;
+    }
+
+    (void) files_name(call, "附件", ext, name, sizeof(name));
+
+    params[0] = id;
+    params[1] = sha256;
+    params[2] = name;
+
+    if (vbp_db_run(call->db, "files_notice_attach", 3, params) != 0
+        || vbp_audit_detail(call, "file_uploaded", "notice", id, NULL, NULL,
+                            NULL, json_pack("{s:s, s:s, s:s, s:I}",
+                                            "kind", "notice_file",
+                                            "name", name, "sha256", sha256,
+                                            "bytes", (json_int_t) bytes),
+                            NULL)
+           != 0)
+    {
+        return -1;
+    }
+
+    call->status = 201;
+    call->data = json_pack("{s:s, s:s, s:s, s:I}", "message", "附件已上传",
+                           "name", name, "sha256", sha256,
+                           "bytes", (json_int_t) bytes);
+
+    return call->data ? 0 : -1;
+}
+
+
+/* POST {id, sha256}: an attachment taken off the org's own announcement */
+static int
+files_notice_detach(vbp_call_t *call)
+{
+    int          rc;
+    char         id[24], gone[80];
+    long         count;
+    const char  *sha256, *params[2];
+
+    sha256 = vbp_arg_string(call, "sha256", 64, 64, "请选择附件");
+    if (call->status) {
+        return 0;
+    }
+
+    rc = files_notice_own(call, id, sizeof(id), &count);
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+
+    params[0] = id;
+    params[1] = sha256;
+
+    rc = vbp_db_value(call->db, "files_notice_detach", 2, params, gone,
+                      sizeof(gone));
+    if (rc < 0) {
+        return -1;
+    }
+
+    if (rc == 0) {
+        vbp_fail(call, 404, "not_found", "附件不存在");
+        return 0;
+    }
+
+    if (files_release(call, gone) != 0
+        || vbp_audit_detail(call, "file_removed", "notice", id, NULL, NULL,
+                            NULL, json_pack("{s:s}", "sha256", gone), NULL)
+           != 0)
+    {
+        return -1;
+    }
+
+    call->data = json_pack("{s:s}", "message", "附件已删除");
+
+    return call->data ? 0 : -1;
+}
+
+
+/* GET {id, sha256, inline}: an attachment of a notice the actor may read */
+static int
+files_notice_file(vbp_call_t *call)
+{
+    char         id[24], org[24], uri[128];
+    PGresult    *res;
+    const char  *sha256, *params[5];
+
+    sha256 = vbp_arg_string(call, "sha256", 64, 64, "请选择附件");
+    if (call->status || vbp_arg_id(call, "id", id, sizeof(id)) != 0) {
+        return 0;
+    }
+
+    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0
+        || vbp_actor_str(call, "role") == NULL || vbp_actor_path(call) == NULL)
+    {
+        vbp_fail_unauthenticated(call);
+        return 0;
+    }
+
+    params[0] = id;
+    params[1] = sha256;
+    params[2] = org;
+    params[3] = vbp_actor_str(call, "role");
+    params[4] = vbp_actor_path(call);
+
+    res = vbp_db_query(call->db, "files_notice_get", 5, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        vbp_fail(call, 404, "not_found", "附件不存在，或不是发给本单位的");
+        return 0;
+    }
+
+    snprintf(uri, sizeof(uri), FILES_URI "%.2s/%s", PQgetvalue(res, 0, 0),
+             PQgetvalue(res, 0, 0) + 2);
+
+    call->data = json_pack("{s:s, s:s, s:s, s:b}", "accel", uri,
+                           "content_type", PQgetvalue(res, 0, 1),
+                           "filename", PQgetvalue(res, 0, 2),
+                           "inline", vbp_arg_flag(call, "inline"));
+    PQclear(res);
+
+    return call->data ? 0 : -1;
 }

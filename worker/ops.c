@@ -25,6 +25,7 @@ static const vbp_op_t  *vbp_op_lists[] = {
     vbp_review_ops,
     vbp_filing_ops,
     vbp_files_ops,
+    vbp_notice_ops,
     NULL
 };
 
@@ -588,6 +589,44 @@ vbp_arg_string(vbp_call_t *call, const char *name, size_t min, size_t max,
     }
 
     return s;
+}
+
+
+/* a text of several lines (a notice's body): as vbp_arg_string(), with
+ * line ends allowed; "" when absent, NULL (the error set) when wrong */
+const char *
+vbp_arg_text(vbp_call_t *call, const char *name, size_t max)
+{
+    char         msg[64];
+    size_t       chars;
+    json_t      *v;
+    const char  *why;
+
+    v = json_object_get(call->args, name);
+
+    if (v == NULL || json_is_null(v)) {
+        return "";
+    }
+
+    if (!json_is_string(v)) {
+        vbp_field_error(call, name, "应为文本");
+        return NULL;
+    }
+
+    why = vbp_text_check_lines(json_string_value(v), json_string_length(v),
+                               &chars);
+    if (why) {
+        vbp_field_error(call, name, why);
+        return NULL;
+    }
+
+    if (chars > max) {
+        snprintf(msg, sizeof(msg), "最多 %zu 个字符", max);
+        vbp_field_error(call, name, msg);
+        return NULL;
+    }
+
+    return json_string_value(v);
 }
 
 

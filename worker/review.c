@@ -1062,7 +1062,7 @@ review_export(vbp_call_t *call)
     params[1] = path;
 
     return vbp_csv_download(call, "省份,大项,小项,生产企业,注册证,"
-                                  "上年度采购总量,下年度需求总量",
+                                  "上年度采购总数量,下年度采购总数量",
                             "review_export", 2, params, "报量汇总.csv");
 }
 

@@ -116,6 +116,44 @@ vbp_text_check(const char *s, size_t len, size_t *chars)
 }
 
 
+/* as vbp_text_check(), for a text of several lines: line ends (LF, CR)
+ * and tabs are allowed, every other control character is not */
+const char *
+vbp_text_check_lines(const char *s, size_t len, size_t *chars)
+{
+    size_t       n, start, total;
+    const char  *why;
+
+    total = 0;
+
+    for (start = 0, n = 0; n <= len; n++) {
+        if (n < len && s[n] != '\n' && s[n] != '\r' && s[n] != '\t') {
+            continue;
+        }
+
+        if (n > start) {
+            size_t  part;
+
+            why = vbp_text_check(s + start, n - start, &part);
+            if (why) {
+                return why;
+            }
+
+            total += part;
+        }
+
+        total += n < len;
+        start = n + 1;
+    }
+
+    if (chars) {
+        *chars = total;
+    }
+
+    return NULL;
+}
+
+
 /*
  * NULL when s holds only Chinese characters, letters and digits (the names
  * of sub-accounts, seed 001), else the message

@@ -178,6 +178,7 @@ const char *vbp_xlsx_read(const char *path, vbp_record_pt record,
 /* text.c */
 long vbp_utf8_next(const unsigned char **p);
 const char *vbp_text_check(const char *s, size_t len, size_t *chars);
+const char *vbp_text_check_lines(const char *s, size_t len, size_t *chars);
 const char *vbp_text_plain_name(const char *s);
 
 /* store.c: files made for a download, sent by nginx */
@@ -246,6 +247,7 @@ const char *vbp_actor_path(vbp_call_t *call);
 int vbp_actor_has(vbp_call_t *call, const char *permission);
 int vbp_arg_page(vbp_call_t *call, long *limit, long *offset, long *page);
 int vbp_arg_flag(vbp_call_t *call, const char *name);
+const char *vbp_arg_text(vbp_call_t *call, const char *name, size_t max);
 const char *vbp_arg_choice(vbp_call_t *call, const char *name,
     const char *const *choices, const char *missing);
 int vbp_arg_ids(vbp_call_t *call, const char *name, char *out, size_t len,
@@ -323,6 +325,10 @@ int vbp_filing_lines(vbp_call_t *call, const char *item);
 int vbp_filing_totals(vbp_call_t *call, const char *item);
 int vbp_filing_item(vbp_call_t *call, char *id, size_t len);
 extern const vbp_op_t    vbp_files_ops[];
+/* notices.c: 公告通知 */
+extern const vbp_op_t    vbp_notice_ops[];
+extern const vbp_stmt_t  vbp_notice_stmts[];
+int vbp_notices_home(vbp_call_t *call, json_t **out);
 extern const vbp_stmt_t  vbp_files_stmts[];
 
 /* pool.c */

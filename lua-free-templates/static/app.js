@@ -269,19 +269,34 @@ document.addEventListener('DOMContentLoaded', function () {
 // it was refused next to the input.
 document.addEventListener('DOMContentLoaded', function () {
   var csrf = document.querySelector('input[name=_csrf]');
-  document.querySelectorAll('input[type=file][data-upload-kind]').forEach(function (input) {
+  document.querySelectorAll('input[type=file][data-upload-kind], input[type=file][data-upload-url]').forEach(function (input) {
     input.addEventListener('change', function () {
       var file = input.files && input.files[0];
-      var box = document.getElementById('upload-error');
       if (!file) { return; }
-      var q = 'project=' + encodeURIComponent(input.getAttribute('data-project')) +
+      // the refusal is said next to the input that was refused
+      var box = input.uploadError;
+      if (!box) {
+        box = input.uploadError = document.createElement('span');
+        box.className = 'field-error upload-error';
+        box.setAttribute('role', 'alert');
+        box.hidden = true;
+        (input.closest('label') || input).insertAdjacentElement('afterend', box);
+      }
+      box.hidden = true;
+      // a notice's attachments go to their own place (data-upload-url)
+      var url = input.getAttribute('data-upload-url');
+      if (url) {
+        url += '&name=' + encodeURIComponent(file.name);
+      } else {
+        url = '/api/files/upload?project=' + encodeURIComponent(input.getAttribute('data-project')) +
               '&kind=' + encodeURIComponent(input.getAttribute('data-upload-kind')) +
               '&name=' + encodeURIComponent(file.name);
-      var cert = input.getAttribute('data-certificate');
-      if (cert) {
-        q += '&certificate=' + encodeURIComponent(cert);
+        var cert = input.getAttribute('data-certificate');
+        if (cert) {
+          url += '&certificate=' + encodeURIComponent(cert);
+        }
       }
-      fetch('/api/files/upload?' + q, {
+      fetch(url, {
         method: 'POST', credentials: 'same-origin', body: file,
         headers: { 'Content-Type': 'application/octet-stream',
                    'X-CSRF-Token': csrf ? csrf.value : '' }
@@ -292,11 +307,13 @@ document.addEventListener('DOMContentLoaded', function () {
           var e = j.error || {};
           var msg = (e.fields && (e.fields.file || e.fields.certificate || e.fields.kind)) ||
                     e.message || '上传失败';
-          if (box) { box.textContent = msg; box.hidden = false; }
+          box.textContent = msg;
+          box.hidden = false;
           input.setAttribute('aria-invalid', 'true');
         });
       }).catch(function () {
-        if (box) { box.textContent = '上传失败，请检查网络后重试'; box.hidden = false; }
+        box.textContent = '上传失败，请检查网络后重试';
+        box.hidden = false;
       });
     });
   });

@@ -19,6 +19,9 @@
 -- both to fire (vbp_chain_fire) and to offer (vbp_chain_actions): a page
 -- shows exactly the buttons the chain would accept.
 
+-- (Every move's event and audit row are written with it, and the notice
+-- its transition names: vbp_chain_notify, migration 010.)
+
 -- the order a page offers a level's actions in
 ALTER TABLE chain_transitions ADD COLUMN sort integer NOT NULL DEFAULT 0;
 
@@ -139,13 +142,19 @@ DECLARE
     froms   text[] := '{}';
     seen    bigint[] := '{}';
     i       integer;
+    guarded   boolean;
+    notifies  boolean;
 BEGIN
     -- the level above first: what 'parent_open' reads cannot change under
     -- it, and a parent's own transition (FOR UPDATE below) waits for it
-    IF EXISTS (SELECT 1 FROM chain_transitions t
-               WHERE t.chain = p_chain AND t.action = p_action
-                 AND t.actor_kind = p_actor_kind AND t.guard = 'parent_open')
-    THEN
+    SELECT coalesce(bool_or(t.guard = 'parent_open'), false),
+           coalesce(bool_or(t.notify IS NOT NULL), false)
+    INTO guarded, notifies
+    FROM chain_transitions t
+    WHERE t.chain = p_chain AND t.action = p_action
+      AND t.actor_kind = p_actor_kind;
+
+    IF guarded THEN
         PERFORM 1 FROM review_items p
         WHERE p.id IN (SELECT r.parent_id FROM review_items r
                        WHERE r.id = ANY (p_items) AND r.chain = p_chain
@@ -244,6 +253,14 @@ BEGIN
 
         RETURN NEXT;
     END LOOP;
+
+    -- the org a move concerns hears of it on its home page (migration 010)
+    IF notifies THEN
+        PERFORM vbp_chain_notify(p_chain, p_action,
+                    ARRAY(SELECT moved[k] FROM generate_subscripts(moved, 1) k
+                          WHERE tos[k] <> froms[k]),
+                    p_reason);
+    END IF;
 END
 $$;
 
