@@ -546,7 +546,7 @@ vbp_chain_item(vbp_call_t *call, const char *id, const char *org)
 
     if (json_object_set_new(detail, "files",
                             vbp_rows_json(res, chain_file_names,
-                                          "ssssissb"))
+                                          "ssssisssb"))
         != 0)
     {
         PQclear(res);

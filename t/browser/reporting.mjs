@@ -90,7 +90,7 @@ try {
   ok(await page.inputValue('#contact') === '张三', '... and keeps the contact typed');
   await upload(page, '#upload-commitment');
   await upload(page, '#upload-summary');
-  ok((await page.locator('#files li a').count()) === 2, 'the letter and the summary sheet are uploaded');
+  ok((await page.locator('#files li').count()) === 2, 'the letter and the summary sheet are uploaded');
   await page.fill('#contact', '张三');
   await page.fill('#phone', '024-12345678');
   await page.screenshot({ path: out + '/filing.png', fullPage: true });
