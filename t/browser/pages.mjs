@@ -2,9 +2,8 @@
 // signs in, opens every entry of its menu and every action page, and on
 // each checks the answer (200), the menu with its current entry marked,
 // no console error, and axe-core with no serious or critical violation.
-// Full-page screenshots of every page at 1366 px, three at 390 px (the
-// menu folded, tables scrolling in their box, nothing wider than the
-// screen).  VBP_USERS: "role:username ..." (every one with VBP_PASSWORD).
+// Full-page screenshots of every page at 1366 px and at 390 px (nothing
+// wider than the screen); three at 390 px check the menu folds.  VBP_USERS: "role:username ..." (every one with VBP_PASSWORD).
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { base, out, ok, launch, signIn } from './lib.mjs';
@@ -33,6 +32,8 @@ const actions = {
   '/review': ['a#go-progress', 'a#go-confirm', 'a[href^="/review/item?id="]'],
   '/review/summary': ['a#go-progress', 'a[href^="/review/item?id="]', 'a[href^="/review?"]',
                       'a[href^="/review/summary?"][href*="region="]'],
+  '/notices': ['a[href^="/notices/view?id="]'],
+  '/notices/manage': ['/notices/new', 'a[href^="/notices/edit?id="]', 'a[href^="/notices/readers?id="]'],
 };
 
 async function walk(page, role, path, errors, seen) {
@@ -72,6 +73,13 @@ async function check(page, role, path, errors, shot) {
     await page.screenshot({ path: `${out}/${shot}.png`, fullPage: true });
     console.log(`ok - screenshot ${shot}.png`);
   }
+  // the same page on a 390 px phone: nothing wider than the screen
+  if (page.phone) {
+    await page.phone.goto(base + path);
+    const wide = await page.phone.evaluate(() => document.documentElement.scrollWidth);
+    check_ok(wide <= 390, `${role} ${path} at 390 px: nothing wider than the screen (${wide})`);
+    if (shot) await page.phone.screenshot({ path: `${out}/${shot}-390.png`, fullPage: true });
+  }
 }
 
 try {
@@ -84,6 +92,9 @@ try {
 
     await signIn(page, context, username, password);
     ok(new URL(page.url()).pathname === '/', `${role}: signed in`);
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    page.phone = await phone.newPage();
+    await signIn(page.phone, phone, username, password);
     const menu = await page.$$eval('nav.menu a', l => l.map(a => a.getAttribute('href')));
     ok(menu.length >= 2, `${role}: a menu of ${menu.length} entries`);
 
@@ -97,6 +108,7 @@ try {
     errors.length = 0;                     // the browser logs the 404 itself
 
     await context.close();
+    await phone.close();
   }
 
   // three pages on a 390 px phone: the menu folds, tables scroll in their box
