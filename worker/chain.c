@@ -122,8 +122,6 @@ static const char *const  chain_file_names[] = {
 };
 
 
-static void chain_refusal(vbp_call_t *call, PGresult *res, int row,
-    const char *action_title);
 
 
 /* the words of a window's name, as the project form says them */
@@ -196,7 +194,11 @@ vbp_chain_fire_call(vbp_call_t *call, const char *chain, const char *action,
     for (row = 0; row < PQntuples(res); row++) {
         if (strcmp(PQgetvalue(res, row, 1), "ok") != 0) {
             if (refused++ == 0) {
-                chain_refusal(call, res, row, PQgetvalue(res, row, 5));
+                vbp_chain_refused(call, PQgetvalue(res, row, 1),
+                                  PQgetvalue(res, row, 2),
+                                  PQgetvalue(res, row, 3),
+                                  PQgetvalue(res, row, 4),
+                                  PQgetvalue(res, row, 5));
             }
         }
     }
@@ -252,20 +254,23 @@ vbp_chain_fire_call(vbp_call_t *call, const char *chain, const char *action,
 }
 
 
-/* the first refusal of a batch says what is wrong, in the manuals' words */
-static void
-chain_refusal(vbp_call_t *call, PGresult *res, int row,
-    const char *action_title)
+/*
+ * The first refusal of a batch says what is wrong, in the manuals' words:
+ * the chain's outcome for an item (vbp_chain_fire), its state's title, the
+ * detail, its name and the action's title.
+ */
+void
+vbp_chain_refused(vbp_call_t *call, const char *outcome, const char *state,
+    const char *detail, const char *name, const char *action_title)
 {
     char         msg[2048], window[16], *w[4], *p;
     int          n;
-    const char  *outcome, *name, *state, *detail, *act;
+    const char  *act;
 
-    outcome = PQgetvalue(res, row, 1);
-    state = PQgetvalue(res, row, 2);
-    detail = PQgetvalue(res, row, 3);
-    name = PQgetvalue(res, row, 4);
-    act = *action_title ? action_title : "执行此操作";
+    state = state ? state : "";
+    detail = detail ? detail : "";
+    name = name ? name : "";
+    act = action_title && *action_title ? action_title : "执行此操作";
 
     if (strcmp(outcome, "not_found") == 0) {
         vbp_fail(call, 404, "not_found", "未找到该记录，或不在您的管辖范围内");

@@ -111,6 +111,60 @@ vbp_db_query(vbp_db_t *db, const char *stmt, int nparams,
 
 
 /*
+ * A statement that may refuse: a function that judges raises SQLSTATE
+ * VB422 with what it refused as JSON in the error's detail (its statement,
+ * alone in its transaction, left nothing behind).  The result, or NULL:
+ * with *refusal set (a new reference) when refused, else a failure
+ * (logged, as vbp_db_query).
+ */
+PGresult *
+vbp_db_query_judged(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params, json_t **refusal)
+{
+    PGresult        *res;
+    const char      *state, *detail;
+    ExecStatusType   st;
+
+    *refusal = NULL;
+
+    if (db->conn == NULL) {
+        return NULL;
+    }
+
+    res = PQexecPrepared(db->conn, stmt, nparams, params, NULL, NULL, 0);
+    st = PQresultStatus(res);
+
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        return res;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+
+    if (state && strcmp(state, "VB422") == 0 && detail) {
+        *refusal = json_loads(detail, 0, NULL);
+        PQclear(res);
+
+        if (*refusal == NULL) {
+            vbp_log("statement \"%s\": a refusal that is not JSON", stmt);
+        }
+
+        return NULL;
+    }
+
+    vbp_log("statement \"%s\" failed: %s", stmt, PQerrorMessage(db->conn));
+    vbp_db_note_conflict(db, res);
+    PQclear(res);
+
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        db->broken = 1;
+    }
+
+    return NULL;
+}
+
+
+/*
  * a deadlock or a serialization failure says nothing about the operation:
  * run again, it will most likely pass (vbp_call_execute does so once)
  */

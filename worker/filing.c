@@ -49,7 +49,8 @@ const vbp_op_t  vbp_filing_ops[] = {
     { "projects.update", projects_save, 1, 0, "report.projects", "update",
       NULL },
     { "filing.get", filing_get, 1, 0, "report.file", NULL, NULL },
-    { "filing.save", filing_save, 1, 0, "report.file", NULL, NULL },
+    { .name = "filing.save", .handler = filing_save, .needs_actor = 1,
+      .one_statement = 1, .permission = "report.file" },
     { "filing.submit", filing_submit, 1, 0, "report.file", NULL, NULL },
     { "filing.withdraw", filing_withdraw, 1, 0, "report.file", NULL, NULL },
     { NULL, NULL, 0, 0, NULL, NULL, NULL }
@@ -257,10 +258,12 @@ const vbp_stmt_t  vbp_filing_stmts[] = {
       "  AND i.chain = 'demand' AND i.level = 'hospital'"
       "  AND i.org_id = $2::integer" },
 
+    /* 暂存 of a page, whole, in one statement (migration 012) */
     { "filing_save",
-      "SELECT line_id, field, code, detail FROM vbp_filing_save($1::bigint,"
-      " $2::integer[], $3::integer[], $4::integer[], $5::integer[],"
-      " $6::boolean[], $7::text[])" },
+      "SELECT vbp_filing_page_save($1::integer, $2::integer, $3, $4::integer,"
+      " $5, $6::inet, $7::integer[], $8::integer[], $9::integer[],"
+      " $10::integer[], $11::boolean[], $12::text[], $13::integer[],"
+      " $14::boolean)" },
 
     { "filing_contact",
       "UPDATE filings SET contact = $2, phone = $3, below_reason = $4"
@@ -346,13 +349,6 @@ const vbp_stmt_t  vbp_filing_stmts[] = {
       "  AND vbp_beyond(l.last_year, l.demand, p.threshold_pct)"
       "  AND btrim(l.change_note) = ''"
       " ORDER BY c.serial LIMIT 50" },
-
-    { "filing_audit_save",
-      "INSERT INTO audit_log (actor_user_id, actor_name, actor_org_id, ip,"
-      "  action, target_type, target_id, detail, scope_path)"
-      " SELECT $2::integer, $3, $4::integer, $5::inet, 'filing_saved',"
-      "  'review_item', i.id::text, jsonb_build_object('lines', $6::integer),"
-      "  i.scope_path FROM review_items i WHERE i.id = $1::bigint" },
 
     { NULL, NULL }
 };
@@ -1766,54 +1762,110 @@ filing_refusal_text(const char *code)
 }
 
 
+/* one refusal of the rules (line or NULL, field, code, detail) as the
+ * error at its field */
+static void
+filing_refusal(vbp_call_t *call, const char *line, const char *name,
+    const char *code, const char *detail)
+{
+    char  field[160], msg[300];
+
+    detail = detail ? detail : "";
+
+    if (line) {
+        snprintf(field, sizeof(field), "lines.%s.%s", line, name);
+    } else if (*detail && strcmp(name, "in_use_note") == 0) {
+        snprintf(field, sizeof(field), "in_use_note.%s", detail);
+    } else {
+        snprintf(field, sizeof(field), "%s", name);
+    }
+
+    if (strcmp(code, "file_missing") == 0) {
+        snprintf(msg, sizeof(msg), "请上传%s",
+                 strcmp(name, "commitment") == 0
+                 ? "签字盖章的承诺书" : "签字盖章的需求量汇总表");
+    } else if (strcmp(code, "in_use_note_missing") == 0) {
+        snprintf(msg, sizeof(msg), "注册证 %s 无在用仪器，请上传说明文件",
+                 detail);
+    } else if (strcmp(code, "in_use_cert") == 0) {
+        snprintf(msg, sizeof(msg), "注册证 %s 下各产品的“是否有在用仪器”应相同",
+                 detail);
+    } else {
+        snprintf(msg, sizeof(msg), "%s", filing_refusal_text(code));
+    }
+
+    vbp_field_error(call, field, msg);
+}
+
+
 /* refusal rows (line, field, code, detail) as field errors: 0 if none */
 static int
 filing_refusals(vbp_call_t *call, PGresult *res)
 {
-    int          row, n;
-    char         field[160], msg[300];
-    const char  *code, *line, *name, *detail;
+    int  row, n;
 
     n = 0;
 
     for (row = 0; row < PQntuples(res); row++) {
-        line = PQgetvalue(res, row, 0);
-        name = PQgetvalue(res, row, 1);
-        code = PQgetvalue(res, row, 2);
-        detail = PQgetvalue(res, row, 3);
-
-        if (strcmp(code, "ok") == 0) {
+        if (strcmp(PQgetvalue(res, row, 2), "ok") == 0) {
             continue;
         }
 
         n++;
-
-        if (!PQgetisnull(res, row, 0)) {
-            snprintf(field, sizeof(field), "lines.%s.%s", line, name);
-        } else if (*detail && strcmp(name, "in_use_note") == 0) {
-            snprintf(field, sizeof(field), "in_use_note.%s", detail);
-        } else {
-            snprintf(field, sizeof(field), "%s", name);
-        }
-
-        if (strcmp(code, "file_missing") == 0) {
-            snprintf(msg, sizeof(msg), "请上传%s",
-                     strcmp(name, "commitment") == 0
-                     ? "签字盖章的承诺书" : "签字盖章的需求量汇总表");
-        } else if (strcmp(code, "in_use_note_missing") == 0) {
-            snprintf(msg, sizeof(msg), "注册证 %s 无在用仪器，请上传说明文件",
-                     detail);
-        } else if (strcmp(code, "in_use_cert") == 0) {
-            snprintf(msg, sizeof(msg), "注册证 %s 下各产品的“是否有在用仪器”应相同",
-                     detail);
-        } else {
-            snprintf(msg, sizeof(msg), "%s", filing_refusal_text(code));
-        }
-
-        vbp_field_error(call, field, msg);
+        filing_refusal(call,
+                       PQgetisnull(res, row, 0) ? NULL : PQgetvalue(res, row, 0),
+                       PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
+                       PQgetvalue(res, row, 3));
     }
 
     return n;
+}
+
+
+/*
+ * What vbp_filing_page_save refused (migration 012) as the answer: the
+ * chain's refusal, every rule's at its line, or the filing not there.
+ */
+static void
+filing_refused(vbp_call_t *call, json_t *refusal)
+{
+    char         line[24];
+    size_t       i;
+    json_t      *rows, *r;
+    const char  *s;
+
+#define FIELD(r, i)  json_string_value(json_array_get(r, i))
+
+    rows = json_object_get(refusal, "chain");
+    if (json_array_size(rows) > 0) {
+        r = json_array_get(rows, 0);
+        vbp_chain_refused(call, FIELD(r, 1), FIELD(r, 2), FIELD(r, 3),
+                          FIELD(r, 4), FIELD(r, 5));
+        if (call->error == NULL) {
+            vbp_fail(call, 409, "refused", "不能执行此操作");
+        }
+        return;
+    }
+
+    if (json_is_true(json_object_get(refusal, "missing"))) {
+        vbp_fail(call, 404, "not_found", "您的机构未参加该报量项目");
+        return;
+    }
+
+    json_array_foreach(json_object_get(refusal, "lines"), i, r) {
+        s = NULL;
+        if (json_is_integer(json_array_get(r, 0))) {
+            snprintf(line, sizeof(line), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_array_get(r, 0)));
+            s = line;
+        }
+
+        if (FIELD(r, 1) && FIELD(r, 2)) {
+            filing_refusal(call, s, FIELD(r, 1), FIELD(r, 2), FIELD(r, 3));
+        }
+    }
+
+#undef FIELD
 }
 
 
@@ -1977,6 +2029,15 @@ filing_form_rows(vbp_call_t *call)
 }
 
 
+/* a value not filled: absent, null or "" */
+static int
+filing_blank(json_t *v)
+{
+    return v == NULL || json_is_null(v)
+           || (json_is_string(v) && json_string_length(v) == 0);
+}
+
+
 /*
  * POST {project, lines: [{catalog_line_id, last_year, demand, intended,
  * in_use, change_note}]}: 暂存 of the lines of a page (or the page's form:
@@ -1985,14 +2046,18 @@ filing_form_rows(vbp_call_t *call)
 static int
 filing_save(vbp_call_t *call)
 {
-    int          rc, i, first;
-    char         item[24], field[96], uid[24], org[24], nlines[16];
+    int          rc, i, first, blanks;
+    char         field[96], uid[24], org[24], project[24];
     size_t       idx, n;
-    json_t      *lines, *line, *v, *formats;
-    vbp_buf_t    arr[6];
+    json_t      *lines, *line, *v, *refusal;
+    vbp_buf_t    arr[7];
     PGresult    *res;
     long long    lid;
-    const char  *params[8], *note, *why;
+    const char  *params[14], *note, *why, *path;
+
+    static const char *const  values[] = {
+        "last_year", "demand", "intended", "in_use", "change_note", NULL
+    };
 
     rc = filing_form_lines(call);
     if (rc != 0) {
@@ -2016,13 +2081,15 @@ filing_save(vbp_call_t *call)
         return 0;
     }
 
-    for (i = 0; i < 6; i++) {
+    /* the columns as array literals, and the ids of the lines emptied */
+    for (i = 0; i < 7; i++) {
         vbp_buf_init(&arr[i]);
     }
 
     rc = 0;
+    blanks = 0;
 
-    for (i = 0; rc == 0 && i < 6; i++) {
+    for (i = 0; rc == 0 && i < 7; i++) {
         rc = vbp_buf_add(&arr[i], "{", 1);
     }
 
@@ -2115,97 +2182,96 @@ filing_save(vbp_call_t *call)
         }
         rc = rc ? rc : filing_array_text(&arr[5], note);
 
+        /* a line with nothing in it goes (whatever it held before) */
+        for (i = 0; values[i] && filing_blank(json_object_get(line,
+                                                               values[i]));
+             i++)
+        {
+            /* void */
+        }
+
+        if (rc == 0 && values[i] == NULL) {
+            n = (size_t) snprintf(field, sizeof(field), "%s%lld",
+                                  blanks++ ? "," : "", lid);
+            rc = vbp_buf_add(&arr[6], field, n);
+        }
+
 #undef LINE_FIELD
     }
 
-    for (i = 0; rc == 0 && i < 6; i++) {
+    for (i = 0; rc == 0 && i < 7; i++) {
         rc = vbp_buf_add(&arr[i], "}", 2);   /* with the NUL */
     }
 
-    /*
-     * A value wrong in itself went in as not filled: the rules still judge
-     * the rest of the page, so that one 暂存 names every error at its line
-     * (the 422 rolls the lines back).  A refusal of the chain -- the
-     * window, the state, the city's submission -- outranks them all.
-     */
-    formats = call->error;
-    call->error = NULL;
-    call->status = 0;
-
-    if (rc == 0) {
-        rc = vbp_filing_item(call, item, sizeof(item));
-    }
-
-    /* the save transition: window, state, the city not yet submitted */
-    if (rc == 0) {
-        snprintf(field, sizeof(field), "{%s}", item);
-        rc = vbp_chain_fire_call(call, "demand", "save", field, NULL, NULL);
-    }
-
-    if (rc != 0 || call->status) {
-        json_decref(formats);
-        for (i = 0; i < 6; i++) {
+    if (rc != 0 || vbp_arg_id(call, "project", project, sizeof(project)) != 0
+        || vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0
+        || vbp_actor_int(call, "org_id", org, sizeof(org)) != 0
+        || (path = vbp_actor_path(call)) == NULL)
+    {
+        for (i = 0; i < 7; i++) {
             vbp_buf_free(&arr[i]);
         }
-        return rc < 0 ? -1 : 0;
+
+        if (rc == 0 && call->status == 0) {
+            vbp_fail_unauthenticated(call);
+        }
+
+        return rc;
     }
 
-    if (formats) {
-        call->error = formats;
-        call->status = 422;
+    /*
+     * One statement (migration 012: vbp_filing_page_save): the filing, the
+     * chain's save transition, the rules, the lines, the totals and the
+     * audit row, or a refusal that leaves nothing behind.  A value wrong
+     * in itself went in as not filled and the page is only judged: one
+     * 暂存 names every error at its line; a refusal of the chain -- the
+     * window, the state, the city's submission -- outranks them all.
+     */
+    params[0] = project;
+    params[1] = org;
+    params[2] = path;
+    params[3] = uid;
+    params[4] = vbp_actor_str(call, "username");
+    params[5] = vbp_call_ip(call);
+
+    for (i = 0; i < 7; i++) {
+        params[6 + i] = arr[i].data;
     }
 
-    params[0] = item;
-    for (i = 0; i < 6; i++) {
-        params[1 + i] = arr[i].data;
-    }
+    params[13] = call->status ? "t" : "f";
 
-    res = vbp_db_query(call->db, "filing_save", 7, params);
+    res = vbp_db_query_judged(call->db, "filing_save", 14, params, &refusal);
 
-    for (i = 0; i < 6; i++) {
+    for (i = 0; i < 7; i++) {
         vbp_buf_free(&arr[i]);
+    }
+
+    if (refusal) {
+        if (json_object_get(refusal, "chain")
+            || json_object_get(refusal, "missing"))
+        {
+            /* the chain's refusal, not the values' */
+            json_decref(call->error);
+            call->error = NULL;
+            call->status = 0;
+        }
+
+        filing_refused(call, refusal);
+        json_decref(refusal);
+        return 0;
     }
 
     if (res == NULL) {
         return -1;
     }
 
-    if (filing_refusals(call, res) > 0 || call->status) {
-        PQclear(res);
-        return 0;
-    }
-
-    v = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 3), 0, NULL)
+    v = PQntuples(res) == 1 ? json_loads(PQgetvalue(res, 0, 0), 0, NULL)
                             : NULL;
     PQclear(res);
 
     if (v == NULL) {
         return -1;
     }
-
-    if (vbp_actor_int(call, "uid", uid, sizeof(uid)) != 0
-        || vbp_actor_int(call, "org_id", org, sizeof(org)) != 0)
-    {
-        json_decref(v);
-        vbp_fail_unauthenticated(call);
-        return 0;
-    }
-
-    snprintf(nlines, sizeof(nlines), "%zu", json_array_size(lines));
-    params[0] = item;
-    params[1] = uid;
-    params[2] = vbp_actor_str(call, "username");
-    params[3] = org;
-    params[4] = vbp_call_ip(call);
-    params[5] = nlines;
-
-    res = vbp_db_query(call->db, "filing_audit_save", 6, params);
-    if (res == NULL) {
-        json_decref(v);
-        return -1;
-    }
-
-    PQclear(res);
 
     (void) json_object_set_new(v, "message", json_string("已暂存"));
     call->data = v;

@@ -208,6 +208,8 @@ int vbp_db_exec(vbp_db_t *db, const char *sql);
 void vbp_db_note_conflict(vbp_db_t *db, PGresult *res);
 int vbp_db_run(vbp_db_t *db, const char *stmt, int nparams,
     const char *const *params);
+PGresult *vbp_db_query_judged(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params, json_t **refusal);
 int vbp_db_rows(vbp_db_t *db, const char *stmt, int nparams,
     const char *const *params, int (*row)(void *data, PGresult *res),
     void *data);
@@ -312,6 +314,9 @@ extern const vbp_stmt_t  vbp_chain_stmts[];
 int vbp_chain_fire_call(vbp_call_t *call, const char *chain,
     const char *action, const char *ids, const char *reason, json_t **moved);
 const char *vbp_chain_reason(vbp_call_t *call);
+void vbp_chain_refused(vbp_call_t *call, const char *outcome,
+    const char *state, const char *detail, const char *name,
+    const char *action_title);
 int vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items);
 int vbp_chain_item(vbp_call_t *call, const char *id, const char *org);
 
