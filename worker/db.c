@@ -84,29 +84,7 @@ PGresult *
 vbp_db_query(vbp_db_t *db, const char *stmt, int nparams,
     const char *const *params)
 {
-    PGresult        *res;
-    ExecStatusType   st;
-
-    if (db->conn == NULL) {
-        return NULL;
-    }
-
-    res = PQexecPrepared(db->conn, stmt, nparams, params, NULL, NULL, 0);
-    st = PQresultStatus(res);
-
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-        return res;
-    }
-
-    vbp_log("statement \"%s\" failed: %s", stmt, PQerrorMessage(db->conn));
-    vbp_db_note_conflict(db, res);
-    PQclear(res);
-
-    if (PQstatus(db->conn) != CONNECTION_OK) {
-        db->broken = 1;
-    }
-
-    return NULL;
+    return vbp_db_query_judged(db, stmt, nparams, params, NULL);
 }
 
 
@@ -115,7 +93,8 @@ vbp_db_query(vbp_db_t *db, const char *stmt, int nparams,
  * VB422 with what it refused as JSON in the error's detail (its statement,
  * alone in its transaction, left nothing behind).  The result, or NULL:
  * with *refusal set (a new reference) when refused, else a failure
- * (logged, as vbp_db_query).
+ * (logged; the connection marked broken when it is).  vbp_db_query() is
+ * this without refusals.
  */
 PGresult *
 vbp_db_query_judged(vbp_db_t *db, const char *stmt, int nparams,
@@ -125,7 +104,9 @@ vbp_db_query_judged(vbp_db_t *db, const char *stmt, int nparams,
     const char      *state, *detail;
     ExecStatusType   st;
 
-    *refusal = NULL;
+    if (refusal) {
+        *refusal = NULL;
+    }
 
     if (db->conn == NULL) {
         return NULL;
@@ -141,7 +122,7 @@ vbp_db_query_judged(vbp_db_t *db, const char *stmt, int nparams,
     state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 
-    if (state && strcmp(state, "VB422") == 0 && detail) {
+    if (refusal && state && strcmp(state, "VB422") == 0 && detail) {
         *refusal = json_loads(detail, 0, NULL);
         PQclear(res);
 

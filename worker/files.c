@@ -302,12 +302,28 @@ files_path(const char *sha256, char *dir, size_t dlen, char *path,
 }
 
 
-/* the hashed temporary file under its hash, with its uploads row locked:
- * the same content twice is one file, a rename over it changes nothing */
+/*
+ * The hashed temporary file kept: its uploads row written (or locked, the
+ * same content uploaded before) until the transaction ends, then the file
+ * put under its hash -- the same content twice is one file, a rename over
+ * it changes nothing.  0, or -1 (the temporary file gone).
+ */
 static int
-files_place(const char *tmp, const char *sha256)
+files_keep(vbp_call_t *call, const char *tmp, const char *sha256,
+    long long bytes, const char *type)
 {
-    char  dir[4100], dest[4200];
+    char         dir[4100], dest[4200], size[24];
+    const char  *params[3];
+
+    snprintf(size, sizeof(size), "%lld", bytes);
+    params[0] = sha256;
+    params[1] = size;
+    params[2] = type;
+
+    if (vbp_db_run(call->db, "files_insert", 3, params) != 0) {
+        (void) unlink(tmp);
+        return -1;
+    }
 
     if (files_path(sha256, dir, sizeof(dir), dest, sizeof(dest)) != 0) {
         (void) unlink(tmp);
@@ -324,6 +340,24 @@ files_place(const char *tmp, const char *sha256)
         vbp_log("cannot store %s: %s", dest, strerror(errno));
         (void) unlink(tmp);
         return -1;
+    }
+
+    return 0;
+}
+
+
+/* an account uploads at most FILES_RATE files in FILES_RATE_WINDOW
+ * seconds: 1 (the call answered 429) past it */
+static int
+files_too_often(vbp_call_t *call, const char *uid)
+{
+    char  key[64];
+
+    snprintf(key, sizeof(key), "vbp:uploads:%s", uid);
+
+    if (vbp_redis_count(key, FILES_RATE_WINDOW, 1) > FILES_RATE) {
+        vbp_fail(call, 429, "throttled", "上传过于频繁，请稍后再试");
+        return 1;
     }
 
     return 0;
@@ -410,8 +444,8 @@ files_upload(vbp_call_t *call)
 {
     int          rc;
     char         sha256[crypto_hash_sha256_BYTES * 2 + 1], project[24];
-    char         item[24], ids[32], uid[24], size[24], name[200], count[24];
-    char         region[24], old[80], key[64], tmp[4200];
+    char         item[24], ids[32], uid[24], name[200], count[24];
+    char         region[24], old[80], tmp[4200];
     long long    bytes;
     json_t      *r;
     const char  *path, *kind, *role, *cert, *type, *ext, *params[6];
@@ -539,9 +573,7 @@ files_upload(vbp_call_t *call)
     }
 
     /* an account uploads at most FILES_RATE files in the window */
-    snprintf(key, sizeof(key), "vbp:uploads:%s", uid);
-    if (vbp_redis_count(key, FILES_RATE_WINDOW, 1) > FILES_RATE) {
-        vbp_fail(call, 429, "throttled", "上传过于频繁，请稍后再试");
+    if (files_too_often(call, uid)) {
         return 0;
     }
 
@@ -577,17 +609,7 @@ files_upload(vbp_call_t *call)
         }
     }
 
-    snprintf(size, sizeof(size), "%lld", bytes);
-    params[0] = sha256;
-    params[1] = size;
-    params[2] = type;
-
-    if (vbp_db_run(call->db, "files_insert", 3, params) != 0) {
-        (void) unlink(tmp);
-        return -1;
-    }
-
-    if (files_place(tmp, sha256) != 0) {
+    if (files_keep(call, tmp, sha256, bytes, type) != 0) {
         return -1;
     }
 
@@ -777,7 +799,7 @@ static int
 files_notice_attach(vbp_call_t *call)
 {
     int          rc;
-    char         id[24], uid[24], key[64], tmp[4200], size[24], name[200];
+    char         id[24], uid[24], tmp[4200], name[200];
     char         sha256[crypto_hash_sha256_BYTES * 2 + 1];
     long         count;
     long long    bytes;
@@ -804,9 +826,7 @@ files_notice_attach(vbp_call_t *call)
         return 0;
     }
 
-    snprintf(key, sizeof(key), "vbp:uploads:%s", uid);
-    if (vbp_redis_count(key, FILES_RATE_WINDOW, 1) > FILES_RATE) {
-        vbp_fail(call, 429, "throttled", "上传过于频繁，请稍后再试");
+    if (files_too_often(call, uid)) {
         return 0;
     }
 
@@ -824,17 +844,7 @@ files_notice_attach(vbp_call_t *call)
         return 0;
     }
 
-    snprintf(size, sizeof(size), "%lld", bytes);
-    params[0] = sha256;
-    params[1] = size;
-    params[2] = type;
-
-    if (vbp_db_run(call->db, "files_insert", 3, params) != 0) {
-        (void) unlink(tmp);
-        return -1;
-    }
-
-    if (files_place(tmp, sha256) != 0) {
+    if (files_keep(call, tmp, sha256, bytes, type) != 0) {
         return -1;
     }
 

@@ -322,10 +322,10 @@ const vbp_stmt_t  vbp_filing_stmts[] = {
       " GROUP BY i.id" },
 
     /*
-     * what 提交 needs that the filing does not have yet (rules 4-6, the
-     * files, a line), for the checklist above the button: the
-     * certificates without an in-use instrument and their files, and the
-     * lines that want 增降幅说明 with the page each is on ($2 per page)
+     * what 提交 needs that the filing does not have yet, for the checklist
+     * above the button (the rest is read off the filing's totals and
+     * files): the certificates without an in-use instrument and their
+     * files (rule 4), and the lines that want 增降幅说明 (rule 5)
      */
     { "filing_note_certs",
       "SELECT c.certificate, bool_or(x.sha256 IS NOT NULL),"
@@ -337,10 +337,7 @@ const vbp_stmt_t  vbp_filing_stmts[] = {
       " GROUP BY c.certificate ORDER BY c.certificate LIMIT 200" },
 
     { "filing_note_lines",
-      "SELECT c.id, c.serial, c.product_name,"
-      "  (SELECT count(*) FROM catalog_lines k"
-      "    WHERE k.project_id = c.project_id AND k.serial < c.serial)"
-      "  / $2::integer + 1"
+      "SELECT c.id, c.serial, c.product_name"
       " FROM filing_lines l JOIN catalog_lines c ON c.id = l.catalog_line_id"
       " JOIN review_items i ON i.id = l.item_id"
       " JOIN projects p ON p.id = i.project_id"
@@ -1434,41 +1431,39 @@ filing_posted(vbp_call_t *call, const char *field)
  * What 提交 needs, as a checklist above its button that ticks itself
  * (data.checklist [{key, title, done, detail}]), the certificates that need
  * an in-use explanation with their files (data.note_certs) and the lines
- * that need 增降幅说明 with the page each is on (data.note_lines), each
- * with the error of a refused 提交 when the page is shown after one.
+ * that need 增降幅说明 (data.note_lines, each linked to the page that
+ * shows it), each with the error of a refused 提交 when the page is shown
+ * after one.  vbp_filing_blockers() judges the 提交 itself; the page reads
+ * what it can off what it shows already.
  */
 static int
 filing_checklist(vbp_call_t *call, const char *item)
 {
     int          row, has_rule, commitment, summary, below, lines_ok;
-    long         limit, offset, page;
-    char         per_page[24], key[200], detail[64];
-    json_t      *list, *certs, *notes, *rules, *one;
+    char         key[200], detail[64];
+    size_t       i;
+    json_t      *list, *certs, *notes, *rules, *one, *file;
     PGresult    *res;
-    const char  *params[2], *field, *contact, *phone;
-
-    if (vbp_arg_page(call, &limit, &offset, &page) != 0 || call->status) {
-        return 0;
-    }
+    const char  *params[1], *kind, *contact, *phone, *reason;
 
     params[0] = item;
 
-    res = vbp_db_query(call->db, "filing_blockers", 1, params);
-    if (res == NULL) {
-        return -1;
+    /* what the page knows already: the lines, the files, the reason */
+    lines_ok = json_integer_value(json_object_get(call->data, "line_count"))
+               > 0;
+    commitment = summary = 0;
+
+    json_array_foreach(json_object_get(call->data, "files"), i, file) {
+        kind = json_string_value(json_object_get(file, "kind"));
+        commitment |= kind && strcmp(kind, "commitment") == 0;
+        summary |= kind && strcmp(kind, "summary") == 0;
     }
 
-    commitment = summary = below = lines_ok = 1;
-
-    for (row = 0; row < PQntuples(res); row++) {
-        field = PQgetvalue(res, row, 1);
-        commitment &= strcmp(field, "commitment") != 0;
-        summary &= strcmp(field, "summary") != 0;
-        below &= strcmp(field, "below_reason") != 0;
-        lines_ok &= strcmp(field, "lines") != 0;
-    }
-
-    PQclear(res);
+    reason = json_string_value(json_object_get(call->data, "below_reason"));
+    below = json_integer_value(json_object_get(call->data, "demand_total"))
+            >= json_integer_value(json_object_get(call->data,
+                                                  "intended_total"))
+            || (reason && *reason);
 
     res = vbp_db_query(call->db, "filing_note_certs", 1, params);
     if (res == NULL) {
@@ -1499,10 +1494,7 @@ filing_checklist(vbp_call_t *call, const char *item)
         return -1;
     }
 
-    snprintf(per_page, sizeof(per_page), "%ld", limit);
-    params[1] = per_page;
-
-    res = vbp_db_query(call->db, "filing_note_lines", 2, params);
+    res = vbp_db_query(call->db, "filing_note_lines", 1, params);
     if (res == NULL) {
         json_decref(certs);
         return -1;
@@ -1513,11 +1505,10 @@ filing_checklist(vbp_call_t *call, const char *item)
     for (row = 0; notes && row < PQntuples(res); row++) {
         snprintf(key, sizeof(key), "lines.%s.change_note",
                  PQgetvalue(res, row, 0));
-        one = json_pack("{s:I, s:s, s:s, s:I, s:O?}",
+        one = json_pack("{s:I, s:s, s:s, s:O?}",
                         "id", (json_int_t) atoll(PQgetvalue(res, row, 0)),
                         "serial", PQgetvalue(res, row, 1),
                         "product_name", PQgetvalue(res, row, 2),
-                        "page", (json_int_t) atoll(PQgetvalue(res, row, 3)),
                         "error", filing_posted(call, key));
         if (one == NULL || json_array_append_new(notes, one) != 0) {
             json_decref(notes);
@@ -1560,7 +1551,7 @@ filing_checklist(vbp_call_t *call, const char *item)
     has_rule = filing_has_rule(rules, "in_use_note");
 
     if (has_rule && json_array_size(certs) > 0) {
-        size_t   i, missing;
+        size_t   missing;
         json_t  *c;
 
         missing = 0;

@@ -29,6 +29,7 @@ static int notices_form(vbp_call_t *call);
 static int notices_save(vbp_call_t *call);
 static int notices_withdraw(vbp_call_t *call);
 static int notices_readers(vbp_call_t *call);
+static int notice_own(vbp_call_t *call, const char *id, const char *org);
 
 
 const vbp_op_t  vbp_notice_ops[] = {
@@ -718,7 +719,7 @@ notice_time(vbp_call_t *call, const char *name, char *out, size_t len)
 static int
 notices_save(vbp_call_t *call)
 {
-    int          i, update;
+    int          i, update, rc;
     char         org[24], uid[24], id[24], path[256], kinds[200];
     char         publish[32], end[32];
     size_t       used, count;
@@ -806,19 +807,9 @@ notices_save(vbp_call_t *call)
     }
 
     if (update) {
-        params[0] = id;
-        params[1] = org;
-
-        switch (vbp_db_value(call->db, "notices_own", 2, params, id,
-                             sizeof(id)))
-        {
-        case 1:
-            break;
-        case 0:
-            vbp_fail(call, 404, "not_found", "公告不存在");
-            return 0;
-        default:
-            return -1;
+        rc = notice_own(call, id, org);
+        if (rc != 0) {
+            return rc < 0 ? -1 : 0;
         }
 
         params[0] = id;
@@ -880,10 +871,35 @@ notices_save(vbp_call_t *call)
 }
 
 
+/* the org's own announcement ID, locked: 0, 1 answered (404), or -1 */
+static int
+notice_own(vbp_call_t *call, const char *id, const char *org)
+{
+    char         found[24];
+    const char  *params[2];
+
+    params[0] = id;
+    params[1] = org;
+
+    switch (vbp_db_value(call->db, "notices_own", 2, params, found,
+                         sizeof(found)))
+    {
+    case 1:
+        return 0;
+    case 0:
+        vbp_fail(call, 404, "not_found", "公告不存在");
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+
 /* POST {id}: 撤销 of the org's own announcement: it reaches nobody more */
 static int
 notices_withdraw(vbp_call_t *call)
 {
+    int          rc;
     char         org[24], id[24];
     const char  *params[2];
 
@@ -896,18 +912,13 @@ notices_withdraw(vbp_call_t *call)
         return 0;
     }
 
+    rc = notice_own(call, id, org);
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+
     params[0] = id;
     params[1] = org;
-
-    switch (vbp_db_value(call->db, "notices_own", 2, params, id, sizeof(id))) {
-    case 1:
-        break;
-    case 0:
-        vbp_fail(call, 404, "not_found", "公告不存在");
-        return 0;
-    default:
-        return -1;
-    }
 
     switch (vbp_db_value(call->db, "notices_withdraw", 1, params, id,
                          sizeof(id)))
@@ -938,6 +949,7 @@ notices_withdraw(vbp_call_t *call)
 static int
 notices_readers(vbp_call_t *call)
 {
+    int          rc;
     char         org[24], id[24];
     json_t      *list;
     const char  *params[4];
@@ -953,18 +965,13 @@ notices_readers(vbp_call_t *call)
         return 0;
     }
 
+    rc = notice_own(call, id, org);
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+
     params[0] = id;
     params[1] = org;
-
-    switch (vbp_db_value(call->db, "notices_own", 2, params, id, sizeof(id))) {
-    case 1:
-        break;
-    case 0:
-        vbp_fail(call, 404, "not_found", "公告不存在");
-        return 0;
-    default:
-        return -1;
-    }
 
     params[1] = vbp_arg_choice(call, "read", states, NULL);
     if (call->status) {
