@@ -338,14 +338,16 @@ const vbp_stmt_t  vbp_filing_stmts[] = {
 
     { "filing_note_lines",
       "SELECT c.id, c.serial, c.product_name"
-      " FROM filing_lines l JOIN catalog_lines c ON c.id = l.catalog_line_id"
-      " JOIN review_items i ON i.id = l.item_id"
-      " JOIN projects p ON p.id = i.project_id"
-      " JOIN product_lines pl ON pl.code = p.product_line"
-      " WHERE l.item_id = $1::bigint AND 'threshold' = ANY (pl.rules)"
-      "  AND vbp_beyond(l.last_year, l.demand, p.threshold_pct)"
-      "  AND btrim(l.change_note) = ''"
-      " ORDER BY c.serial LIMIT 50" },
+      " FROM (SELECT l.catalog_line_id FROM filing_lines l"
+      "  JOIN review_items i ON i.id = l.item_id"
+      "  JOIN projects p ON p.id = i.project_id"
+      "  JOIN product_lines pl ON pl.code = p.product_line"
+      "  WHERE l.item_id = $1::bigint AND 'threshold' = ANY (pl.rules)"
+      "   AND l.change_note = ''"
+      "   AND vbp_beyond(l.last_year, l.demand, p.threshold_pct)"
+      "  ORDER BY l.catalog_line_id LIMIT 50) l"
+      " JOIN catalog_lines c ON c.id = l.catalog_line_id"
+      " ORDER BY c.serial" },
 
     { NULL, NULL }
 };

@@ -229,3 +229,20 @@ ALTER FUNCTION vbp_chain_fire(text, text, bigint[], text, text, integer,
 -- the save of a page is vbp_filing_page_save's now
 DROP FUNCTION vbp_filing_save(bigint, integer[], integer[], integer[],
                               integer[], boolean[], text[]);
+
+-- A city's peer fingerprint (migration 009), read at every city list:
+-- PL/pgSQL now, so that its plan is kept for the session (as an SQL
+-- function called from PL/pgSQL it was planned at every call).
+CREATE OR REPLACE FUNCTION vbp_peer_fingerprint(p_city bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT count(*) || ':' || coalesce(sum(hashtextextended(
+                       concat_ws('/', h.id, h.submitted_at, o.category,
+                                 f.lines, f.demand_total), 0)::numeric), 0)
+            FROM review_items h
+            JOIN orgs o ON o.id = h.org_id
+            JOIN filings f ON f.item_id = h.id
+            WHERE h.parent_id = p_city AND h.level = 'hospital'
+              AND h.state IN ('submitted', 'withdraw_requested', 'approved'));
+END
+$$;
