@@ -49,7 +49,7 @@ Cookie: vbp_sid=@SID@
 --- request
 GET /api/me
 --- response_body_like chomp
-^\{"uid":\d+,"username":"sy_admin","name":"沈阳市医保局管理员","main_account":true,"org_id":\d+,"org_code":"YB210100","org_name":"沈阳市医疗保障局","role":"city_bureau","region":\{"id":\d+,"code":"210100","name":"沈阳市","level":"city","path":"/\d+/\d+/\d+/"\},"permissions":\["home","report","report.review","report.progress","admin","admin.users","admin.orgs","admin.audit","account","account.password","org.view","account.subusers"\],"must_change_password":false,"csrf":"[A-Za-z0-9_-]{32}"\}$
+^\{"uid":\d+,"username":"sy_admin","name":"沈阳市医保局管理员","main_account":true,"org_id":\d+,"org_code":"YB210100","org_name":"沈阳市医疗保障局","role":"city_bureau","region":\{"id":\d+,"code":"210100","name":"沈阳市","level":"city","path":"/\d+/\d+/\d+/"\},"permissions":\["home","report","report.review","report.progress","notice","notice.publish","admin","admin.users","admin.orgs","admin.audit","account","account.password","org.view","account.subusers"\],"must_change_password":false,"csrf":"[A-Za-z0-9_-]{32}"\}$
 --- no_error_log
 [error]
 

@@ -338,7 +338,7 @@ Cookie: vbp_sid=@SID_SUB@
 --- error_code eval
 [200, 403, 200, 200]
 --- response_body_like eval
-['"main_account":false,.*"permissions":\["home","account","account.password","org.view"\]', '"forbidden"', '"code":"H21010200011"', '<nav class="menu" id="menu" aria-label="主菜单">\s*<ul>\s*<li class="group">\s*<ul><li><a href="/" class="current" aria-current="page">首页</a></li></ul>\s*</li>\s*<li class="group"><span class="group-title">系统管理</span>\s*<ul><li><a href="/password">密码修改</a></li></ul>\s*</li>\s*</ul>\s*</nav>']
+['"main_account":false,.*"permissions":\["home","account","account.password","org.view"\]', '"forbidden"', '"code":"H21010200011"', '<nav class="menu" id="menu" aria-label="主菜单">\s*<ul>\s*<li class="group">\s*<ul><li><a href="/" class="current" aria-current="page">首页</a></li></ul>\s*</li>\s*<li class="group"><span class="group-title">公告通知</span>\s*<ul><li><a href="/notices">公告通知</a></li></ul>\s*</li>\s*<li class="group"><span class="group-title">系统管理</span>\s*<ul><li><a href="/password">密码修改</a></li></ul>\s*</li>\s*</ul>\s*</nav>']
 
 
 

@@ -41,7 +41,7 @@ try {
   await changePassword(subPage, subContext, sub, oneTime, 'SubUser@Pass2026');
   ok(new URL(subPage.url()).pathname === '/', 'the sub-account is on its home page');
   const entries = await menu(subPage);
-  ok(JSON.stringify(entries) === JSON.stringify(['首页', '子用户管理', '密码修改']),
+  ok(JSON.stringify(entries) === JSON.stringify(['首页', '子用户管理', '公告通知', '密码修改']),
      'it sees only the granted entry (besides home and its own password): ' + entries.join(' '));
 
   await page.goto(base + '/subusers');
