@@ -399,6 +399,37 @@ files_release(vbp_call_t *call, const char *sha256)
 }
 
 
+/*
+ * The answer of a download: the stored file of the first row (sha256,
+ * content type, name), for nginx to send from its internal location
+ * (vbp_file); inline=1 to be viewed in the browser (the headers keep it
+ * from running as a page: ngx_http_vbp_render_file).  No row: 404 with
+ * MISSING.  Frees RES; 0, or -1.
+ */
+static int
+files_answer(vbp_call_t *call, PGresult *res, const char *missing)
+{
+    char  uri[128];
+
+    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        vbp_fail(call, 404, "not_found", missing);
+        return 0;
+    }
+
+    snprintf(uri, sizeof(uri), FILES_URI "%.2s/%s", PQgetvalue(res, 0, 0),
+             PQgetvalue(res, 0, 0) + 2);
+
+    call->data = json_pack("{s:s, s:s, s:s, s:b}", "accel", uri,
+                           "content_type", PQgetvalue(res, 0, 1),
+                           "filename", PQgetvalue(res, 0, 2),
+                           "inline", vbp_arg_flag(call, "inline"));
+    PQclear(res);
+
+    return call->data ? 0 : -1;
+}
+
+
 /* a file name the user gave, or the kind's own, with the type's ending */
 static const char *
 files_name(vbp_call_t *call, const char *fallback, const char *ext,
@@ -681,7 +712,7 @@ static int
 files_download(vbp_call_t *call)
 {
     int          rc;
-    char         id[24], org[24], uri[128];
+    char         id[24], org[24];
     PGresult    *res;
     const char  *kind, *cert, *role, *params[5];
 
@@ -733,22 +764,7 @@ files_download(vbp_call_t *call)
         return -1;
     }
 
-    if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
-        PQclear(res);
-        vbp_fail(call, 404, "not_found", "文件不存在，或不在您的管辖范围内");
-        return 0;
-    }
-
-    snprintf(uri, sizeof(uri), FILES_URI "%.2s/%s", PQgetvalue(res, 0, 0),
-             PQgetvalue(res, 0, 0) + 2);
-
-    /* inline=1: to be viewed in the browser (the headers keep it from
-     * running as a page: ngx_http_vbp_render_file) */
-    call->data = json_pack("{s:s, s:s, s:s, s:b}", "accel", uri,
-                           "content_type", PQgetvalue(res, 0, 1),
-                           "filename", PQgetvalue(res, 0, 2),
-                           "inline", vbp_arg_flag(call, "inline"));
-    PQclear(res);
+    return files_answer(call, res, "文件不存在，或不在您的管辖范围内");
 
     rc = call->data ? 0 : -1;
 
@@ -926,7 +942,7 @@ files_notice_detach(vbp_call_t *call)
 static int
 files_notice_file(vbp_call_t *call)
 {
-    char         id[24], org[24], uri[128];
+    char         id[24], org[24];
     PGresult    *res;
     const char  *sha256, *params[5];
 
@@ -953,20 +969,5 @@ files_notice_file(vbp_call_t *call)
         return -1;
     }
 
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        vbp_fail(call, 404, "not_found", "附件不存在，或不是发给本单位的");
-        return 0;
-    }
-
-    snprintf(uri, sizeof(uri), FILES_URI "%.2s/%s", PQgetvalue(res, 0, 0),
-             PQgetvalue(res, 0, 0) + 2);
-
-    call->data = json_pack("{s:s, s:s, s:s, s:b}", "accel", uri,
-                           "content_type", PQgetvalue(res, 0, 1),
-                           "filename", PQgetvalue(res, 0, 2),
-                           "inline", vbp_arg_flag(call, "inline"));
-    PQclear(res);
-
-    return call->data ? 0 : -1;
+    return files_answer(call, res, "附件不存在，或不是发给本单位的");
 }

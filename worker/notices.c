@@ -30,6 +30,7 @@ static int notices_save(vbp_call_t *call);
 static int notices_withdraw(vbp_call_t *call);
 static int notices_readers(vbp_call_t *call);
 static int notice_own(vbp_call_t *call, const char *id, const char *org);
+static int notice_own_arg(vbp_call_t *call, char *id, char *org, size_t len);
 
 
 const vbp_op_t  vbp_notice_ops[] = {
@@ -871,6 +872,24 @@ notices_save(vbp_call_t *call)
 }
 
 
+/* args.id, the actor's org's own announcement, locked: into id and org;
+ * 0, 1 answered (401, 404 ...), or -1 */
+static int
+notice_own_arg(vbp_call_t *call, char *id, char *org, size_t len)
+{
+    if (vbp_actor_int(call, "org_id", org, len) != 0) {
+        vbp_fail_unauthenticated(call);
+        return 1;
+    }
+
+    if (vbp_arg_id(call, "id", id, len) != 0) {
+        return 1;
+    }
+
+    return notice_own(call, id, org);
+}
+
+
 /* the org's own announcement ID, locked: 0, 1 answered (404), or -1 */
 static int
 notice_own(vbp_call_t *call, const char *id, const char *org)
@@ -903,16 +922,7 @@ notices_withdraw(vbp_call_t *call)
     char         org[24], id[24];
     const char  *params[2];
 
-    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0) {
-        vbp_fail_unauthenticated(call);
-        return 0;
-    }
-
-    if (vbp_arg_id(call, "id", id, sizeof(id)) != 0) {
-        return 0;
-    }
-
-    rc = notice_own(call, id, org);
+    rc = notice_own_arg(call, id, org, sizeof(org));
     if (rc != 0) {
         return rc < 0 ? -1 : 0;
     }
@@ -956,16 +966,7 @@ notices_readers(vbp_call_t *call)
 
     static const char *const  states[] = { "read", "unread", NULL };
 
-    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0) {
-        vbp_fail_unauthenticated(call);
-        return 0;
-    }
-
-    if (vbp_arg_id(call, "id", id, sizeof(id)) != 0) {
-        return 0;
-    }
-
-    rc = notice_own(call, id, org);
+    rc = notice_own_arg(call, id, org, sizeof(org));
     if (rc != 0) {
         return rc < 0 ? -1 : 0;
     }
