@@ -442,6 +442,16 @@ is $st, 200, 'the city returns the hospital';
     { catalog_line_id => $line{S0002}, last_year => 50, demand => 60, in_use => 1, change_note => '' } ] });
 is $st, 200, 'the hospital corrects';
 ($st, $d) = post('H21010200011', '/api/filing/submit', { project => $pid, contact => '张三', phone => '024-12345678' });
+is $st, 422, '... and cannot resubmit with the summary sheet signed before';
+is $d->{error}{fields}{summary}, '数据已修改，请重新上传签字盖章的需求量汇总表', '... said at the sheet';
+($st, $d) = get('H21010200011', '/api/filing', project => $pid);
+my ($sheet) = grep { $_->{kind} eq 'summary' } @{$d->{files}};
+ok $sheet->{stale}, '... which the page marks';
+my ($check) = grep { $_->{key} eq 'summary' } @{$d->{checklist}};
+ok !$check->{done}, '... and the checklist does not tick';
+($st) = upload('H21010200011', $png, project => $pid, kind => 'summary', name => 'sheet2.png');
+is $st, 201, 'the hospital uploads the sheet signed again';
+($st, $d) = post('H21010200011', '/api/filing/submit', { project => $pid, contact => '张三', phone => '024-12345678' });
 is $st, 200, '... and resubmits';
 ($st, $d) = post('sy_admin', '/api/review/act', { action => 'approve', ids => [$item] });
 is $st, 200, 'the city approves';
@@ -525,8 +535,61 @@ $before = snapshot();
 ($st, $d) = post('H21010200022', '/api/filing/save', { project => $pid, lines => [
     { catalog_line_id => $line{S0006}, demand => 1, in_use => 1 } ] });
 is $st, 409, 'a save after the filing window closed: 409';
-like $d->{error}{message}, qr/^医疗机构填报时间为 .* 至 .*，已于 .* 截止$/, '... saying which window and when it closed';
+like $d->{error}{message}, qr/^医疗机构填报时间为 .* 至 .*，已于 .* 截止，不能暂存$/, '... saying which window and when it closed';
 is snapshot(), $before, '... nothing written';
+
+($st, $d) = get('H21010200022', '/api/filing', project => $pid);
+ok !$d->{can}{save}, '... the filing page offers no 暂存';
+like $d->{blocked}{save}, qr/^医疗机构填报时间为 .* 至 .*，已于 .* 截止，不能暂存$/, '... and says why';
+
+# --- a return reopens what it returns --------------------------------------------
+# seed 000 3.4.5: the province returns the city during its own window, the city
+# returns one hospital, the hospital mends and submits, the city submits again --
+# all after the hospitals' and the cities' windows have closed
+
+vbp_sql("UPDATE projects SET file_opens = now() - interval '5 days', file_closes = now() - interval '3 days',"
+        . " city_opens = now() - interval '3 days', city_closes = now() - interval '1 day',"
+        . " province_opens = now() - interval '1 day', province_closes = now() + interval '2 days'"
+        . " WHERE id = $pid");
+vbp_sql("UPDATE review_items SET state = 'approved' WHERE project_id = $pid AND level = 'hospital' AND state <> 'exempt'");
+vbp_sql("UPDATE review_items SET state = 'submitted' WHERE project_id = $pid AND level = 'city'");
+vbp_sql("UPDATE review_items SET state = 'pending' WHERE project_id = $pid AND level = 'province'");
+my ($city) = vbp_sql("SELECT parent_id FROM review_items WHERE id = $item");
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'return', ids => [$item], reason => '晚了' });
+is $st, 409, 'past its window, a city returns none of its hospitals by itself';
+($st, $d) = post('ln_admin', '/api/review/act', { action => 'return', ids => [$city], reason => '沈阳请复核 S0001' });
+is $st, 200, 'the province returns the city in its own window';
+is vbp_sql("SELECT open_until = (SELECT province_closes FROM projects WHERE id = $pid) FROM review_items WHERE id = $city"),
+   't', '... which reopens the city until the province closes';
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'return', ids => [$item], reason => 'S0001 请复核' });
+is $st, 200, 'the returned city returns one hospital, its own window past';
+($st, $d) = get('H21010200011', '/api/filing', project => $pid);
+ok $d->{can}{save} && $d->{can}{submit}, '... which may 暂存 and 提交 again, its window past';
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0001}, last_year => 100, demand => 105, in_use => 1 } ] });
+is $st, 200, '... and saves';
+($st, $d) = post('H21010200022', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0006}, demand => 2, in_use => 1 } ] });
+is $st, 409, '... while a hospital not returned stays closed';
+($st) = upload('H21010200011', $pdf, project => $pid, kind => 'summary');
+is $st, 201, '... uploads its summary sheet again';
+($st, $d) = post('H21010200011', '/api/filing/submit', { project => $pid, contact => '张三', phone => '024-12345678' });
+is $st, 200, '... and submits' or diag explain $d;
+is vbp_sql("SELECT open_until IS NULL FROM review_items WHERE id = $item"), 't', '... which ends its reopening';
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0001}, last_year => 100, demand => 106, in_use => 1 } ] });
+is $st, 409, '... nothing more to save';
+($st, $d) = post('sy_admin', '/api/review/act', { action => 'approve', ids => [$item] });
+is $st, 200, 'the city approves it';
+($st, $d) = post('sy_admin', '/api/review/submit', { project => $pid });
+is $st, 200, '... and submits to the province again';
+($st, $d) = post('sy_admin', '/api/review/withdraw', { project => $pid });
+is $st, 409, '... no more after that: its reopening ended with the submission';
+($st, $d) = post('ln_admin', '/api/review/submit', { project => $pid });
+is $st, 422, 'the province\'s stamped summary, uploaded before the hospital mended, no longer does';
+is $d->{error}{fields}{province_summary}, '汇总数据上传后，下级数据已有修改，请重新上传盖章的汇总数据', '... said at the file';
+vbp_sql("UPDATE projects SET city_opens = now() - interval '1 day', city_closes = now() + interval '9 days' WHERE id = $pid");
+vbp_sql("UPDATE review_items SET state = 'pending' WHERE project_id = $pid AND level = 'city'");
 
 # --- two reviewers at once -------------------------------------------------------
 

@@ -73,6 +73,14 @@ for my $h (@hospitals) {
 call('ln_admin', 'POST', "/api/files/upload?project=$pid&kind=province_summary&name=s.pdf", $pdf,
      'application/octet-stream');
 
+# a signed sheet holds only for the figures it was signed on: before most
+# submits the filer signs and uploads it again (the others: 422, stale)
+sub sign {
+    my ($who, $kind) = @_;
+    call($who, 'POST', "/api/files/upload?project=$pid&kind=$kind&name=$kind.pdf", $pdf,
+         'application/octet-stream');
+}
+
 sub pick { return $_[int rand @_] }
 
 # the states now: most actions are aimed at an item they fit (the
@@ -105,6 +113,7 @@ sub random_hospital_action {
     my $h;
     if (rand() < 0.8) {
         ($h) = @{ aimed('unfiled|draft|returned', @hospital_items) };
+        sign($h, 'summary') if rand() < 0.7;
         my ($st) = call($h, 'POST', '/api/filing/submit', { project => $pid, contact => '随机', phone => '024-12345678' });
         $outcome{"submit $st"}++;
     } else {
@@ -146,6 +155,7 @@ sub random_province {
         $outcome{"province $action $st"}++;
     } else {
         my $what = rand() < 0.7 ? 'submit' : 'withdraw';
+        sign('ln_admin', 'province_summary') if $what eq 'submit' && rand() < 0.7;
         my ($st) = call('ln_admin', 'POST', "/api/review/$what", { project => $pid });
         $outcome{"province $what $st"}++;
     }
@@ -171,6 +181,7 @@ sub push_up {
         } elsif ($state{$item} =~ /^(unfiled|draft|returned)$/) {
             call($h, 'POST', '/api/filing/save', { project => $pid, lines => [
                  { catalog_line_id => 0 + $lines[0], last_year => 100, demand => 110, in_use => JSON::PP::true } ] });
+            sign($h, 'summary');
             call($h, 'POST', '/api/filing/submit', { project => $pid, contact => '随机', phone => '024-12345678' });
         }
     }
@@ -185,6 +196,7 @@ sub push_up {
     refresh();
     my @cities = grep { $state{$_} eq 'submitted' } values %city_item;
     call('ln_admin', 'POST', '/api/review/act', { action => 'approve', ids => [map { 0 + $_ } @cities] }) if @cities;
+    sign('ln_admin', 'province_summary');
     my ($st) = call('ln_admin', 'POST', '/api/review/submit', { project => $pid });
     $outcome{"push: province submit $st"}++;
     my $action = rand() < 0.5 ? 'approve' : 'return';

@@ -102,6 +102,8 @@ is(state_of(), 'draft', '... the filing is a draft again');
     { catalog_line_id => $line{W002}, last_year => 5, demand => 5, in_use => 1 } ] });
 is($st, 200, '... which the hospital changes');
 is($d->{demand_total}, 16, '... the totals over both lines');
+($st) = call('H21010200011', 'POST', "/api/files/upload?project=$pid&kind=summary", $pdf, 'application/octet-stream');
+is($st, 201, '... signs its summary sheet again');
 ($st) = hospital('/api/filing/submit', { project => $pid, contact => '赵六', phone => '024-11112222' });
 is($st, 200, '... and submits again');
 is(vbp_sql("SELECT count(*) FROM audit_log WHERE target_id = '$item' AND action LIKE '%withdraw%'"),

@@ -40,8 +40,16 @@ const vbp_stmt_t  vbp_chain_stmts[] = {
       "  AND s.state = x.state" },
 
     { "chain_actions",
-      "SELECT item_id, action, title, reason_required"
-      " FROM vbp_chain_actions($1, $2::bigint[], $3, $4, $5::integer)" },
+      "SELECT x.item_id, x.action, x.title, x.reason_required,"
+      "  coalesce(x.outcome, ''), x.detail, s.title,"
+      "  coalesce(o.name, g.name, '')"
+      " FROM vbp_chain_actions($1, $2::bigint[], $3, $4, $5::integer) x"
+      " JOIN review_items i ON i.id = x.item_id"
+      " JOIN chain_states s ON s.chain = i.chain AND s.level = i.level"
+      "  AND s.state = i.state"
+      " LEFT JOIN orgs o ON o.id = i.org_id"
+      " LEFT JOIN regions g ON g.id = i.region_id AND i.org_id IS NULL"
+      " ORDER BY x.item_id, x.outcome NULLS FIRST" },
 
     /* one item in the actor's scope (a hospital: its own) */
     { "chain_item",
@@ -92,7 +100,7 @@ const vbp_stmt_t  vbp_chain_stmts[] = {
       "  CASE x.kind WHEN 'commitment' THEN '承诺书'"
       "   WHEN 'summary' THEN '需求量汇总表' WHEN 'in_use_note' THEN '在用仪器说明'"
       "   WHEN 'province_summary' THEN '盖章汇总数据' ELSE '说明' END,"
-      "  u.content_type = 'application/pdf'"
+      "  u.content_type = 'application/pdf', vbp_file_stale(x)"
       " FROM item_files x JOIN uploads u ON u.sha256 = x.sha256"
       " WHERE x.item_id = $1::bigint ORDER BY x.kind, x.certificate" },
 
@@ -118,7 +126,7 @@ static const char *const  chain_event_names[] = {
 
 static const char *const  chain_file_names[] = {
     "kind", "certificate", "filename", "sha256", "bytes", "content_type",
-    "uploaded_at", "kind_title", "pdf", NULL
+    "uploaded_at", "kind_title", "pdf", "stale", NULL
 };
 
 
@@ -255,15 +263,17 @@ vbp_chain_fire_call(vbp_call_t *call, const char *chain, const char *action,
 
 
 /*
- * The first refusal of a batch says what is wrong, in the manuals' words:
- * the chain's outcome for an item (vbp_chain_fire), its state's title, the
- * detail, its name and the action's title.
+ * What the chain said of an item (vbp_chain_fire's outcome, the state's
+ * title, the detail, the item's name, the action's title), in the
+ * manuals' words, into MSG; the answer's status and code.  The one
+ * wording of a refusal (answered) and of an action not offered (shown).
  */
-void
-vbp_chain_refused(vbp_call_t *call, const char *outcome, const char *state,
-    const char *detail, const char *name, const char *action_title)
+static int
+chain_refusal_text(const char *outcome, const char *state,
+    const char *detail, const char *name, const char *action_title,
+    char *msg, size_t len, const char **code)
 {
-    char         msg[2048], window[16], *w[4], *p;
+    char         buf[1024], *w[4], *p;
     int          n;
     const char  *act;
 
@@ -273,21 +283,28 @@ vbp_chain_refused(vbp_call_t *call, const char *outcome, const char *state,
     act = action_title && *action_title ? action_title : "执行此操作";
 
     if (strcmp(outcome, "not_found") == 0) {
-        vbp_fail(call, 404, "not_found", "未找到该记录，或不在您的管辖范围内");
+        *code = "not_found";
+        snprintf(msg, len, "未找到该记录，或不在您的管辖范围内");
+        return 404;
+    }
 
-    } else if (strcmp(outcome, "no_action") == 0) {
-        vbp_fail(call, 403, "forbidden", "您不能对该记录执行此操作");
+    if (strcmp(outcome, "no_action") == 0) {
+        *code = "forbidden";
+        snprintf(msg, len, "您不能对该记录执行此操作");
+        return 403;
+    }
 
-    } else if (strcmp(outcome, "state") == 0) {
-        snprintf(msg, sizeof(msg), "「%s」当前状态为「%s」，不能%s", name,
-                 state, act);
-        vbp_fail(call, 409, "wrong_state", msg);
-        (void) json_object_set_new(call->error, "state", json_string(state));
+    if (strcmp(outcome, "state") == 0) {
+        *code = "wrong_state";
+        snprintf(msg, len, "「%s」当前状态为「%s」，不能%s", name, state, act);
+        return 409;
+    }
 
-    } else if (strcmp(outcome, "window") == 0) {
+    if (strcmp(outcome, "window") == 0) {
         /* detail: window|not_open or closed|opens|closes */
-        snprintf(msg, sizeof(msg), "%s", detail);
-        for (n = 0, p = msg; n < 4 && p; n++) {
+        *code = "outside_window";
+        snprintf(buf, sizeof(buf), "%s", detail);
+        for (n = 0, p = buf; n < 4 && p; n++) {
             w[n] = p;
             p = strchr(p, '|');
             if (p) {
@@ -296,41 +313,85 @@ vbp_chain_refused(vbp_call_t *call, const char *outcome, const char *state,
         }
 
         if (n < 4) {
-            vbp_fail(call, 409, "outside_window", "不在办理时间内");
-            return;
+            snprintf(msg, len, "不在办理时间内，不能%s", act);
+
+        } else if (strcmp(w[1], "closed") == 0) {
+            snprintf(msg, len, "%s时间为 %s 至 %s，已于 %s 截止，不能%s",
+                     chain_window_title(w[0]), w[2], w[3], w[3], act);
+        } else {
+            snprintf(msg, len, "%s时间为 %s 至 %s，尚未开始，不能%s",
+                     chain_window_title(w[0]), w[2], w[3], act);
         }
 
-        snprintf(window, sizeof(window), "%s", w[0]);
-        snprintf(msg + 1024, sizeof(msg) - 1024, "%s时间为 %s 至 %s，%s%s",
-                 chain_window_title(window), w[2], w[3],
-                 strcmp(w[1], "closed") == 0 ? "已于 " : "尚未开始",
-                 strcmp(w[1], "closed") == 0 ? w[3] : "");
-        if (strcmp(w[1], "closed") == 0) {
-            strncat(msg + 1024, " 截止", sizeof(msg) - 1024
-                    - strlen(msg + 1024) - 1);
-        }
-        vbp_fail(call, 409, "outside_window", msg + 1024);
+        return 409;
+    }
+
+    if (strcmp(outcome, "reason") == 0) {
+        *code = "invalid";
+        snprintf(msg, len, "请填写%s的原因", act);
+        return 422;
+    }
+
+    if (strcmp(outcome, "parent") == 0) {
+        *code = "locked";
+        snprintf(msg, len, "上一级的状态为「%s」，本级数据已锁定，不能%s",
+                 detail, act);
+        return 409;
+    }
+
+    if (strcmp(outcome, "children") == 0) {
+        *code = "not_ready";
+        snprintf(msg, len, "以下单位尚未审核通过，不能%s：%s", act, detail);
+        return 409;
+    }
+
+    *code = "refused";
+    snprintf(msg, len, "不能%s", act);
+    return 409;
+}
+
+
+/*
+ * The first refusal of a batch says what is wrong, in the manuals' words:
+ * the chain's outcome for an item (vbp_chain_fire), its state's title, the
+ * detail, its name and the action's title.
+ */
+void
+vbp_chain_refused(vbp_call_t *call, const char *outcome, const char *state,
+    const char *detail, const char *name, const char *action_title)
+{
+    int          status;
+    char         msg[2048], window[16];
+    const char  *code, *bar;
+
+    status = chain_refusal_text(outcome, state, detail, name, action_title,
+                                msg, sizeof(msg), &code);
+
+    if (strcmp(outcome, "reason") == 0) {
+        vbp_field_error(call, "reason", msg);
+        return;
+    }
+
+    vbp_fail(call, status, code, msg);
+
+    if (call->error == NULL) {
+        return;
+    }
+
+    if (strcmp(outcome, "state") == 0) {
+        (void) json_object_set_new(call->error, "state",
+                                   json_string(state ? state : ""));
+
+    } else if (strcmp(outcome, "window") == 0 && detail) {
+        bar = strchr(detail, '|');
+        snprintf(window, sizeof(window), "%.*s",
+                 (int) (bar ? bar - detail : 0), detail);
         (void) json_object_set_new(call->error, "window",
                                    json_string(window));
 
-    } else if (strcmp(outcome, "reason") == 0) {
-        snprintf(msg, sizeof(msg), "请填写%s的原因", act);
-        vbp_field_error(call, "reason", msg);
-
-    } else if (strcmp(outcome, "parent") == 0) {
-        snprintf(msg, sizeof(msg), "上一级的状态为「%s」，本级数据已锁定，不能%s",
-                 detail, act);
-        vbp_fail(call, 409, "locked", msg);
-
     } else if (strcmp(outcome, "children") == 0) {
-        snprintf(msg, sizeof(msg), "以下单位尚未审核通过，不能%s：%s", act,
-                 detail);
-        vbp_fail(call, 409, "not_ready", msg);
         (void) json_object_set_new(call->error, "blocking",
-                                   json_string(detail));
-
-    } else {
-        vbp_fail(call, 409, "refused", "不能执行此操作");
+                                   json_string(detail ? detail : ""));
     }
 }
 
@@ -347,15 +408,18 @@ vbp_chain_reason(vbp_call_t *call)
  * What the actor may do now to each item of ITEMS (objects with "id") of a
  * chain, as the chain would judge it: each item gets "actions" [{action,
  * title, reason_required}], "can" {action: true} and "actionable" (any
- * at all), so that a template offers exactly those.  0, or -1 on a database failure.
+ * at all), so that a template offers exactly those, and "blocked"
+ * {action: why} for the actions its state would allow but the window, the
+ * level above or the items below do not.  0, or -1 on a database failure.
  */
 int
 vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items)
 {
     int          row;
     size_t       i;
-    char         org[24], uid[24], num[32];
-    json_t      *item, *actions, *can;
+    char         org[24], uid[24], num[32], why[2048];
+    json_t      *item, *actions, *can, *blocked;
+    const char  *code;
     vbp_buf_t    ids;
     PGresult    *res;
     long long    id;
@@ -377,7 +441,8 @@ vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items)
 
         if (vbp_buf_add(&ids, num, strlen(num)) != 0
             || json_object_set_new(item, "actions", json_array()) != 0
-            || json_object_set_new(item, "can", json_object()) != 0)
+            || json_object_set_new(item, "can", json_object()) != 0
+            || json_object_set_new(item, "blocked", json_object()) != 0)
         {
             vbp_buf_free(&ids);
             return -1;
@@ -409,6 +474,25 @@ vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items)
 
             actions = json_object_get(item, "actions");
             can = json_object_get(item, "can");
+            blocked = json_object_get(item, "blocked");
+
+            if (PQgetvalue(res, row, 4)[0] != '\0') {
+                (void) chain_refusal_text(PQgetvalue(res, row, 4),
+                                          PQgetvalue(res, row, 6),
+                                          PQgetvalue(res, row, 5),
+                                          PQgetvalue(res, row, 7),
+                                          PQgetvalue(res, row, 2),
+                                          why, sizeof(why), &code);
+
+                if (json_object_set_new(blocked, PQgetvalue(res, row, 1),
+                                        json_string(why)) != 0)
+                {
+                    PQclear(res);
+                    return -1;
+                }
+
+                continue;
+            }
 
             if (json_array_append_new(actions,
                     json_pack("{s:s, s:s, s:b}",
@@ -551,7 +635,7 @@ vbp_chain_item(vbp_call_t *call, const char *id, const char *org)
 
     if (json_object_set_new(detail, "files",
                             vbp_rows_json(res, chain_file_names,
-                                          "ssssisssb"))
+                                          "ssssisssbb"))
         != 0)
     {
         PQclear(res);

@@ -1441,7 +1441,7 @@ filing_posted(vbp_call_t *call, const char *field)
 static int
 filing_checklist(vbp_call_t *call, const char *item)
 {
-    int          row, has_rule, commitment, summary, below, lines_ok;
+    int          row, has_rule, commitment, summary, stale, below, lines_ok;
     char         key[200], detail[64];
     size_t       i;
     json_t      *list, *certs, *notes, *rules, *one, *file;
@@ -1453,12 +1453,15 @@ filing_checklist(vbp_call_t *call, const char *item)
     /* what the page knows already: the lines, the files, the reason */
     lines_ok = json_integer_value(json_object_get(call->data, "line_count"))
                > 0;
-    commitment = summary = 0;
+    commitment = summary = stale = 0;
 
     json_array_foreach(json_object_get(call->data, "files"), i, file) {
         kind = json_string_value(json_object_get(file, "kind"));
         commitment |= kind && strcmp(kind, "commitment") == 0;
-        summary |= kind && strcmp(kind, "summary") == 0;
+        if (kind && strcmp(kind, "summary") == 0) {
+            summary = 1;
+            stale = json_is_true(json_object_get(file, "stale"));
+        }
     }
 
     reason = json_string_value(json_object_get(call->data, "below_reason"));
@@ -1547,8 +1550,9 @@ filing_checklist(vbp_call_t *call, const char *item)
     CHECK("phone", "联系电话", phone && *phone, "");
     CHECK("commitment", "签字盖章的承诺书", commitment,
           commitment ? "" : "尚未上传");
-    CHECK("summary", "签字盖章的需求量汇总表", summary,
-          summary ? "" : "尚未上传");
+    CHECK("summary", "签字盖章的需求量汇总表", summary && !stale,
+          !summary ? "尚未上传" : stale ? "上传后数据已修改，请重新打印签字盖章后上传"
+          : "");
 
     has_rule = filing_has_rule(rules, "in_use_note");
 
@@ -1604,7 +1608,6 @@ filing_get(vbp_call_t *call)
 {
     int          rc;
     char         id[24], org[24];
-    const char  *state;
 
     rc = vbp_filing_item(call, id, sizeof(id));
     if (rc != 0) {
@@ -1631,18 +1634,6 @@ filing_get(vbp_call_t *call)
 
     if (call->status || !call->page) {
         return 0;
-    }
-
-    /* a state the filer edits in: when it may not, the window or the
-     * city's submission is why (the page says so) */
-    state = json_string_value(json_object_get(call->data, "state"));
-    if (json_object_set_new(call->data, "is_open_state",
-            json_boolean(state && (strcmp(state, "unfiled") == 0
-                                   || strcmp(state, "draft") == 0
-                                   || strcmp(state, "returned") == 0)))
-        != 0)
-    {
-        return -1;
     }
 
     return filing_checklist(call, id);
@@ -1737,6 +1728,7 @@ filing_refusal_text(const char *code)
         { "in_use_cert", "同一注册证下各产品的“是否有在用仪器”应相同" },
         { "no_lines", "尚未填报任何产品" },
         { "file_missing", "请上传文件" },
+        { "file_stale", "数据已修改，请重新上传签字盖章的需求量汇总表" },
         { "below_reason_missing", "需求量合计低于意向采购量，请填写原因" },
         { "in_use_note_missing", "无在用仪器，请上传说明文件" },
         { "change_note_missing", "需求量超出阈值，请填写增降幅说明" },

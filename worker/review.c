@@ -61,10 +61,13 @@ const vbp_op_t  vbp_review_ops[] = {
 
 const vbp_stmt_t  vbp_review_stmts[] = {
 
-    /* the item of the actor's own region in a project */
+    /* the item of the actor's own region in a project; its stamped
+     * summary: 0 none, 1 uploaded, 2 uploaded before the figures below it
+     * changed (migration 013) */
     { "review_own_item",
-      "SELECT i.id, (SELECT count(*) FROM item_files x WHERE x.item_id = i.id"
-      "  AND x.kind = 'province_summary')"
+      "SELECT i.id, coalesce((SELECT CASE WHEN vbp_file_stale(x) THEN 2"
+      "  ELSE 1 END FROM item_files x WHERE x.item_id = i.id"
+      "  AND x.kind = 'province_summary' LIMIT 1), 0)"
       " FROM review_items i WHERE i.project_id = $1::integer"
       "  AND i.chain = 'demand' AND i.region_id = $2::integer"
       "  AND i.level = $3" },
@@ -275,17 +278,23 @@ const vbp_stmt_t  vbp_review_stmts[] = {
      * that is open, and the time left -- a hospital its filing (returned:
      * with the reason), a city or province its submission (returned from
      * above: with the reason) and the withdrawal requests and submissions
-     * waiting below it, the alliance the provinces waiting
+     * waiting below it, the alliance the provinces waiting.  A returned
+     * item's window is the one it was reopened for (migration 013); a
+     * hospital that let its window pass unsubmitted is told so while its
+     * city still reviews, so that it calls the city rather than wait.
      */
     { "review_deadlines",
-      "SELECT p.id, p.name, w.what, w.href,"
+      "SELECT p.id, p.name,"
+      "  CASE WHEN w.overdue THEN '报量填报已截止，本机构尚未提交；"
+      "如需补报，请联系市级医保局' ELSE w.what END, w.href,"
       "  to_char(w.closes AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'),"
-      "  CASE WHEN w.closes - now() >= interval '1 day'"
+      "  CASE WHEN w.overdue THEN ''"
+      "   WHEN w.closes - now() >= interval '1 day'"
       "   THEN extract(day FROM w.closes - now())::integer || '天'"
       "        || extract(hour FROM w.closes - now())::integer || '小时'"
       "   ELSE extract(hour FROM w.closes - now())::integer || '小时'"
       "        || extract(minute FROM w.closes - now())::integer || '分钟' END,"
-      "  w.closes - now() < interval '3 days',"
+      "  w.overdue OR w.closes - now() < interval '3 days',"
       "  i.state, s.title,"
       /* the reason of a return not yet answered by a new submission */
       "  CASE WHEN o.kind <> 'alliance' THEN (SELECT CASE WHEN e.action = 'return'"
@@ -299,7 +308,8 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       "     AND x.chain = i.chain AND x.level = 'province'"
       "     AND x.state = 'submitted')"
       "   WHEN i.level <> 'hospital' THEN (SELECT count(*) FROM review_items c"
-      "    WHERE c.parent_id = i.id AND c.state = 'submitted') ELSE 0 END"
+      "    WHERE c.parent_id = i.id AND c.state = 'submitted') ELSE 0 END,"
+      "  w.overdue"
       " FROM orgs o JOIN review_items i ON i.chain = 'demand'"
       "  AND ((o.kind = 'hospital' AND i.level = 'hospital' AND i.org_id = o.id"
       "       AND i.state IN ('unfiled', 'draft', 'returned',"
@@ -333,11 +343,16 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       "   CASE i.level WHEN 'hospital' THEN p.file_opens"
       "    WHEN 'city' THEN p.city_opens ELSE CASE o.kind WHEN 'alliance'"
       "    THEN p.alliance_opens ELSE p.province_opens END END AS opens,"
-      "   CASE i.level WHEN 'hospital' THEN p.file_closes"
-      "    WHEN 'city' THEN p.city_closes ELSE CASE o.kind WHEN 'alliance'"
-      "    THEN p.alliance_closes ELSE p.province_closes END END AS closes) w"
-      " WHERE o.id = $1::integer AND now() >= w.opens AND now() < w.closes"
-      " ORDER BY w.closes, p.id, i.id LIMIT 20" },
+      "   CASE WHEN o.kind = 'alliance' THEN p.alliance_closes"
+      "    ELSE greatest(CASE i.level WHEN 'hospital' THEN p.file_closes"
+      "     WHEN 'city' THEN p.city_closes ELSE p.province_closes END,"
+      "     i.open_until) END AS closes) w0"
+      " CROSS JOIN LATERAL (SELECT w0.*, now() >= w0.closes"
+      "   AND i.level = 'hospital' AND i.state <> 'withdraw_requested'"
+      "   AS overdue) w"
+      " WHERE o.id = $1::integer AND now() >= w.opens"
+      "  AND (now() < w.closes OR (w.overdue AND now() < p.city_closes))"
+      " ORDER BY w.overdue DESC, w.closes, p.id, i.id LIMIT 20" },
 
     /*
      * the national CSV (SPEC §3): per province and certificate, the lines
@@ -403,10 +418,10 @@ static const char  review_progress_types[] = "nniiiiiiiiinnn";
 
 static const char *const  review_deadline_names[] = {
     "project_id", "project_name", "what", "href", "closes", "left", "urgent",
-    "state", "state_title", "reason", "requests", "waiting", NULL
+    "state", "state_title", "reason", "requests", "waiting", "overdue", NULL
 };
 
-static const char  review_deadline_types[] = "isssssbssnii";
+static const char  review_deadline_types[] = "isssssbssniib";
 
 
 /* POST {action, ids | id, reason}: a reviewer's action on items below */
@@ -467,7 +482,8 @@ review_own_level(vbp_call_t *call)
 
 /*
  * The actor's own item in args.project (a city's or a province's
- * submission) into id, and whether its stamped summary is uploaded: 0,
+ * submission) into id, and its stamped summary (0 none, 1 uploaded, 2
+ * stale: the figures below changed after it was uploaded): 0,
  * 1 answered (403, 404, 4xx), or -1 on a database failure.
  */
 static int
@@ -513,7 +529,7 @@ review_own_item(vbp_call_t *call, char *id, size_t len, int *stamped)
     }
 
     snprintf(id, len, "%s", PQgetvalue(res, 0, 0));
-    *stamped = strcmp(PQgetvalue(res, 0, 1), "0") != 0;
+    *stamped = atoi(PQgetvalue(res, 0, 1));
     PQclear(res);
 
     return 0;
@@ -541,9 +557,12 @@ review_own(vbp_call_t *call)
     level = review_own_level(call);
 
     if (strcmp(call->variant, "submit") == 0
-        && strcmp(level, "province") == 0 && !stamped)
+        && strcmp(level, "province") == 0 && stamped != 1)
     {
-        vbp_field_error(call, "province_summary", "请先上传盖章的汇总数据");
+        vbp_field_error(call, "province_summary",
+                        stamped == 0 ? "请先上传盖章的汇总数据"
+                        : "汇总数据上传后，下级数据已有修改，"
+                          "请重新上传盖章的汇总数据");
         return 0;
     }
 
@@ -611,7 +630,8 @@ review_own_attach(vbp_call_t *call)
         return rc < 0 ? -1 : 0;
     }
 
-    (void) json_object_set_new(own, "stamped", json_boolean(stamped));
+    (void) json_object_set_new(own, "stamped", json_boolean(stamped == 1));
+    (void) json_object_set_new(own, "stamp_stale", json_boolean(stamped == 2));
 
     return json_object_set_new(list, "own", own) == 0 ? 0 : -1;
 }
