@@ -155,6 +155,21 @@ is $st, 404, 'acting on items of another city: 404';
 ok !grep({ exists $_->{name} || exists $_->{state} } @{ $d->{error}{items} }), '... naming none of them, nor its state';
 unlike Encode::decode_utf8(JSON::PP->new->utf8->encode($d)), qr/大连|沈阳|辽宁|医院/, '... nowhere in the answer';
 
+# --- a batch with rows the action does not apply to names them all ----------------
+
+my @sy = vbp_sql("SELECT i.id FROM review_items i JOIN orgs o ON o.id = i.org_id WHERE i.project_id = $pid"
+                 . " AND o.region_id = (SELECT id FROM regions WHERE code = '210100') ORDER BY i.id LIMIT 3");
+vbp_sql("UPDATE review_items SET state = 'submitted' WHERE id = $sy[0]");
+vbp_sql("UPDATE review_items SET state = 'exempt' WHERE id IN ($sy[1], $sy[2])");
+my $events = vbp_sql("SELECT count(*) FROM review_events");
+($st, $d) = call('sy_admin', 'POST', '/api/review/act', { action => 'approve', ids => [map { 0 + $_ } @sy] });
+is $st, 409, 'a city approves a batch with two exempt rows in it: 409';
+my @names = map { Encode::decode_utf8(scalar vbp_sql("SELECT o.name FROM review_items i JOIN orgs o ON o.id = i.org_id WHERE i.id = $_")) } @sy[1, 2];
+like $d->{error}{message}, qr/^选中的记录中有 2 项不能审核通过，未做任何修改：\Q$names[0]\E（无需上报）、\Q$names[1]\E（无需上报）$/,
+     '... the message names both, with their state';
+is vbp_sql("SELECT count(*) FROM review_events"), $events, '... nothing moved';
+is vbp_sql("SELECT state FROM review_items WHERE id = $sy[0]"), 'submitted', '... not even the row that could';
+
 # --- the export routes answer their refusals in the error format ------------------
 
 my ($s4, $d4, $r4, $h4) = call('H21010200011', 'GET', "/api/review/export?project=$pid");

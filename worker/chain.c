@@ -37,7 +37,8 @@ const vbp_stmt_t  vbp_chain_stmts[] = {
       " LEFT JOIN orgs o ON o.id = i.org_id"
       " LEFT JOIN regions g ON g.id = i.region_id AND i.org_id IS NULL"
       " LEFT JOIN chain_states s ON s.chain = i.chain AND s.level = i.level"
-      "  AND s.state = x.state" },
+      "  AND s.state = x.state"
+      " ORDER BY x.item_id" },
 
     { "chain_actions",
       "SELECT x.item_id, x.action, x.title, x.reason_required,"
@@ -167,6 +168,71 @@ chain_actor(vbp_call_t *call, const char **params, char *org, char *uid,
 
 
 /*
+ * A batch refused for more than one item: the message names them all (the
+ * first ten, with their states), so that the clerk who ticked 全选 learns
+ * which rows to leave out; the status and code stay the first refusal's.
+ */
+static void
+chain_refused_batch(vbp_call_t *call, PGresult *res, int refused)
+{
+    int          row, named, hidden;
+    char         msg[2048];
+    size_t       len;
+    json_t      *m;
+    const char  *act;
+
+    if (call->error == NULL) {
+        return;
+    }
+
+    act = "执行此操作";
+    for (row = 0; row < PQntuples(res); row++) {
+        if (*PQgetvalue(res, row, 5)) {
+            act = PQgetvalue(res, row, 5);
+            break;
+        }
+    }
+
+    len = (size_t) snprintf(msg, sizeof(msg), "选中的记录中有 %d 项不能%s，"
+                            "未做任何修改：", refused, act);
+    named = hidden = 0;
+
+    for (row = 0; row < PQntuples(res) && len < sizeof(msg); row++) {
+        if (strcmp(PQgetvalue(res, row, 1), "ok") == 0) {
+            continue;
+        }
+
+        /* out of scope is nameless: counted, never named */
+        if (strcmp(PQgetvalue(res, row, 1), "not_found") == 0) {
+            hidden++;
+            continue;
+        }
+
+        if (named == 10) {
+            len += (size_t) snprintf(msg + len, sizeof(msg) - len, " 等");
+            break;
+        }
+
+        len += (size_t) snprintf(msg + len, sizeof(msg) - len, "%s%s（%s）",
+                                 named ? "、" : "", PQgetvalue(res, row, 4),
+                                 PQgetvalue(res, row, 2));
+        named++;
+    }
+
+    if (hidden && len < sizeof(msg)) {
+        (void) snprintf(msg + len, sizeof(msg) - len,
+                        "%s%d 项未找到或不在管辖范围内", named ? "；" : "",
+                        hidden);
+    }
+
+    m = json_string(msg);
+    if (m != NULL) {
+        (void) json_object_set_new(call->error, "message", m);
+    }
+}
+
+
+/*
  * Fire an action of a chain on items ("{1,2}"), all or none.  The call is
  * answered with the refusal, or *moved (when asked for) holds the moved
  * items [{id, name, from, to}].  Returns -1 only on a database failure.
@@ -208,6 +274,15 @@ vbp_chain_fire_call(vbp_call_t *call, const char *chain, const char *action,
                                   PQgetvalue(res, row, 4),
                                   PQgetvalue(res, row, 5));
             }
+        }
+    }
+
+    /* rows ticked in states the action does not start from (全选):
+     * named; a window, a reason or the level above is said once */
+    for (row = 0; refused > 1 && row < PQntuples(res); row++) {
+        if (strcmp(PQgetvalue(res, row, 1), "state") == 0) {
+            chain_refused_batch(call, res, refused);
+            break;
         }
     }
 
@@ -409,8 +484,9 @@ vbp_chain_reason(vbp_call_t *call)
  * chain, as the chain would judge it: each item gets "actions" [{action,
  * title, reason_required}], "can" {action: true} and "actionable" (any
  * at all), so that a template offers exactly those, and "blocked"
- * {action: why} for the actions its state would allow but the window, the
- * level above or the items below do not.  0, or -1 on a database failure.
+ * {action: why} (and "blocked_list" [{action, title, why}]) for the
+ * actions its state would allow but the window, the level above or the
+ * items below do not.  0, or -1 on a database failure.
  */
 int
 vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items)
@@ -442,7 +518,8 @@ vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items)
         if (vbp_buf_add(&ids, num, strlen(num)) != 0
             || json_object_set_new(item, "actions", json_array()) != 0
             || json_object_set_new(item, "can", json_object()) != 0
-            || json_object_set_new(item, "blocked", json_object()) != 0)
+            || json_object_set_new(item, "blocked", json_object()) != 0
+            || json_object_set_new(item, "blocked_list", json_array()) != 0)
         {
             vbp_buf_free(&ids);
             return -1;
@@ -485,7 +562,13 @@ vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items)
                                           why, sizeof(why), &code);
 
                 if (json_object_set_new(blocked, PQgetvalue(res, row, 1),
-                                        json_string(why)) != 0)
+                                        json_string(why)) != 0
+                    || json_array_append_new(
+                           json_object_get(item, "blocked_list"),
+                           json_pack("{s:s, s:s, s:s}",
+                                     "action", PQgetvalue(res, row, 1),
+                                     "title", PQgetvalue(res, row, 2),
+                                     "why", why)) != 0)
                 {
                     PQclear(res);
                     return -1;
@@ -533,6 +616,41 @@ vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items)
     }
 
     return 0;
+}
+
+
+/*
+ * What a list's batch bar offers: data.batch {action: true} for every
+ * action offered on some item of ITEMS (vbp_chain_offer), and "any" when
+ * there is one at all -- a bar with nothing to do on this page is not
+ * shown.  0, or -1.
+ */
+int
+vbp_chain_batch(json_t *data, json_t *items)
+{
+    size_t       i, k;
+    json_t      *batch, *item, *a;
+    const char  *action;
+
+    batch = json_object();
+    if (batch == NULL) {
+        return -1;
+    }
+
+    json_array_foreach(items, i, item) {
+        json_array_foreach(json_object_get(item, "actions"), k, a) {
+            action = json_string_value(json_object_get(a, "action"));
+            if (action == NULL
+                || json_object_set_new(batch, action, json_true()) != 0
+                || json_object_set_new(batch, "any", json_true()) != 0)
+            {
+                json_decref(batch);
+                return -1;
+            }
+        }
+    }
+
+    return json_object_set_new(data, "batch", batch) == 0 ? 0 : -1;
 }
 
 

@@ -768,7 +768,9 @@ review_items(vbp_call_t *call)
 
     if (review_peer_counts(call) != 0
         || vbp_chain_offer(call, "demand",
-                           json_object_get(call->data, "items")) != 0)
+                           json_object_get(call->data, "items")) != 0
+        || vbp_chain_batch(call->data, json_object_get(call->data, "items"))
+           != 0)
     {
         return -1;
     }
@@ -919,7 +921,9 @@ review_summary(vbp_call_t *call)
 
     if (call->data == NULL
         || vbp_chain_offer(call, "demand",
-                           json_object_get(call->data, "items")) != 0)
+                           json_object_get(call->data, "items")) != 0
+        || vbp_chain_batch(call->data, json_object_get(call->data, "items"))
+           != 0)
     {
         return -1;
     }

@@ -318,6 +318,7 @@ void vbp_chain_refused(vbp_call_t *call, const char *outcome,
     const char *state, const char *detail, const char *name,
     const char *action_title);
 int vbp_chain_offer(vbp_call_t *call, const char *chain, json_t *items);
+int vbp_chain_batch(json_t *data, json_t *items);
 int vbp_chain_item(vbp_call_t *call, const char *id, const char *org);
 
 /* review.c: the reviewers' pages; filing.c: projects and filings */

@@ -139,6 +139,41 @@ document.addEventListener('DOMContentLoaded', function () {
         return;
       }
       if (!vbpNeeds(b)) { e.preventDefault(); return; }
+      // rows ticked (全选) that the action does not apply to (data-can:
+      // what the chain offers each row) are named; the batch goes on over
+      // the others if the clerk agrees, else nothing is sent
+      var act = b.getAttribute('value');
+      var what = b.textContent.trim();
+      if (batch && act) {
+        var off = Array.prototype.filter.call(form.querySelectorAll('input[name=ids]:checked'), function (c) {
+          var can = c.getAttribute('data-can');
+          return can !== null && (' ' + can + ' ').indexOf(' ' + act + ' ') < 0;
+        });
+        if (off.length > 0) {
+          var names = off.slice(0, 10).map(function (c) { return c.getAttribute('data-name'); }).join('、') +
+                      (off.length > 10 ? ' 等' : '');
+          if (off.length === n) {
+            e.preventDefault();
+            var none = form.querySelector('.batch-error');
+            if (!none) {
+              none = document.createElement('span');
+              none.className = 'field-error batch-error';
+              none.setAttribute('role', 'alert');
+              b.closest('.batch').appendChild(none);
+            }
+            none.textContent = '选中的记录当前都不能' + what + '：' + names;
+            return;
+          }
+          if (!window.confirm('选中的 ' + n + ' 项中有 ' + off.length + ' 项当前不能' + what + '：' + names +
+                              '。\n只对其余 ' + (n - off.length) + ' 项' + what + '？')) {
+            e.preventDefault();
+            return;
+          }
+          off.forEach(function (c) { c.checked = false; });
+          count();
+          return;
+        }
+      }
       var ask = b.getAttribute('data-confirm');
       if (ask && !window.confirm(ask.replace('{n}', n))) {
         e.preventDefault();
@@ -264,6 +299,42 @@ document.addEventListener('DOMContentLoaded', function () {
   }
 });
 
+// What was typed into a form marked data-keep (提交's 联系人, 联系电话) is
+// kept across the reload an upload makes, for this tab only, and put back
+// once: the clerk who uploads the sheet after typing the phone number does
+// not type it again.
+function keepTyped() {
+  document.querySelectorAll('form[data-keep]').forEach(function (form) {
+    var kept = {};
+    form.querySelectorAll('input[type=text], input:not([type]), input[type=tel], textarea').forEach(function (f) {
+      if (f.name && f.value !== f.defaultValue) { kept[f.name] = f.value; }
+    });
+    try {
+      sessionStorage.setItem('vbp-keep:' + form.id + ':' + location.pathname, JSON.stringify(kept));
+    } catch (e) { /* storage refused: the values are typed again */ }
+  });
+}
+
+// (on load: after every DOMContentLoaded handler, so that those listening
+// to the fields hear them filled)
+window.addEventListener('load', function () {
+  document.querySelectorAll('form[data-keep]').forEach(function (form) {
+    var key = 'vbp-keep:' + form.id + ':' + location.pathname, kept = null;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(key) || 'null');
+      sessionStorage.removeItem(key);
+    } catch (e) { kept = null; }
+    if (!kept) { return; }
+    Object.keys(kept).forEach(function (name) {
+      var f = form.elements[name];
+      if (f && typeof f.value === 'string') {
+        f.value = kept[name];
+        f.dispatchEvent(new Event('input', { bubbles: true }));
+      }
+    });
+  });
+});
+
 // Uploads (承诺书, 需求量汇总表, 说明, 盖章汇总数据): the file is the request's
 // body (POST /api/files/upload); the page reloads to list it, or says why
 // it was refused next to the input.
@@ -303,7 +374,11 @@ document.addEventListener('DOMContentLoaded', function () {
       }).then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (j) {
           // back to the page as a GET (it may be the answer of a POST)
-          if (r.ok) { window.location.href = input.getAttribute('data-return') || window.location.href; return; }
+          if (r.ok) {
+            keepTyped();
+            window.location.href = input.getAttribute('data-return') || window.location.href;
+            return;
+          }
           var e = j.error || {};
           var msg = (e.fields && (e.fields.file || e.fields.certificate || e.fields.kind)) ||
                     e.message || '上传失败';
