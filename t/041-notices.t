@@ -144,6 +144,28 @@ is $st, 409, 'withdrawn twice: 409';
 is $st, 201, 'a notice published later';
 ok !has('H21010200011', 't41 明天发布'), '... is not read before its time';
 
+# a draft: its attachments uploaded before anyone reads it, then published
+($st, $d) = post('sy_admin', '/api/notices/create', { kind => 'announcement', title => 't41 草稿',
+    audience => ['hospital'], draft => 1 });
+is $st, 201, 'a draft saved';
+my $draft = $d->{id};
+like $d->{message}, qr/^草稿已保存/, '... said so';
+ok !has('H21010200011', 't41 草稿'), '... which no hospital reads';
+($st, $d) = get('H21010200011', "/api/notices/get?id=$draft");
+is $st, 404, '... nor opens';
+($st, $d) = call('sy_admin', 'POST', "/api/notices/attach?id=$draft&name=x.pdf", $pdf, 'application/octet-stream');
+is $st, 201, '... its attachment uploaded';
+(undef, $d) = get('sy_admin', '/api/notices/mine?per_page=100');
+my ($mine) = grep { $_->{id} == $draft } @{ $d->{items} };
+is $mine->{state_title}, '草稿', '... the publisher\'s list calls it 草稿';
+($st, $d) = post('sy_admin', '/api/notices/update', { id => $draft, kind => 'announcement', title => 't41 草稿',
+    audience => ['hospital'] });
+is $st, 200, 'the draft published';
+ok has('H21010200011', 't41 草稿'), '... the hospital reads it now';
+($st, $d) = post('sy_admin', '/api/notices/update', { id => $draft, kind => 'announcement', title => 't41 草稿',
+    audience => ['hospital'], draft => 1 });
+ok has('H21010200011', 't41 草稿'), '... a published notice never goes back to draft';
+
 # --- the platform's own notices --------------------------------------------------------
 
 my $pid = vbp_open_project('t41 系统通知', 'N', 2, 2);
@@ -172,6 +194,20 @@ ok !scalar(grep { $_->{title} =~ /t41 系统通知.*撤回申请/ } @{ $d->{item
 ok scalar(grep { $_->{title} eq '「t41 系统通知」医疗机构填报已开始' } @{ $d->{items} }), 'the filing window\'s opening reached the hospital';
 (undef, $d) = get('H34010200011', '/api/notices?kind=system&per_page=100');
 ok !scalar(grep { $_->{title} =~ /t41 系统通知/ } @{ $d->{items} }), '... not a hospital of a province outside the project';
+
+# a window that closed, then extended: its 已截止 withdrawn, the new times said
+vbp_sql("UPDATE projects SET file_closes = now() - interval '1 minute' WHERE id = $pid");
+(undef, $d) = get('H21010200011', '/api/notices?kind=system&per_page=100');
+ok scalar(grep { $_->{title} eq '「t41 系统通知」医疗机构填报已截止' } @{ $d->{items} }), 'the filing window\'s closing reached the hospital';
+vbp_sql("UPDATE projects SET file_closes = now() + interval '2 days' WHERE id = $pid");
+(undef, $d) = get('H21010200011', '/api/notices?kind=system&per_page=100');
+ok !scalar(grep { $_->{title} eq '「t41 系统通知」医疗机构填报已截止' } @{ $d->{items} }), '... extended, the window\'s 已截止 is gone';
+my ($moved) = grep { $_->{title} eq '「t41 系统通知」医疗机构填报时间已调整' } @{ $d->{items} };
+ok $moved, '... a notice says the window moved';
+(undef, $d) = get('H21010200011', "/api/notices/get?id=$moved->{id}");
+like $d->{body}, qr/^医疗机构填报时间调整为：\d{4}-\d\d-\d\d \d\d:\d\d 至 \d{4}-\d\d-\d\d \d\d:\d\d$/, '... with the new times';
+(undef, $d) = get('H21010200011', '/api/notices?kind=system&per_page=100');
+is scalar(grep { $_->{title} =~ /t41 系统通知.*医疗机构填报/ } @{ $d->{items} }), 2, '... said once: the opening and the move';
 
 # --- pages -----------------------------------------------------------------------------
 

@@ -139,6 +139,7 @@ const vbp_stmt_t  vbp_notice_stmts[] = {
       "  to_char(n.end_at AT TIME ZONE 'Asia/Shanghai',"
       "          'YYYY-MM-DD HH24:MI'),"
       "  CASE WHEN n.withdrawn_at IS NOT NULL THEN '已撤销'"
+      "   WHEN n.draft THEN '草稿'"
       "   WHEN n.publish_at > now() THEN '待发布'"
       "   WHEN n.end_at IS NOT NULL AND n.end_at <= now() THEN '已结束'"
       "   ELSE '发布中' END,"
@@ -165,7 +166,7 @@ const vbp_stmt_t  vbp_notice_stmts[] = {
       "          'YYYY-MM-DD HH24:MI'),"
       "  coalesce(to_char(n.end_at AT TIME ZONE 'Asia/Shanghai',"
       "          'YYYY-MM-DD HH24:MI'), ''),"
-      "  n.withdrawn_at IS NOT NULL"
+      "  n.withdrawn_at IS NOT NULL, n.draft"
       " FROM notices n WHERE n.id = $1::bigint"
       "  AND n.author_org_id = $2::integer" },
 
@@ -181,16 +182,20 @@ const vbp_stmt_t  vbp_notice_stmts[] = {
 
     { "notices_insert",
       "INSERT INTO notices (kind, title, body, author_org_id, author_user_id,"
-      "  author_name, scope_path, audience, publish_at, end_at)"
+      "  author_name, scope_path, audience, publish_at, end_at, draft)"
       " VALUES ($1, $2, $3, $4::integer, $5::integer, $6, $7, $8::text[],"
-      "  coalesce($9::timestamptz, now()), $10::timestamptz)"
-      " RETURNING id" },
+      "  coalesce($9::timestamptz, now()), $10::timestamptz, $11::boolean)"
+      " RETURNING id, draft" },
 
     { "notices_update",
+      /* a draft published without a time goes out now; a published
+       * notice is never a draft again */
       "UPDATE notices SET kind = $2, title = $3, body = $4, scope_path = $5,"
       "  audience = $6::text[], publish_at = coalesce($7::timestamptz,"
-      "  publish_at), end_at = $8::timestamptz, updated_at = now()"
-      " WHERE id = $1::bigint RETURNING id" },
+      "   CASE WHEN draft AND NOT $9::boolean THEN now() ELSE publish_at END),"
+      "  end_at = $8::timestamptz, draft = draft AND $9::boolean,"
+      "  updated_at = now()"
+      " WHERE id = $1::bigint RETURNING id, draft" },
 
     { "notices_withdraw",
       "UPDATE notices SET withdrawn_at = now(), updated_at = now()"
@@ -604,6 +609,11 @@ notices_form(vbp_call_t *call)
                            "end_at", PQgetvalue(res, 0, 7),
                            "withdrawn", PQgetvalue(res, 0, 8)[0] == 't',
                            "files", json_array());
+        if (notice) {
+            (void) json_object_set_new(notice, "draft",
+                                       json_boolean(PQgetvalue(res, 0, 9)[0]
+                                                    == 't'));
+        }
         PQclear(res);
 
         if (notice == NULL) {
@@ -720,14 +730,14 @@ notice_time(vbp_call_t *call, const char *name, char *out, size_t len)
 static int
 notices_save(vbp_call_t *call)
 {
-    int          i, update, rc;
+    int          i, update, rc, draft;
     char         org[24], uid[24], id[24], path[256], kinds[200];
     char         publish[32], end[32];
     size_t       used, count;
     json_t      *audience;
     PGresult    *res;
     const char  *kind, *title, *body, *region, *role, *pub, *endp;
-    const char  *params[10];
+    const char  *params[11];
 
     static const char *const  kind_choices[] = { "announcement", "policy",
                                                  NULL };
@@ -753,6 +763,8 @@ notices_save(vbp_call_t *call)
     region = vbp_arg_string(call, "region", 0, 12, NULL);
     pub = notice_time(call, "publish_at", publish, sizeof(publish));
     endp = notice_time(call, "end_at", end, sizeof(end));
+    /* 保存草稿: kept from its audience until published */
+    draft = vbp_arg_flag(call, "draft");
 
     if (pub && endp && strcmp(end, publish) <= 0) {
         vbp_field_error(call, "end_at", "结束时间应晚于发布时间");
@@ -821,8 +833,9 @@ notices_save(vbp_call_t *call)
         params[5] = kinds;
         params[6] = pub;
         params[7] = endp;
+        params[8] = draft ? "true" : "false";
 
-        res = vbp_db_query(call->db, "notices_update", 8, params);
+        res = vbp_db_query(call->db, "notices_update", 9, params);
 
     } else {
         params[0] = kind;
@@ -836,8 +849,9 @@ notices_save(vbp_call_t *call)
         params[7] = kinds;
         params[8] = pub;
         params[9] = endp;
+        params[10] = draft ? "true" : "false";
 
-        res = vbp_db_query(call->db, "notices_insert", 10, params);
+        res = vbp_db_query(call->db, "notices_insert", 11, params);
     }
 
     if (res == NULL) {
@@ -846,9 +860,12 @@ notices_save(vbp_call_t *call)
 
     snprintf(id, sizeof(id), "%s", PQntuples(res) ? PQgetvalue(res, 0, 0)
                                                   : "0");
+    draft = PQntuples(res) && PQgetvalue(res, 0, 1)[0] == 't';
     PQclear(res);
 
-    if (vbp_audit_detail(call, update ? "notice_updated" : "notice_published",
+    if (vbp_audit_detail(call, draft ? "notice_drafted"
+                               : update ? "notice_updated"
+                               : "notice_published",
                          "notice", id, NULL, NULL, NULL,
                          json_pack("{s:s, s:s, s:s, s:s}", "kind", kind,
                                    "title", title, "audience", kinds,
@@ -864,8 +881,9 @@ notices_save(vbp_call_t *call)
 
     call->status = update ? 200 : 201;
     call->data = json_pack("{s:I, s:s, s:s}", "id", (json_int_t) atoll(id),
-                           "message", update ? "公告已保存"
-                                             : "公告已发布，可以上传附件",
+                           "message", draft ? "草稿已保存，上传附件后点击发布"
+                                      : update ? "公告已保存"
+                                      : "公告已发布，可以继续上传附件",
                            "next", path);
 
     return call->data ? 0 : -1;

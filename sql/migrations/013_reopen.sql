@@ -578,3 +578,123 @@ LANGUAGE sql STABLE AS $$
        AND btrim(l.change_note) = ''
      ORDER BY l.catalog_line_id)
 $$;
+
+-- A project's windows only ever move later (the project form refuses an
+-- earlier time).  A notice of a window's opening or closing names the time
+-- it was made for (event '<window>_<edge>@<epoch>'): when the window moves,
+-- the notices of the old times are withdrawn -- a "已截止" that is no longer
+-- true leaves the home pages -- and one notice says the new times to the
+-- same orgs.  The notices of the new times follow when they come.
+UPDATE notices n SET event = n.event || '@' || extract(epoch FROM CASE n.event
+        WHEN 'file_opens' THEN p.file_opens WHEN 'file_closes' THEN p.file_closes
+        WHEN 'city_opens' THEN p.city_opens WHEN 'city_closes' THEN p.city_closes
+        WHEN 'province_opens' THEN p.province_opens
+        WHEN 'province_closes' THEN p.province_closes
+        WHEN 'alliance_opens' THEN p.alliance_opens
+        ELSE p.alliance_closes END)::bigint
+FROM projects p
+WHERE n.project_id = p.id AND n.kind = 'system' AND n.target_org_id IS NULL
+  AND n.event ~ '^(file|city|province|alliance)_(opens|closes)$';
+
+-- the windows of the projects, as the notices name them
+CREATE FUNCTION vbp_project_windows()
+RETURNS TABLE (project_id integer, project_name text, name text, title text,
+               opens timestamptz, closes timestamptz, audience text[])
+LANGUAGE sql STABLE AS $$
+    SELECT p.id, p.name, v.*
+    FROM projects p
+    CROSS JOIN LATERAL (VALUES
+        ('file', '医疗机构填报', p.file_opens, p.file_closes,
+         '{hospital,city_bureau}'::text[]),
+        ('city', '市级审核', p.city_opens, p.city_closes,
+         '{city_bureau,province_bureau}'::text[]),
+        ('province', '省级审核', p.province_opens, p.province_closes,
+         '{province_bureau}'::text[]),
+        ('alliance', '联采办审核', p.alliance_opens, p.alliance_closes,
+         '{alliance}'::text[]))
+        AS v (name, title, opens, closes, audience)
+$$;
+
+CREATE OR REPLACE FUNCTION vbp_notices_sync()
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    -- the notices of times a window no longer has, withdrawn; the window's
+    -- new times said once, to the same orgs
+    WITH moved AS (
+        UPDATE notices n SET withdrawn_at = now(), updated_at = now()
+        FROM vbp_project_windows() w
+        WHERE n.project_id = w.project_id AND n.kind = 'system'
+          AND n.target_org_id IS NULL AND n.withdrawn_at IS NULL
+          AND split_part(n.event, '@', 1) IN (w.name || '_opens',
+                                              w.name || '_closes')
+          AND n.event <> split_part(n.event, '@', 1) || '@'
+              || extract(epoch FROM CASE split_part(n.event, '@', 1)
+                                    WHEN w.name || '_opens' THEN w.opens
+                                    ELSE w.closes END)::bigint
+        RETURNING w.*)
+    INSERT INTO notices (kind, title, body, href, project_id, scope_path,
+                         audience, event, publish_at, end_at)
+    SELECT DISTINCT ON (m.project_id, m.name) 'system',
+           left(concat('「', m.project_name, '」', m.title, '时间已调整'), 100),
+           concat(m.title, '时间调整为：',
+                  to_char(m.opens AT TIME ZONE 'Asia/Shanghai',
+                          'YYYY-MM-DD HH24:MI'), ' 至 ',
+                  to_char(m.closes AT TIME ZONE 'Asia/Shanghai',
+                          'YYYY-MM-DD HH24:MI')),
+           '/projects', m.project_id, '/', m.audience,
+           concat(m.name, '_moved@', extract(epoch FROM m.opens)::bigint, '_',
+                  extract(epoch FROM m.closes)::bigint),
+           now(), greatest(m.closes, now()) + interval '30 days'
+    FROM moved m
+    ORDER BY m.project_id, m.name
+    ON CONFLICT (project_id, event) WHERE event IS NOT NULL
+                                      AND target_org_id IS NULL
+    DO NOTHING;
+
+    -- a window's opening and closing, once each, when the moment has come
+    -- (at most a month late: an old project does not fill the home pages
+    -- of a new deployment)
+    INSERT INTO notices (kind, title, body, href, project_id, scope_path,
+                         audience, event, publish_at, end_at)
+    SELECT 'system',
+           left(concat('「', w.project_name, '」', w.title,
+                       CASE e.edge WHEN 'opens' THEN '已开始' ELSE '已截止' END),
+                100),
+           concat(w.title, '时间：',
+                  to_char(w.opens AT TIME ZONE 'Asia/Shanghai',
+                          'YYYY-MM-DD HH24:MI'), ' 至 ',
+                  to_char(w.closes AT TIME ZONE 'Asia/Shanghai',
+                          'YYYY-MM-DD HH24:MI')),
+           '/projects', w.project_id, '/', w.audience,
+           w.name || '_' || e.edge || '@' || extract(epoch FROM e.at)::bigint,
+           e.at, e.at + interval '30 days'
+    FROM vbp_project_windows() w
+    CROSS JOIN LATERAL (VALUES ('opens', w.opens), ('closes', w.closes))
+        AS e (edge, at)
+    WHERE e.at <= now() AND e.at > now() - interval '31 days'
+    ON CONFLICT (project_id, event) WHERE event IS NOT NULL
+                                      AND target_org_id IS NULL
+    DO NOTHING;
+END
+$$;
+
+-- An announcement may be kept as a draft (草稿) while its attachments are
+-- uploaded: it reaches no one until its author publishes it.
+ALTER TABLE notices ADD COLUMN draft boolean NOT NULL DEFAULT false;
+
+CREATE OR REPLACE FUNCTION vbp_notice_for(n notices, p_org integer,
+                                          p_kind text, p_path text)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT NOT n.draft AND n.withdrawn_at IS NULL AND n.publish_at <= now()
+       AND (n.end_at IS NULL OR n.end_at > now())
+       AND CASE
+        WHEN n.target_org_id IS NOT NULL THEN n.target_org_id = p_org
+        WHEN NOT (p_kind = ANY (n.audience)) THEN false
+        WHEN n.project_id IS NOT NULL THEN EXISTS (
+            SELECT 1 FROM review_items i
+            WHERE i.project_id = n.project_id
+              AND starts_with(i.scope_path, p_path)
+              AND (p_kind <> 'hospital' OR i.org_id = p_org))
+        ELSE starts_with(p_path, n.scope_path)
+       END
+$$;
