@@ -150,8 +150,10 @@ is_deeply $d->{line_rules}{columns}, ['in_use'], '... with the columns of its pr
 
 my $before = snapshot();
 
-for my $bad ([-1, '数量不能为负数'], [1.5, '数量应为整数'], ['abc', '数量应为整数'],
-             [2147483648, '数量过大（最大 2147483647）'], [{}, '数量应为整数']) {
+for my $bad ([-1, '数量不能为负数'], [1.5, '数量应为整数'], ['abc', '数量应为整数，只能填写数字'],
+             ['1.5', '数量应为整数，不能有小数'], ['－３', '数量不能为负数'], ['1,000', '数量应为整数，只能填写数字'],
+             [2147483648, '数量过大（最大 2147483647）'], ['９９９９９９９９９９９９９', '数量过大（最大 2147483647）'],
+             [{}, '数量应为整数']) {
     ($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid,
         lines => [{ catalog_line_id => $line{S0001}, demand => $bad->[0], in_use => 1 }] });
     is $st, 422, "a quantity of " . (ref $bad->[0] ? 'an object' : $bad->[0]) . ": 422";
@@ -179,6 +181,11 @@ is $d->{error}{fields}{"lines.$line{S0002}.in_use"}, '上年度采购总数量�
 ($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
     { catalog_line_id => $line{S0001}, last_year => 100, demand => 110, in_use => 1 } ] });
 is $st, 200, 'a first line saved';
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0001}, last_year => '１００', demand => ' １１０　', in_use => 1 } ] });
+is $st, 200, 'full-width digits and stray spaces, as a Chinese input method types them';
+is vbp_sql("SELECT last_year || '/' || demand FROM filing_lines WHERE item_id = $item AND catalog_line_id = $line{S0001}"),
+   '100/110', '... read as the numbers meant';
 is $d->{demand_total}, 110, '... the totals come back';
 is vbp_sql("SELECT state FROM review_items WHERE id = $item"), 'draft', '... 已暂存';
 $before = snapshot();
@@ -199,7 +206,7 @@ is snapshot(), $before, 'refused saves wrote nothing';
     { catalog_line_id => $line{S0006}, change_note => '备注' } ] });
 is $st, 422, 'a page with errors of every kind: one 422';
 my $all = $d->{error}{fields};
-is $all->{"lines.$line{S0002}.last_year"}, '数量应为整数', '... the value wrong in itself';
+is $all->{"lines.$line{S0002}.last_year"}, '数量应为整数，只能填写数字', '... the value wrong in itself';
 like $all->{"lines.$line{S0003}.in_use"} // '', qr/国械注准A/, '... rule 3 against the line saved before, in the same answer';
 is $all->{"lines.$line{S0004}.in_use"}, '填写了数量，请选择是否有在用仪器', '... rule 1';
 is $all->{"lines.$line{S0005}.in_use"}, '上年度采购总数量大于 0，是否有在用仪器不能为“否”', '... rule 2';

@@ -243,12 +243,12 @@ vbp_sql("UPDATE projects SET file_closes = now() - interval '1 minute', file_ope
 ($st, $html) = page('H21010200011', '/');
 like($html, qr{<a href="/filing\?project=$pid">\Q$name\E</a>：报量填报已截止，本机构尚未提交；如需补报，请联系市级医保局（截止于 [-0-9: ]+）</li>},
      '... once the window has closed unsubmitted: said so while the city reviews, no time left');
-my ($cc) = vbp_sql("SELECT city_closes FROM projects WHERE id = $pid");
+my ($co, $cc) = split /\|/, vbp_sql("SELECT city_opens || '|' || city_closes FROM projects WHERE id = $pid");
 vbp_sql("UPDATE projects SET city_closes = now() - interval '1 second', city_opens = now() - interval '1 day'"
         . " WHERE id = $pid");
 ($st, $html) = page('H21010200011', '/');
 unlike($html, qr{/filing\?project=$pid"}, '... and not once the city\'s has closed too');
-vbp_sql("UPDATE projects SET city_closes = '$cc' WHERE id = $pid");
+vbp_sql("UPDATE projects SET city_opens = '$co', city_closes = '$cc' WHERE id = $pid");
 
 # --- 统一配置: the alliance creates and edits projects ------------------------
 

@@ -57,13 +57,20 @@ const vbp_stmt_t  vbp_chain_stmts[] = {
       "SELECT i.id, i.chain, i.level, i.state, s.title,"
       "  coalesce(o.code, g.code), coalesce(o.name, g.name), g.name, p.id,"
       "  p.name,"
-      "  to_char(i.submitted_at AT TIME ZONE 'Asia/Shanghai',"
-      "          'YYYY-MM-DD HH24:MI'),"
+      /* the time of a submission that stands (not one returned or
+       * taken back since) */
+      "  CASE WHEN i.state IN ('submitted', 'approved', 'withdraw_requested')"
+      "   THEN to_char(i.submitted_at AT TIME ZONE 'Asia/Shanghai',"
+      "                'YYYY-MM-DD HH24:MI') END,"
       "  to_char(i.handled_at AT TIME ZONE 'Asia/Shanghai',"
       "          'YYYY-MM-DD HH24:MI'),"
       "  CASE i.level WHEN 'hospital' THEN '医疗机构'"
       "   WHEN 'city' THEN '城市' ELSE '省份' END,"
-      "  pa.id, pg.name, ps.title"
+      "  pa.id, pg.name, ps.title,"
+      /* reopened by a return past its window: until when (migration 013) */
+      "  CASE WHEN i.open_until > now() AND i.state IN ('draft', 'returned',"
+      "   'pending', 'unfiled') THEN to_char(i.open_until AT TIME ZONE"
+      "   'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') END"
       " FROM review_items i JOIN projects p ON p.id = i.project_id"
       " JOIN regions g ON g.id = i.region_id"
       " JOIN chain_states s ON s.chain = i.chain AND s.level = i.level"
@@ -113,10 +120,10 @@ static const char *const  chain_item_names[] = {
     "id", "chain", "level", "state", "state_title", "code", "name",
     "region_name", "project_id", "project_name", "submitted_at",
     "handled_at", "level_title", "parent_id", "parent_name",
-    "parent_state_title", NULL
+    "parent_state_title", "open_until", NULL
 };
 
-static const char  chain_item_types[] = "isssssssisnnsnnn";
+static const char  chain_item_types[] = "isssssssisnnsnnnn";
 
 
 static const char *const  chain_event_names[] = {

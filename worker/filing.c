@@ -1429,6 +1429,32 @@ filing_posted(vbp_call_t *call, const char *field)
 }
 
 
+/* whether a refused POST named a field that begins with PREFIX and ends
+ * with SUFFIX (the explanations of some certificate, the notes of some
+ * line) */
+static int
+filing_posted_any(vbp_call_t *call, const char *prefix, const char *suffix)
+{
+    size_t       lp, ls, lk;
+    json_t      *v;
+    const char  *k;
+
+    lp = strlen(prefix);
+    ls = strlen(suffix);
+
+    json_object_foreach(json_object_get(call->posted_error, "fields"), k, v) {
+        lk = strlen(k);
+        if (lk >= lp + ls && strncmp(k, prefix, lp) == 0
+            && strcmp(k + lk - ls, suffix) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * What 提交 needs, as a checklist above its button that ticks itself
  * (data.checklist [{key, title, done, detail}]), the certificates that need
@@ -1535,15 +1561,18 @@ filing_checklist(vbp_call_t *call, const char *item)
 
     list = json_array();
 
-#define CHECK(k, title, done, text)                                          \
+#define CHECK_AS(k, title, done, text, refused)                              \
     if (list && json_array_append_new(list,                                  \
             json_pack("{s:s, s:s, s:b, s:s, s:b}", "key", k, "title", title, \
                       "done", (done), "detail", (text),                      \
-                      "refused", filing_posted(call, k) != NULL)) != 0)      \
+                      "refused", (refused))) != 0)                           \
     {                                                                        \
         json_decref(list);                                                   \
         list = NULL;                                                         \
     }
+
+#define CHECK(k, title, done, text)                                          \
+    CHECK_AS(k, title, done, text, filing_posted(call, k) != NULL)
 
     CHECK("lines", "填报产品", lines_ok, lines_ok ? "" : "尚未填报任何产品");
     CHECK("contact", "联系人", contact && *contact, "");
@@ -1566,17 +1595,19 @@ filing_checklist(vbp_call_t *call, const char *item)
         }
 
         snprintf(detail, sizeof(detail), "%zu 个注册证尚未上传", missing);
-        CHECK("in_use_note", "无在用仪器的说明文件", missing == 0,
-              missing ? detail : "");
+        CHECK_AS("in_use_note", "无在用仪器的说明文件", missing == 0,
+                 missing ? detail : "",
+                 filing_posted_any(call, "in_use_note.", ""));
     }
 
     if (json_array_size(notes) > 0 || filing_has_rule(rules, "threshold")) {
         snprintf(detail, sizeof(detail), "%zu%s 个产品尚未填写",
                  json_array_size(notes),
                  json_array_size(notes) >= 50 ? " 个以上" : "");
-        CHECK("change_note", "超出阈值产品的增降幅说明",
-              json_array_size(notes) == 0,
-              json_array_size(notes) ? detail : "");
+        CHECK_AS("change_note", "超出阈值产品的增降幅说明",
+                 json_array_size(notes) == 0,
+                 json_array_size(notes) ? detail : "",
+                 filing_posted_any(call, "lines.", ".change_note"));
     }
 
     if (filing_has_rule(rules, "below_intended")) {
@@ -1585,6 +1616,7 @@ filing_checklist(vbp_call_t *call, const char *item)
     }
 
 #undef CHECK
+#undef CHECK_AS
 
     if (list == NULL
         || json_object_set_new(call->data, "has_note_certs",
@@ -1646,9 +1678,10 @@ static int
 filing_qty(vbp_call_t *call, json_t *line, const char *key,
     const char *field, vbp_buf_t *out)
 {
+    char         digits[16];
     json_t      *v;
     long long    n;
-    const char  *s;
+    const char  *s, *why;
 
     v = json_object_get(line, key);
 
@@ -1662,13 +1695,18 @@ filing_qty(vbp_call_t *call, json_t *line, const char *key,
         n = json_integer_value(v);
 
     } else if (json_is_string(v)) {
+        /* full-width digits and stray spaces read as what was meant;
+         * blank once they are gone: not filled */
         s = json_string_value(v);
-        if (strspn(s, "0123456789") != strlen(s) || strlen(s) > 12) {
-            vbp_field_error(call, field, s[0] == '-' ? "数量不能为负数"
-                                                     : "数量应为整数");
+        why = vbp_text_digits(s, digits, 13);
+        if (why) {
+            vbp_field_error(call, field, why);
             return vbp_buf_add(out, "NULL", 4);
         }
-        n = atoll(s);
+        if (digits[0] == '\0') {
+            return vbp_buf_add(out, "NULL", 4);
+        }
+        n = atoll(digits);
 
     } else {
         vbp_field_error(call, field, "数量应为整数");
@@ -1773,8 +1811,8 @@ filing_refusal(vbp_call_t *call, const char *line, const char *name,
         snprintf(msg, sizeof(msg), "注册证 %s 无在用仪器，请上传说明文件",
                  detail);
     } else if (strcmp(code, "in_use_cert") == 0) {
-        snprintf(msg, sizeof(msg), "注册证 %s 下各产品的“是否有在用仪器”应相同",
-                 detail);
+        snprintf(msg, sizeof(msg), "注册证 %s 下各产品（含其他页已填报的）"
+                 "的“是否有在用仪器”应相同", detail);
     } else {
         snprintf(msg, sizeof(msg), "%s", filing_refusal_text(code));
     }
@@ -1859,6 +1897,12 @@ static const char *const  filing_form_fields[] = {
     "last_year", "demand", "intended", "in_use", "change_note", NULL
 };
 
+/* the columns' words, for the list of a page's errors above its table */
+static const char *const  filing_form_titles[] = {
+    "上年度采购总数量", "下年度采购需求量", "意向采购量", "是否有在用仪器",
+    "增降幅说明", NULL
+};
+
 
 /*
  * A browser posts the rows of its page as parallel lists (line=1&line=2,
@@ -1923,14 +1967,18 @@ filing_form_lines(vbp_call_t *call)
  * refused 暂存 the rows as posted, and after any refused POST (暂存 or
  * 提交) each error of a line on this page under its input
  * (lines[].errors): the template cannot look up "lines.<id>.demand".
+ * The errors of the page are also listed above the table
+ * (data.line_errors [{serial, product_name, title, message, anchor}],
+ * each linked to its input, the rows marked), with how many concern
+ * lines on other pages (data.other_errors).
  */
 static int
 filing_form_rows(vbp_call_t *call)
 {
-    size_t       i, j, k, n;
-    char         key[96];
-    json_t      *items, *item, *ids, *fields, *errors, *v, *msg;
-    const char  *name, *id;
+    size_t       i, j, k, n, here, all;
+    char         key[96], anchor[64];
+    json_t      *items, *item, *ids, *fields, *errors, *v, *msg, *list;
+    const char  *name, *id, *f;
     const char  *in_use;
     json_int_t   line;
 
@@ -1938,6 +1986,14 @@ filing_form_rows(vbp_call_t *call)
     ids = call->refill ? json_object_get(call->args, "line") : NULL;
     fields = json_object_get(call->posted_error, "fields");
     n = ids == NULL ? 0 : json_is_array(ids) ? json_array_size(ids) : 1;
+    here = 0;
+
+    list = json_array();
+    if (list == NULL || json_object_set_new(call->data, "line_errors", list)
+                        != 0)
+    {
+        return -1;
+    }
 
     json_array_foreach(items, i, item) {
         line = json_integer_value(json_object_get(item, "id"));
@@ -1993,6 +2049,22 @@ filing_form_rows(vbp_call_t *call)
                 }
 
                 (void) json_object_set(errors, name, msg);
+
+                snprintf(anchor, sizeof(anchor), "e%" JSON_INTEGER_FORMAT
+                         "-%s", line, name);
+                here++;
+
+                if (json_array_append_new(list,
+                        json_pack("{s:O?, s:O?, s:s, s:O, s:s}",
+                                  "serial", json_object_get(item, "serial"),
+                                  "product_name",
+                                  json_object_get(item, "product_name"),
+                                  "title", filing_form_titles[k],
+                                  "message", msg, "anchor", anchor))
+                    != 0)
+                {
+                    return -1;
+                }
             }
         }
 
@@ -2010,7 +2082,23 @@ filing_form_rows(vbp_call_t *call)
         }
     }
 
-    return 0;
+    /* errors of lines this page does not show (rule 3 reaches across) */
+    all = 0;
+    json_object_foreach(fields, f, v) {
+        all += strncmp(f, "lines.", 6) == 0;
+    }
+
+    if (json_object_set_new(call->data, "has_line_errors",
+                            json_boolean(here > 0)) != 0)
+    {
+        return -1;
+    }
+
+    return json_object_set_new(call->data, "other_errors",
+                               json_integer((json_int_t) (all > here
+                                                          ? all - here
+                                                          : 0)))
+           == 0 ? 0 : -1;
 }
 
 

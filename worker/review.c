@@ -84,6 +84,15 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       "SELECT coalesce((SELECT path FROM regions WHERE code = $1"
       "  AND starts_with(path, $2)), '')" },
 
+    /* a region in scope by its code, as a page's heading names it, and
+     * the region above it when that is not the actor's own (where a list
+     * of it goes back to) */
+    { "review_region_head",
+      "SELECT r.name, CASE WHEN p.path <> $2 AND starts_with(p.path, $2)"
+      "  THEN p.code ELSE '' END"
+      " FROM regions r LEFT JOIN regions p ON p.id = r.parent_id"
+      " WHERE r.code = $1 AND starts_with(r.path, $2)" },
+
     { "review_items_count", "SELECT count(*)" REVIEW_ITEMS_WHERE },
 
     /* 需求量信息确认: what a city's submission would carry (its approved
@@ -706,6 +715,46 @@ review_scope(vbp_call_t *call, char *project, size_t plen, char *path,
 
 
 /*
+ * The region args.region names (review_scope() has judged it), into
+ * data.region_name and data.region_up: 0, or -1
+ */
+static int
+review_region_head(vbp_call_t *call)
+{
+    PGresult    *res;
+    const char  *params[2];
+
+    params[0] = vbp_arg_string(call, "region", 0, 12, NULL);
+    params[1] = vbp_actor_path(call);
+
+    if (params[0] == NULL || *params[0] == '\0' || params[1] == NULL
+        || call->data == NULL)
+    {
+        return 0;
+    }
+
+    res = vbp_db_query(call->db, "review_region_head", 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+
+    if (PQntuples(res) == 1
+        && (json_object_set_new(call->data, "region_name",
+                                json_string(PQgetvalue(res, 0, 0))) != 0
+            || json_object_set_new(call->data, "region_up",
+                                   json_string(PQgetvalue(res, 0, 1))) != 0))
+    {
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+
+    return 0;
+}
+
+
+/*
  * A statement over (project, region path) in the actor's scope into *res:
  * 0, 1 answered (a 4xx), or -1 on a database failure
  */
@@ -767,6 +816,7 @@ review_items(vbp_call_t *call)
     }
 
     if (review_peer_counts(call) != 0
+        || review_region_head(call) != 0
         || vbp_chain_offer(call, "demand",
                            json_object_get(call->data, "items")) != 0
         || vbp_chain_batch(call->data, json_object_get(call->data, "items"))
@@ -920,6 +970,7 @@ review_summary(vbp_call_t *call)
     PQclear(res);
 
     if (call->data == NULL
+        || review_region_head(call) != 0
         || vbp_chain_offer(call, "demand",
                            json_object_get(call->data, "items")) != 0
         || vbp_chain_batch(call->data, json_object_get(call->data, "items"))

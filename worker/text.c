@@ -182,3 +182,54 @@ vbp_text_plain_name(const char *s)
 
     return NULL;
 }
+
+
+/*
+ * A count as typed by a clerk into OUT (at most LEN - 1 digits): ASCII
+ * digits, full-width ones (０-９, what a Chinese input method types)
+ * read as such, spaces around or between them (half or full width) left
+ * out.  NULL, or what is wrong with it.
+ */
+const char *
+vbp_text_digits(const char *s, char *out, size_t len)
+{
+    long                  cp;
+    size_t                n;
+    const unsigned char  *p;
+
+    n = 0;
+
+    for (p = (const unsigned char *) s; *p; /* void */ ) {
+        cp = vbp_utf8_next(&p);
+
+        if (cp == ' ' || cp == 0x3000) {
+            continue;
+        }
+
+        if (cp >= 0xFF10 && cp <= 0xFF19) {
+            cp = '0' + (cp - 0xFF10);
+        }
+
+        if (cp == '-' || cp == 0xFF0D) {
+            return "数量不能为负数";
+        }
+
+        if (cp == '.' || cp == 0xFF0E || cp == 0x3002) {
+            return "数量应为整数，不能有小数";
+        }
+
+        if (cp < '0' || cp > '9') {
+            return "数量应为整数，只能填写数字";
+        }
+
+        if (n + 1 >= len) {
+            return "数量过大（最大 2147483647）";
+        }
+
+        out[n++] = (char) cp;
+    }
+
+    out[n] = '\0';
+
+    return NULL;
+}

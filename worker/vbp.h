@@ -180,6 +180,7 @@ long vbp_utf8_next(const unsigned char **p);
 const char *vbp_text_check(const char *s, size_t len, size_t *chars);
 const char *vbp_text_check_lines(const char *s, size_t len, size_t *chars);
 const char *vbp_text_plain_name(const char *s);
+const char *vbp_text_digits(const char *s, char *out, size_t len);
 
 /* store.c: files made for a download, sent by nginx */
 int vbp_store_create(const char *ext, char *uri, size_t len);

@@ -111,7 +111,12 @@ document.addEventListener('DOMContentLoaded', function () {
     var boxes = function () { return form.querySelectorAll('input[name=ids]'); };
     var ticked = function () { return form.querySelectorAll('input[name=ids]:checked').length; };
     var counter = form.querySelector('.selected-count');
-    var count = function () { if (counter) { counter.textContent = ticked(); } };
+    // a count that changed clears what was said of the last one
+    var count = function () {
+      if (counter) { counter.textContent = ticked(); }
+      var note = form.querySelector('.batch-error');
+      if (note) { note.remove(); }
+    };
     form.querySelectorAll('.check-all').forEach(function (all) {
       all.addEventListener('change', function () {
         boxes().forEach(function (c) { c.checked = all.checked; });
@@ -401,7 +406,14 @@ document.addEventListener('DOMContentLoaded', function () {
 // 联系人 and 联系电话 as they are filled.
 document.addEventListener('DOMContentLoaded', function () {
   var table = document.getElementById('lines');
-  var num = function (v) { v = String(v || '').trim(); return /^[0-9]+$/.test(v) ? parseInt(v, 10) : 0; };
+  // as the server reads a count: full-width digits as digits, spaces left
+  // out; anything else is no count (0 here, an error at 暂存)
+  var digits = function (v) {
+    return String(v || '').replace(/[\s\u3000]/g, '').replace(/[\uff10-\uff19]/g, function (c) {
+      return String.fromCharCode(c.charCodeAt(0) - 0xfee0);
+    });
+  };
+  var num = function (v) { v = digits(v); return /^[0-9]+$/.test(v) ? parseInt(v, 10) : 0; };
   if (table && table.getAttribute('data-threshold') !== null) {
     var pct = num(table.getAttribute('data-threshold'));
     var beyond = function (last, demand) {
@@ -437,6 +449,15 @@ document.addEventListener('DOMContentLoaded', function () {
       if (count) { count.textContent = n; }
     };
     table.addEventListener('input', update);
+    // a count that is none is marked as it is typed: the totals leave it out
+    table.addEventListener('input', function (e) {
+      var input = e.target;
+      if (!input.classList || !input.classList.contains('qty')) { return; }
+      var v = digits(input.value);
+      var bad = v !== '' && !/^[0-9]+$/.test(v);
+      input.classList.toggle('qty-bad', bad);
+      input.title = bad ? '请填写整数（数字）' : '';
+    });
   }
 
   [['contact', function (v) { return v !== ''; }],
