@@ -308,14 +308,18 @@ document.addEventListener('DOMContentLoaded', function () {
 // kept across the reload an upload makes, for this tab only, and put back
 // once: the clerk who uploads the sheet after typing the phone number does
 // not type it again.
-function keepTyped() {
+// (what the page shows is kept, typed or not: the page may be the answer
+// of a refused POST, showing what was sent, which the GET after the
+// upload would not)
+function keepTyped(target) {
+  var path = new URL(target, location.href).pathname;
   document.querySelectorAll('form[data-keep]').forEach(function (form) {
     var kept = {};
     form.querySelectorAll('input[type=text], input:not([type]), input[type=tel], textarea').forEach(function (f) {
-      if (f.name && f.value !== f.defaultValue) { kept[f.name] = f.value; }
+      if (f.name && f.value !== '') { kept[f.name] = f.value; }
     });
     try {
-      sessionStorage.setItem('vbp-keep:' + form.id + ':' + location.pathname, JSON.stringify(kept));
+      sessionStorage.setItem('vbp-keep:' + form.id + ':' + path, JSON.stringify(kept));
     } catch (e) { /* storage refused: the values are typed again */ }
   });
 }
@@ -380,8 +384,9 @@ document.addEventListener('DOMContentLoaded', function () {
         return r.json().catch(function () { return {}; }).then(function (j) {
           // back to the page as a GET (it may be the answer of a POST)
           if (r.ok) {
-            keepTyped();
-            window.location.href = input.getAttribute('data-return') || window.location.href;
+            var target = input.getAttribute('data-return') || window.location.href;
+            keepTyped(target);
+            window.location.href = target;
             return;
           }
           var e = j.error || {};

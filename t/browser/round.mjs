@@ -125,6 +125,10 @@ try {
      && (await err('R006')).includes('注册证'),
      'one 暂存 names every error of the page, each at its line (a value, rules 1, 2 and 3)');
   ok(await row(page, 'R002').locator('input[name=last_year]').inputValue() === 'abc', '... and keeps what was typed');
+  ok(await page.locator('#line-errors li').count() >= 5
+     && (await text(page, '#line-errors')).includes('R002'),
+     '... listed above the table too, each naming its line');
+  ok(await row(page, 'R004').evaluate(tr => tr.classList.contains('has-error')), '... the rows with errors marked');
   await look(page, 'round-filing-refused-save');
 
   await line(page, 'R002', 50, 5, '1');
@@ -164,7 +168,13 @@ try {
   ok(await page.locator('#checklist li[data-check=phone].done').count() === 1, '... and ticks the phone as it is typed');
   await look(page, 'round-filing-refused-submit');
 
+  // typed before an upload reloads the page: still there after it
+  await page.fill('#contact', '张三');
+  await page.fill('#phone', '024-12345678');
   await upload(page, '#upload-commitment');
+  ok(await page.inputValue('#contact') === '张三' && await page.inputValue('#phone') === '024-12345678'
+     && await page.locator('#checklist li[data-check=phone].done').count() === 1,
+     '联系人 and 联系电话 typed before an upload are kept across its reload, and ticked');
   await upload(page, '#upload-summary');
   await upload(page, '#note-certs tr[data-certificate] input[type=file]');
   ok(await page.locator('#checklist li[data-check=commitment].done').count() === 1
@@ -175,13 +185,15 @@ try {
     if (await row(page, s).locator('.beyond-tag').isVisible()) await line(page, s, undefined, undefined, undefined, '科室扩容');
   }
   await click(page, '#save-draft');
+  ok(await page.locator('#files .stale-file').count() === 0, 'explanations added: the summary sheet still holds (its figures did not change)');
   await page.fill('#contact', '张三');
   await page.fill('#phone', '024-12345678');
   await click(page, '#submit-filing');
   ok(await text(page, '#filing-state') === '已提交', 'the filing is submitted');
   ok(await page.locator('#save-draft').count() === 0 && await page.locator('#submit-form').count() === 0
-     && await row(page, 'R001').locator('input[name=demand]').isDisabled(),
-     'submitted, the page is read-only: no 暂存, no 提交, the inputs disabled');
+     && await row(page, 'R001').locator('input:not([type=hidden])').count() === 0,
+     'submitted, the page is read-only: no 暂存, no 提交, the values as text');
+  ok((await text(page, '#submitted-contact')).includes('024-12345678'), '... with the contact it was submitted with');
   ok((await text(page, '#readonly-note')).includes('申请撤回') && await page.locator('#withdraw-form').count() === 1,
      '... and says what can still be done: 撤回申请');
   await look(page, 'round-filing-submitted');
@@ -225,8 +237,14 @@ try {
   ok((await text(page, '#last-reason')).includes('第1行需求量与汇总表不一致'), '... and the filing page says it at the top');
   await line(page, 'R001', 100, 120, '1', '');
   await click(page, '#save-draft');
+  ok(await page.locator('#files .stale-file').count() === 1
+     && await page.locator('#checklist li[data-check=summary].done').count() === 0,
+     'the figures changed: the summary sheet signed before is marked, the checklist unticks it');
   await page.fill('#contact', '张三');
   await page.fill('#phone', '024-12345678');
+  await click(page, '#submit-filing');
+  ok((await text(page, '#summary-error')).includes('重新上传'), '... and 提交 asks for it again, at the sheet');
+  await upload(page, '#upload-summary');
   await click(page, '#submit-filing');
   ok(await text(page, '#filing-state') === '已提交', 'submitted again');
   await look(page, 'round-filing-resubmitted');
@@ -306,6 +324,7 @@ try {
   ok((await text(page, '#last-reason')).includes('按省级要求复核第1行'), 'the hospital reads the city\'s reason');
   await line(page, 'R001', 100, 110, '1');
   await click(page, '#save-draft');
+  await upload(page, '#upload-summary');
   await page.fill('#contact', '张三');
   await page.fill('#phone', '024-12345678');
   await click(page, '#submit-filing');
@@ -313,16 +332,24 @@ try {
 
   page = await as('sy_admin');
   await go(page, `/review?project=${project}`);
-  await page.check('tr[data-code="H21010200011"] input[name=ids]');
+  // 全选 over a row the action does not apply to: named, the rest go on
+  await page.check('.check-all');
+  const asked = dialogs.length;
   await click(page, '#batch-approve');
+  ok(dialogs.slice(asked).some(d => d.includes('当前不能批量审核通过') && /无需上报/.test(d)),
+     '全选 with an exempt row: the confirmation names it and goes on over the others');
+  ok(await text(page, 'tr[data-code="H21010200011"] td.state') === '审核通过', '... the hospital approved');
   await go(page, `/review/confirm?project=${project}`);
   await click(page, '#submit-up');
   ok(await text(page, '#own-state') === '已提交', 'the city submits again');
 
   page = await as('ln_admin');
   await go(page, `/review/summary?project=${project}`);
+  ok(await page.locator('#own-files .stale-file').count() === 1,
+     'the province\'s stamped summary predates the hospital\'s correction: asked for again');
   await page.check('tr[data-region="210100"] input[name=ids]');
   await click(page, '#batch-approve');
+  await upload(page, '#upload-province-summary');
   await click(page, '#submit-up');
   ok(await text(page, '#own-state') === '已提交', 'the province submits again');
 
@@ -343,11 +370,19 @@ try {
      && await page.locator('#audience input[value=hospital]:checked').count() === 1,
      'a notice without a title is refused at the title, the form keeps what was sent');
   await page.fill('#title', 't906 关于按时完成报量的通知');
-  await click(page, '#save-notice');
-  ok(new URL(page.url()).pathname === '/notices/edit', 'published, on to its page to attach files');
+  await click(page, '#save-draft');
+  ok(new URL(page.url()).pathname === '/notices/edit' && await page.locator('#draft-note').count() === 1,
+     'kept as a draft, on to its page to attach files');
   await upload(page, '#upload-notice-file');
   ok(await page.locator('#notice-files li').count() === 1, '... a PDF attached');
   await look(page, 'round-notice-edit');
+  const draftPage = await as('H21010200011');
+  ok(!(await draftPage.textContent('#notices')).includes('t906 关于按时完成报量的通知'), '... which no hospital sees yet');
+  page = await as('ln_admin');
+  await go(page, '/notices/manage');
+  await click(page, '#mine tr:has-text("t906 关于按时完成报量的通知") a:has-text("编辑")');
+  await click(page, '#save-notice');
+  ok(await page.locator('#draft-note').count() === 0, 'published with its attachment');
   page = await as('H21010200011');
   ok((await page.textContent('#notices')).includes('t906 关于按时完成报量的通知') && (await page.locator('#notices li.unread').count()) >= 1,
      'the hospital\'s home page lists it, unread');
