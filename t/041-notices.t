@@ -178,7 +178,7 @@ is $st, 200, 'the city returns the hospital\'s filing';
 ok $row, '... the hospital has a notice of it';
 is $row->{href}, "/filing?project=$pid", '... leading to its filing';
 ($st, $d) = get('H21010200011', "/api/notices/get?id=$row->{id}");
-is $d->{body}, '原因：数量与汇总表不一致', '... with the reason';
+is $d->{body}, '沈阳市医疗保障局 退回修改。原因：数量与汇总表不一致', '... saying who, and why';
 (undef, $d) = get('H21020200012', '/api/notices?kind=system&per_page=100');
 ok !scalar(grep { /t41 系统通知.*退回修改/ } @{ titles($d) }), '... another hospital has none';
 

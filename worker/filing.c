@@ -94,7 +94,16 @@ static const char *const  project_stages[PROJECT_WINDOWS / 2] = {
     "   WHERE pp.project_id = p.id)::text,"                                  \
     "  (SELECT count(*) FROM catalog_lines c WHERE c.project_id = p.id),"    \
     "  to_json(l.columns)::text, to_json(l.rules)::text,"                    \
-    "  p.commitment_sha IS NOT NULL"                                         \
+    "  p.commitment_sha IS NOT NULL,"                                        \
+    /* the actor's own part in it: a hospital's filing, a bureau's own */    \
+    "  (SELECT s.title FROM review_items i JOIN chain_states s"              \
+    "    ON s.chain = i.chain AND s.level = i.level AND s.state = i.state"   \
+    "   WHERE i.project_id = p.id AND i.chain = 'demand'"                    \
+    "    AND ((i.level = 'hospital' AND $1 = 'hospital'"                     \
+    "          AND i.org_id = $3::integer)"                                  \
+    "     OR (i.level = CASE $1 WHEN 'city_bureau' THEN 'city'"              \
+    "          WHEN 'province_bureau' THEN 'province' END"                   \
+    "          AND i.scope_path = $2)) LIMIT 1)"                             \
     " FROM projects p JOIN product_lines l ON l.code = p.product_line"
 
 #define PROJECT_FILTER                                                       \
@@ -108,7 +117,7 @@ static const char *const  project_stages[PROJECT_WINDOWS / 2] = {
 #define FILING_LINES_SEARCH                                                  \
     "   AND ($2 = '' OR c.serial ILIKE $2 OR c.category ILIKE $2"            \
     "        OR c.subcategory ILIKE $2 OR c.certificate ILIKE $2"            \
-    "        OR c.product_name ILIKE $2)"                                    \
+    "        OR c.manufacturer ILIKE $2 OR c.product_name ILIKE $2)"         \
     "   AND ($3 = '' OR EXISTS (SELECT 1 FROM filing_lines f"                \
     "        JOIN projects fp ON fp.id = i.project_id"                       \
     "        WHERE f.item_id = i.id AND f.catalog_line_id = c.id"            \
@@ -358,10 +367,10 @@ static const char *const  project_names[] = {
     "status", "status_title", "file_opens", "file_closes", "city_opens",
     "city_closes", "province_opens", "province_closes", "alliance_opens",
     "alliance_closes", "provinces", "catalog_lines", "columns", "rules",
-    "has_template", NULL
+    "has_template", "own_state", NULL
 };
 
-static const char  project_types[] = "isssissssssssssjijjb";
+static const char  project_types[] = "isssissssssssssjijjbn";
 
 /* the catalog's columns, in the order of SPEC §3 and of 目录下载 */
 static const char *const  catalog_names[] = {

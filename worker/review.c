@@ -467,7 +467,15 @@ review_act(vbp_call_t *call)
         return rc;
     }
 
-    snprintf(message, sizeof(message), "已处理 %zu 条记录", count);
+    /* what was done, in the words of the button */
+    snprintf(message, sizeof(message), "%s %zu 项",
+             strcmp(action, "approve") == 0 ? "已审核通过"
+             : strcmp(action, "return") == 0 ? "已退回"
+             : strcmp(action, "revoke") == 0 ? "已撤销审核"
+             : strcmp(action, "exempt") == 0 ? "已取消上报"
+             : strcmp(action, "include") == 0 ? "已恢复上报"
+             : strcmp(action, "grant_withdraw") == 0 ? "已同意撤回申请"
+             : "已不同意撤回申请", count);
     call->data = json_pack("{s:s, s:I, s:o}", "message", message,
                            "changed", (json_int_t) count, "items", moved);
 

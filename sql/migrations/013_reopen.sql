@@ -219,7 +219,7 @@ BEGIN
         PERFORM vbp_chain_notify(p_chain, p_action,
                     ARRAY(SELECT moved[k] FROM generate_subscripts(moved, 1) k
                           WHERE tos[k] <> froms[k]),
-                    p_reason);
+                    p_reason, p_actor_org);
     END IF;
 END
 $$;
@@ -697,4 +697,34 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
               AND (p_kind <> 'hospital' OR i.org_id = p_org))
         ELSE starts_with(p_path, n.scope_path)
        END
+$$;
+
+-- The notice of a chain's move says who made it (migration 010's said
+-- only the reason): "沈阳市医疗保障局 退回修改。原因：…"
+CREATE FUNCTION vbp_chain_notify(p_chain text, p_action text,
+                                 p_items bigint[], p_reason text,
+                                 p_actor_org integer)
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO notices (kind, title, body, href, target_org_id, project_id,
+                         scope_path, event)
+    SELECT 'system',
+           left(concat('「', p.name, '」', coalesce(o.name, g.name), '：',
+                       t.title), 100),
+           left(concat((SELECT a.name FROM orgs a WHERE a.id = p_actor_org),
+                       ' ', t.title,
+                       CASE WHEN coalesce(btrim(p_reason), '') <> ''
+                            THEN concat('。原因：', btrim(p_reason)) END),
+                5000),
+           vbp_item_href(i, t.notify = 'owner'),
+           CASE t.notify WHEN 'owner' THEN vbp_item_owner(i)
+                ELSE (SELECT vbp_item_owner(pa) FROM review_items pa
+                      WHERE pa.id = i.parent_id) END,
+           i.project_id, i.scope_path, p_action
+    FROM review_items i
+    JOIN chain_transitions t ON t.chain = i.chain AND t.level = i.level
+     AND t.action = p_action AND t.notify IS NOT NULL
+    JOIN projects p ON p.id = i.project_id
+    LEFT JOIN orgs o ON o.id = i.org_id
+    LEFT JOIN regions g ON g.id = i.region_id
+    WHERE i.id = ANY (p_items) AND i.chain = p_chain
 $$;
