@@ -98,14 +98,19 @@ my @hospital_items = map { [$_, $hospital{$_}{item}] } @hospitals;
 sub random_save {
     my $h = pick(@hospitals);
     my @chosen = grep { rand() < 0.5 } @lines;
+    # a line now and then emptied (it leaves the filing), a 意向 figure now
+    # and then, the same page sent again as it stands now and then
     my @body = map {
         my $last = int rand 500;
-        { catalog_line_id => 0 + $_, last_year => $last, demand => int rand 700, in_use => JSON::PP::true,
-          change_note => '随机序列的说明' }
+        rand() < 0.15 ? { catalog_line_id => 0 + $_ }
+                      : { catalog_line_id => 0 + $_, last_year => $last, demand => int rand 700,
+                          (rand() < 0.3 ? (intended => int rand 300) : ()),
+                          in_use => JSON::PP::true, change_note => '随机序列的说明' }
     } @chosen;
-    # now and then a line emptied: it leaves the filing
     push @body, { catalog_line_id => 0 + pick(@lines) } if rand() < 0.2 && !@chosen;
     my ($st) = call($h, 'POST', '/api/filing/save', { project => $pid, lines => \@body });
+    ($st) = call($h, 'POST', '/api/filing/save', { project => $pid, lines => \@body })
+        if $st == 200 && rand() < 0.2;
     $outcome{"save $st"}++;
 }
 
@@ -274,10 +279,14 @@ sub check {
 
     # the stored totals of each filing are its lines'
     my $stale = vbp_sql("SELECT count(*) FROM filings f JOIN review_items i ON i.id = f.item_id"
+                        . " JOIN projects p ON p.id = i.project_id JOIN product_lines pl ON pl.code = p.product_line"
                         . " CROSS JOIN LATERAL (SELECT coalesce(sum(l.last_year), 0) AS ly,"
-                        . "  coalesce(sum(l.demand), 0) AS dm, count(*) AS n"
+                        . "  coalesce(sum(l.demand), 0) AS dm, coalesce(sum(l.intended), 0) AS it, count(*) AS n,"
+                        . "  count(*) FILTER (WHERE 'threshold' = ANY (pl.rules)"
+                        . "                     AND vbp_beyond(l.last_year, l.demand, p.threshold_pct)) AS b"
                         . "  FROM filing_lines l WHERE l.item_id = f.item_id) s WHERE i.project_id = $pid"
-                        . " AND (f.last_year_total, f.demand_total, f.lines) IS DISTINCT FROM (s.ly, s.dm, s.n)");
+                        . " AND (f.last_year_total, f.demand_total, f.intended_total, f.lines, f.beyond)"
+                        . "     IS DISTINCT FROM (s.ly, s.dm, s.it, s.n, s.b)");
     push @bad, "$stale filings whose stored totals are not their lines'" if $stale;
 
     # every item's last event leads to the state it is in
@@ -311,6 +320,9 @@ for my $step (1 .. $steps) {
     elsif ($r < 0.95) { random_province() }
     else              { random_alliance() }
     push_up() if $step % 150 == 75;
+    # the project's threshold moved: every filing's 超出阈值 count with it
+    vbp_sql("UPDATE projects SET threshold_pct = 10 + (threshold_pct + 7) % 40 WHERE id = $pid")
+        if $step % 200 == 150;
     check("after step $step") if $step % 100 == 0;
 }
 check('at the end') if $steps % 100;
