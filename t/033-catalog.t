@@ -119,6 +119,10 @@ is($d->{inserted}, 1, '... C007 added');
 is($d->{removed}, 1, '... C005, missing from the file before the project starts, removed');
 is(Encode::decode_utf8(vbp_sql("SELECT category FROM catalog_lines WHERE project_id = $pid AND serial = 'C006'")), '肾功能',
    '... C006 updated');
+is(vbp_sql("SELECT catalog_size FROM projects WHERE id = $pid"), lines_of($pid),
+   '... and the size kept with the project follows (6 lines: one added, one removed)');
+($st, $d) = call('H21010200011', 'GET', "/api/filing?project=$pid");
+is($d->{lines}{total}, 6, "... which is what the filing page pages") if $st == 200;
 
 # --- once the project runs, nothing may go -----------------------------------
 
