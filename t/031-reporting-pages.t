@@ -227,10 +227,11 @@ my $sheet = Encode::encode_utf8("%PDF-1.4\n% 需求量汇总表\n%%EOF\n");
                 $sheet, 'application/octet-stream');
 is($s2, 201, 'the hospital uploads its signed summary sheet');
 ($st, $html) = page('sy_admin', '/orgs?q=H21010200011');
-like($html, qr{<tr data-code="H21010200011">.*?<a href="/api/files/download\?item=$item&amp;kind=summary&amp;certificate=">查看</a>}s,
-     '... then the list links 查看 to it');
-($s3, undef, my $raw3) = vbp_api($base, $as{sy_admin}, 'GET', "/api/files/download?item=$item&kind=summary&certificate=");
-is($s3, 200, '... which the city downloads');
+like($html, qr{<tr data-code="H21010200011">.*?<a href="/api/files/download\?item=$item&amp;kind=summary&amp;certificate=&amp;inline=1">查看</a>}s,
+     '... then the list links 查看 to it, shown in the browser');
+($s3, undef, my $raw3, my $h3) = vbp_api($base, $as{sy_admin}, 'GET', "/api/files/download?item=$item&kind=summary&certificate=&inline=1");
+is($s3, 200, '... which the city opens');
+unlike($h3->{'content-disposition'} // '', qr/attachment/, '... inline, not as a download');
 is($raw3, $sheet, '... byte for byte');
 
 ($st, $html) = page('H21010200011', '/');

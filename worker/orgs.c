@@ -58,12 +58,13 @@ const vbp_stmt_t  vbp_org_stmts[] = {
 
 
     /* a hospital's demand summary sheet (需求汇总表): the one it uploaded
-     * last, in any project; the download checks the viewer's scope */
+     * last, in any project, shown in the browser (查看); the download
+     * checks the viewer's scope */
     { "org_page",
       "SELECT o.id, o.code, o.name, o.kind, o.category, o.status, r.code,"
       "  r.name, m.username, m.status,"
       "  (SELECT '/api/files/download?item=' || x.item_id"
-      "    || '&kind=summary&certificate='"
+      "    || '&kind=summary&certificate=&inline=1'"
       "   FROM review_items i JOIN item_files x ON x.item_id = i.id"
       "    AND x.kind = 'summary'"
       "   WHERE i.org_id = o.id AND o.kind = 'hospital'"
