@@ -11,6 +11,7 @@ use warnings;
 use lib 't/lib';
 use VBP::Test;
 use Test::More;
+use Encode ();
 
 binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
 
@@ -62,6 +63,14 @@ like($d->{error}{message}, qr/撤回申请中/, '... naming the state');
 ($st) = hospital('/api/filing/save', { project => $pid, lines => [
     { catalog_line_id => $line{W001}, last_year => 10, demand => 12, in_use => 1 } ] });
 is($st, 409, 'while the request waits the filing cannot be changed');
+# 填报进度 counts the request apart, and as handed in
+($st, $d) = call('sy_admin', 'GET', "/api/review/progress?project=$pid");
+is($d->{total}{withdraw_requested}, 1, '填报进度: one 撤回申请中');
+is($d->{total}{submitted}, 0, '... not counted as 已提交 as well');
+is($d->{total}{filed}, 1, '... but handed in, for the rates');
+(undef, undef, my $progress) = call('sy_admin', 'GET', "/review/progress?project=$pid");
+like(Encode::decode_utf8($progress), qr{<th class="num">撤回申请中</th>.*<tr data-region="210100">(?:\s*<td[^>]*>[^<]*</td>){5}<td class="num">1</td>}s,
+     '... and the page shows it in its own column');
 
 # --- who decides ---------------------------------------------------------------
 

@@ -267,7 +267,8 @@ const vbp_stmt_t  vbp_review_stmts[] = {
       " SELECT code, name, count(*) FILTER (WHERE state <> 'exempt'),"
       "  count(*) FILTER (WHERE state = 'unfiled'),"
       "  count(*) FILTER (WHERE state = 'draft'),"
-      "  count(*) FILTER (WHERE state IN ('submitted', 'withdraw_requested')),"
+      "  count(*) FILTER (WHERE state = 'submitted'),"
+      "  count(*) FILTER (WHERE state = 'withdraw_requested'),"
       "  count(*) FILTER (WHERE state = 'approved'),"
       "  count(*) FILTER (WHERE state = 'returned'),"
       "  count(*) FILTER (WHERE state = 'exempt'),"
@@ -418,11 +419,11 @@ static const char  review_child_types[] = "issssiiIIInn";
 
 static const char *const  review_progress_names[] = {
     "region_code", "region_name", "must_report", "unfiled", "draft",
-    "submitted", "approved", "returned", "exempt", "filed", "on_time",
-    "filed_rate", "on_time_rate", "approved_rate", NULL
+    "submitted", "withdraw_requested", "approved", "returned", "exempt",
+    "filed", "on_time", "filed_rate", "on_time_rate", "approved_rate", NULL
 };
 
-static const char  review_progress_types[] = "nniiiiiiiiinnn";
+static const char  review_progress_types[] = "nniiiiiiiiiinnn";
 
 
 static const char *const  review_deadline_names[] = {
