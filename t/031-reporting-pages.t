@@ -204,6 +204,25 @@ like($html, qr/href="\/review\?project=$pid&amp;state=not_submitted"/, '... lead
 ($st, $html) = page('sy_admin', "/review?project=$pid&state=not_submitted&per_page=100");
 like($html, qr/<tr data-code="H21010200011".*?<td class="state">已暂存/s, '尚未提交 lists the draft');
 
+# a reviewer reads what was filed: the hospital's detail lists its filed
+# lines unless the clerk unticks 只看已填报 (the search form says filter=1)
+my $filed = vbp_sql("SELECT count(*) FROM filing_lines WHERE item_id = $item");
+my $catalog = scalar keys %line;
+($st, $html) = page('sy_admin', "/review/item?id=$item");
+like($html, qr{id="only-filled" checked}, "the city's detail of a hospital: 只看已填报 ticked at first");
+like($html, qr{<b id="total">$filed</b>}, "... its $filed filed lines, not the catalog's $catalog");
+($st, $html) = page('sy_admin', "/review/item?id=$item&filter=1");
+unlike($html, qr{id="only-filled" checked}, '... unticked by the search form');
+like($html, qr{<b id="total">$catalog</b>}, '... the whole catalog');
+($st, $html) = page('sy_admin', "/review/item?id=$item&filter=1&filled=1&page=1");
+like($html, qr{<b id="total">$filed</b>}, '... ticked again: the filed lines');
+
+# the words of 需求量信息确认 and 填报进度 on the city's detail too (应上报)
+my $city_item = vbp_sql("SELECT i.id FROM review_items i JOIN regions g ON g.id = i.region_id"
+                        . " WHERE i.project_id = $pid AND i.level = 'city' AND g.code = '210100'");
+($st, $html) = page('ln_admin', "/review/item?id=$city_item");
+like($html, qr{<dt>应上报医疗机构</dt><dd id="hospital-count">$must 家}, 'the province\'s detail of the city: 应上报医疗机构, as the other pages say');
+
 my ($s2, $d) = vbp_api($base, $as{ln_admin}, 'GET', "/api/review/progress?project=$pid");
 is($s2, 200, 'the province\'s progress by the API');
 my %row = map { $_->{region_code} => $_ } @{$d->{regions}};

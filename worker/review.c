@@ -1025,6 +1025,21 @@ review_item(vbp_call_t *call)
     level = json_string_value(json_object_get(call->data, "level"));
 
     if (level && strcmp(level, "hospital") == 0) {
+        /* a reviewer reads what was filed: the lines filed, unless the
+         * search form (filter) or the caller asked otherwise -- the whole
+         * catalog of 2,000 lines around 100 filed ones is noise */
+        if (json_object_get(call->args, "filter") == NULL
+            && json_object_get(call->args, "filled") == NULL
+            && json_object_get(call->args, "beyond") == NULL)
+        {
+            (void) json_object_set_new(call->args, "filled",
+                                       json_string("1"));
+        }
+
+        (void) json_object_set_new(call->data, "only_filled",
+                                   json_boolean(vbp_arg_flag(call,
+                                                             "filled")));
+
         if (vbp_filing_lines(call, id) != 0) {
             return -1;
         }
