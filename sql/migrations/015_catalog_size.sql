@@ -7,23 +7,26 @@
 
 ALTER TABLE projects ADD COLUMN catalog_size integer NOT NULL DEFAULT 0;
 
-UPDATE projects p SET catalog_size = (SELECT count(*) FROM catalog_lines c
-                                      WHERE c.project_id = p.id);
+CREATE FUNCTION vbp_catalog_recount(p_projects integer[]) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE projects p SET catalog_size = (SELECT count(*) FROM catalog_lines c
+                                          WHERE c.project_id = p.id)
+    WHERE p.id = ANY (p_projects)
+$$;
 
+DO $$ BEGIN PERFORM vbp_catalog_recount(ARRAY(SELECT id FROM projects)); END $$;
+
+-- (a branch names only the transition table its operation has)
 CREATE FUNCTION vbp_catalog_size() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        UPDATE projects p SET catalog_size = (SELECT count(*)
-                                              FROM catalog_lines c
-                                              WHERE c.project_id = p.id)
-        WHERE p.id IN (SELECT DISTINCT n.project_id FROM new_rows n);
+    IF TG_OP <> 'DELETE' THEN
+        PERFORM vbp_catalog_recount(ARRAY(SELECT DISTINCT n.project_id
+                                          FROM new_rows n));
     END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        UPDATE projects p SET catalog_size = (SELECT count(*)
-                                              FROM catalog_lines c
-                                              WHERE c.project_id = p.id)
-        WHERE p.id IN (SELECT DISTINCT o.project_id FROM old_rows o);
+    IF TG_OP <> 'INSERT' THEN
+        PERFORM vbp_catalog_recount(ARRAY(SELECT DISTINCT o.project_id
+                                          FROM old_rows o));
     END IF;
     RETURN NULL;
 END
