@@ -125,6 +125,7 @@ typedef struct {
     ngx_str_t                   op;
     ngx_str_t                   form_op;        /* the GET's, after a POST */
     json_t                     *args;
+    ngx_str_t                   body;           /* a JSON body passed as is */
     ngx_buf_t                  *frame;
     size_t                      reply_len;
     json_t                     *reply;
@@ -233,6 +234,9 @@ char *ngx_http_vbp_load_templates(ngx_conf_t *cf,
     ngx_http_vbp_main_conf_t *vmcf);
 
 /* ngx_http_vbp_form.c */
+ngx_int_t ngx_http_vbp_body_as_is(ngx_http_request_t *r, ngx_str_t *body);
+void ngx_http_vbp_request_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value);
 ngx_int_t ngx_http_vbp_parse_args(ngx_http_request_t *r, ngx_str_t *body,
     json_t **args, ngx_str_t *error);
 ngx_int_t ngx_http_vbp_read_body(ngx_http_request_t *r, ngx_str_t *body);

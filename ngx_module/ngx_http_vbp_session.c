@@ -33,8 +33,6 @@ static ngx_int_t ngx_http_vbp_valid_token(ngx_str_t *s, size_t len);
 static ngx_int_t ngx_http_vbp_check_origin(ngx_http_request_t *r);
 static ngx_int_t ngx_http_vbp_login_target(ngx_http_request_t *r,
     ngx_http_vbp_ctx_t *ctx, ngx_str_t *login, ngx_str_t *to);
-static void ngx_http_vbp_request_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
 
 
 static ngx_str_t  ngx_http_vbp_captcha_cookie = ngx_string("vbp_cap");
@@ -749,7 +747,7 @@ ngx_http_vbp_check_origin(ngx_http_request_t *r)
 
 /* the first request header of that name, or an empty value */
 
-static void
+void
 ngx_http_vbp_request_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {

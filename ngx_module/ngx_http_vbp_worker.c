@@ -6,7 +6,9 @@
  * ngx_http_memcached_module: one frame each way on a stream socket,
  * a 4-byte big-endian length followed by one JSON object.
  *
- *   request  {"op", "actor" (from the session, never from the client),
+ *   request  {"body" (first: the size of a JSON body that follows the
+ *             object as it came, ngx_http_vbp_body_as_is; then no "args"),
+ *             "op", "actor" (from the session, never from the client),
  *             "args", "ip", "sid", "session_ttl", "captcha_ok",
  *             "form_op", "form_on_error" (a page's form after a POST),
  *             "flash" (vbp_back: keep the message for the next page),
@@ -184,6 +186,11 @@ ngx_http_vbp_op_start(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ngx_http_vbp_body_as_is(r, &body)) {
+        ctx->body = body;
+        ngx_str_set(&body, "");
+    }
+
     rc = ngx_http_vbp_parse_args(r, &body, &ctx->args, &error);
 
     if (rc == NGX_ERROR) {
@@ -321,6 +328,7 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
     len = sizeof("{\"op\":\"\",\"args\":,\"ip\":\"\",\"session_ttl\":}") - 1
           + ctx->op.len + ngx_escape_json(NULL, ctx->op.data, ctx->op.len)
           + args_len
+          + sizeof("\"body\":,") - 1 + NGX_SIZE_T_LEN + ctx->body.len
           + ip.len + ngx_escape_json(NULL, ip.data, ip.len)
           + NGX_TIME_T_LEN;
 
@@ -370,16 +378,25 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
 
     p = b->last + NGX_HTTP_VBP_FRAME_HEADER;
 
-    p = ngx_cpymem(p, "{\"op\":\"", sizeof("{\"op\":\"") - 1);
+    /* a body passed as it is follows the object; its size comes first */
+    if (ctx->body.len) {
+        p = ngx_sprintf(p, "{\"body\":%uz,", ctx->body.len);
+
+    } else {
+        *p++ = '{';
+    }
+
+    p = ngx_cpymem(p, "\"op\":\"", sizeof("\"op\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, ctx->op.data, ctx->op.len);
-    p = ngx_cpymem(p, "\",\"args\":", sizeof("\",\"args\":") - 1);
+    *p++ = '"';
 
     if (args) {
+        p = ngx_cpymem(p, ",\"args\":", sizeof(",\"args\":") - 1);
         p = ngx_cpymem(p, args, args_len);
         ngx_free(args);
 
-    } else {
-        p = ngx_cpymem(p, "{}", 2);
+    } else if (ctx->body.len == 0) {
+        p = ngx_cpymem(p, ",\"args\":{}", sizeof(",\"args\":{}") - 1);
     }
 
     p = ngx_cpymem(p, ",\"ip\":\"", sizeof(",\"ip\":\"") - 1);
@@ -435,6 +452,10 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
     }
 
     *p++ = '}';
+
+    if (ctx->body.len) {
+        p = ngx_cpymem(p, ctx->body.data, ctx->body.len);
+    }
 
     len = p - b->last - NGX_HTTP_VBP_FRAME_HEADER;
 

@@ -32,6 +32,8 @@ my $pw = 'Input@Test2026';
 
 vbp_sql("DELETE FROM audit_log WHERE actor_user_id IN (SELECT id FROM users WHERE username LIKE 't23%')");
 vbp_sql("DELETE FROM users WHERE username LIKE 't23%' OR org_id IN (SELECT id FROM orgs WHERE code LIKE 'T23%')");
+vbp_sql("DELETE FROM review_items WHERE org_id IN (SELECT id FROM orgs WHERE code LIKE 'T23%')");
+vbp_sql("DELETE FROM notices WHERE target_org_id IN (SELECT id FROM orgs WHERE code LIKE 'T23%')");
 vbp_sql("DELETE FROM orgs WHERE code LIKE 'T23%'");
 vbp_sql("DELETE FROM login_locks");
 
@@ -231,6 +233,29 @@ import_refused('XLSX: rows out of order',
     is($st, 429, 'the next probe is refused (429) ...');
     like($d->{error}{message}, qr/10 分钟/, '... saying for how long');
     vbp_redis('DEL', "vbp:probe:$uid");
+}
+
+# --- a JSON body passed to the worker as it came (ngx_http_vbp_body_as_is) ---------
+# nginx no longer parses a JSON API body it needs nothing of: whatever is
+# wrong with it is still a 400 with its message, never a 5xx, and a body
+# the frame could not carry as it came (not UTF-8) is judged by nginx
+
+{
+    my $before = state_of();
+    for my $case (['{"display_name":', 'cut short'], ['[1, 2]', 'an array'], ['"text"', 'a string'],
+                  ['{"a":1,"a":2}', 'a key twice'], ['{"a":"' . "\x01\x02" . '"}', 'raw control characters'],
+                  ["{\"a\":\"\xff\xfe\"}", 'bytes that are not UTF-8'], ['{"a":"\\ud800"}', 'a lone surrogate'],
+                  ['{} {}', 'two objects'], [('{"a":' x 3000) . '1' . ('}' x 3000), 'nested 3,000 deep']) {
+        my ($st, $d, $raw) = call('sy_admin', 'POST', '/api/users/create', $case->[0]);
+        is($st, 400, "a body of $case->[1]: 400") or diag($raw);
+        is($d->{error}{message}, '请求体不是合法的 JSON 对象', '... saying the body is no JSON object');
+    }
+    is(state_of(), $before, '... and nothing changed');
+    my ($st, $d) = call('sy_admin', 'POST', '/api/users/create',
+                        '{"username":"t23_asis","display_name":"原样\u4f20\u9012","org_code":"T23P001"}');
+    is($st, 201, 'a body with escapes, passed as it came: 201');
+    is(Encode::decode_utf8(vbp_sql("SELECT display_name FROM users WHERE username = 't23_asis'")), '原样传递', '... read as sent');
+    unlike(vbp_error_log(), qr/refused a frame/, 'no frame was refused by the worker');
 }
 
 # --- the lock table stays the size of a day's failures ---------------------------

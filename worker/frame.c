@@ -123,6 +123,10 @@ static const unsigned char *vbp_json_string(const unsigned char *p,
     const unsigned char *end);
 static const unsigned char *vbp_json_value(const unsigned char *p,
     const unsigned char *end);
+static int vbp_frame_body(const unsigned char *body, size_t *len,
+    const unsigned char **raw, size_t *raw_len);
+static int vbp_frame_object(const unsigned char *body, size_t len,
+    json_t **frame, json_t **actor);
 static json_t *vbp_parse_object(const unsigned char *text, size_t len);
 static json_t *vbp_cached_object(vbp_cached_t *cache,
     const unsigned char *text, size_t len);
@@ -134,6 +138,99 @@ static json_t *vbp_cached_object(vbp_cached_t *cache,
  */
 int
 vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame,
+    json_t **actor)
+{
+    size_t                raw_len;
+    json_t               *args;
+    const unsigned char  *raw;
+
+    *frame = NULL;
+    *actor = NULL;
+
+    /* a JSON body nginx passed as it came follows the object (it wrote
+     * its size first): the call's arguments, parsed here once */
+    if (vbp_frame_body(body, &len, &raw, &raw_len) != 0) {
+        vbp_log("refused a frame whose body does not fit it");
+        return -1;
+    }
+
+    if (raw) {
+        if (vbp_frame_object(body, len, frame, actor) != 0) {
+            return -1;
+        }
+
+        /* the frame is the call's own: nothing of it is cached */
+        args = json_loadb((const char *) raw, raw_len,
+                          JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL, NULL);
+
+        if (!json_is_object(args)) {
+            json_decref(args);
+            args = NULL;
+        }
+
+        if (json_object_set_new(*frame, args ? "args" : "bad_body",
+                                args ? args : json_true()) != 0)
+        {
+            json_decref(*frame);
+            json_decref(*actor);
+            *frame = NULL;
+            *actor = NULL;
+            return -1;
+        }
+
+        return 0;
+    }
+
+    return vbp_frame_object(body, len, frame, actor);
+}
+
+
+/*
+ * "body" as the object's first member: the size of the bytes after the
+ * object, which *len then leaves out; 0 (with *raw NULL when there is
+ * none), or -1
+ */
+static int
+vbp_frame_body(const unsigned char *body, size_t *len,
+    const unsigned char **raw, size_t *raw_len)
+{
+    size_t                n, at;
+    static const char     key[] = "{\"body\":";
+
+    *raw = NULL;
+    *raw_len = 0;
+
+    at = sizeof(key) - 1;
+
+    if (*len <= at || memcmp(body, key, at) != 0) {
+        return 0;
+    }
+
+    for (n = 0; at < *len && body[at] >= '0' && body[at] <= '9'; at++) {
+        if (n > *len) {
+            return -1;
+        }
+
+        n = n * 10 + (size_t) (body[at] - '0');
+    }
+
+    if (at == sizeof(key) - 1 || at >= *len || body[at] != ','
+        || n == 0 || n >= *len - at)
+    {
+        return -1;
+    }
+
+    *raw = body + *len - n;
+    *raw_len = n;
+    *len -= n;
+
+    return 0;
+}
+
+
+/* the frame's object (and its actor, see vbp_frame_decode) */
+static int
+vbp_frame_object(const unsigned char *body, size_t len, json_t **frame,
     json_t **actor)
 {
     int                   no_args;

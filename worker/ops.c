@@ -82,6 +82,10 @@ vbp_call_init(vbp_call_t *call, json_t *frame, json_t *actor)
     call->frame = frame;
     call->op = json_string_value(json_object_get(frame, "op"));
     call->args = json_object_get(frame, "args");
+
+    /* a JSON body nginx passed as it came that is no JSON object
+     * (vbp_frame_decode) */
+    call->bad_body = json_is_true(json_object_get(frame, "bad_body"));
     call->ip = json_string_value(json_object_get(frame, "ip"));
     call->sid = json_string_value(json_object_get(frame, "sid"));
     call->captcha_ok = json_is_true(json_object_get(frame, "captcha_ok"));
@@ -108,6 +112,11 @@ const vbp_op_t *
 vbp_call_prepare(vbp_call_t *call)
 {
     const vbp_op_t  *op;
+
+    if (call->bad_body) {
+        vbp_fail(call, 400, "bad_request", "请求体不是合法的 JSON 对象");
+        return NULL;
+    }
 
     if (!json_is_object(call->args)) {
         vbp_fail(call, 400, "bad_request", "请求参数应为 JSON 对象");

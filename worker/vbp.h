@@ -47,6 +47,7 @@ typedef struct {
     const char  *op;
     json_t      *actor;         /* from the session; NULL if signed out */
     json_t      *own_actor;     /* the reference, when not in the frame */
+    unsigned     bad_body:1;    /* a JSON body that is no JSON object */
     json_t      *args;
     const char  *ip;
     const char  *sid;
