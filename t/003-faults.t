@@ -12,6 +12,7 @@ use Test::More;
 use HTTP::Tiny;
 use IO::Select;
 use JSON::PP;
+use Encode ();
 
 my $base = vbp_nginx_start('', <<'_EOC_');
     location = /api/small-buffer {
@@ -111,6 +112,28 @@ $a = vbp_frame({ op => 'auth.home', args => {} });
 is($a->{status}, 401, 'an operation that needs a user, without one: 401');
 $a = vbp_frame({ op => 'org.self', args => [], actor => { uid => 1, org_id => 1 } });
 is($a->{status}, 400, 'args that are not an object: 400');
+
+# a JSON body nginx passed as it came follows the frame's object, its size
+# first (ngx_http_vbp_body_as_is): parsed there, judged as nginx would
+my $head = encode_json({ op => 'org.self', actor => decode_json(vbp_redis('GET', "vbp:sess:$sid")) });
+sub with_body {
+    my ($size, $body) = @_;
+    (my $f = $head) =~ s/^\{/{"body":$size,/;
+    return vbp_raw_frame(pack('N', length($f) + length $body) . $f . $body);
+}
+$a = with_body(7, '{"x":1}');
+is($a->{status}, 200, 'a frame with its body after it: answered');
+$a = with_body(3, '[1]');
+is($a->{status}, 400, 'a body after the frame that is no object: 400 ...');
+is($a->{error}{message}, Encode::decode_utf8('请求体不是合法的 JSON 对象'), '... saying so');
+$a = with_body(4, "\xff\xfe{}");
+is($a->{status}, 400, 'a body that is not UTF-8: 400');
+$a = with_body(99, '{"x":1}');
+is($a->{status}, 400, 'a body size larger than the frame: the frame is refused');
+$a = with_body(0, '');
+is($a->{status}, 400, 'a body size of 0: the frame is refused');
+$a = with_body('9' x 40, '{"x":1}');
+is($a->{status}, 400, 'a body size past any number: the frame is refused');
 is(get('/api/org', $sid)->{status}, 200, 'none of that harmed a normal request');
 
 # --- a slow request does not hold back another -----------------------------
