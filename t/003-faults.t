@@ -134,6 +134,9 @@ $a = with_body(0, '');
 is($a->{status}, 400, 'a body size of 0: the frame is refused');
 $a = with_body('9' x 40, '{"x":1}');
 is($a->{status}, 400, 'a body size past any number: the frame is refused');
+($head = $head) =~ s/^\{/{"args":{},/;
+$a = with_body(7, '{"x":1}');
+is($a->{status}, 400, 'a body and arguments both: the frame is refused');
 is(get('/api/org', $sid)->{status}, 200, 'none of that harmed a normal request');
 
 # --- a slow request does not hold back another -----------------------------

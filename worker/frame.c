@@ -159,7 +159,17 @@ vbp_frame_decode(const unsigned char *body, size_t len, json_t **frame,
             return -1;
         }
 
-        /* the frame is the call's own: nothing of it is cached */
+        /* the arguments are the body's alone; and a frame without "args"
+         * is the call's own, never a cached (shared) object */
+        if (json_object_get(*frame, "args") != NULL) {
+            vbp_log("refused a frame with both a body and arguments");
+            json_decref(*frame);
+            json_decref(*actor);
+            *frame = NULL;
+            *actor = NULL;
+            return -1;
+        }
+
         args = json_loadb((const char *) raw, raw_len,
                           JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL, NULL);
 
