@@ -127,6 +127,36 @@ race('市级撤回上报 vs 省级审核通过', "$city",
      [[$base, $as{sy_admin}, 'POST', '/api/review/withdraw', { project => $pid }],
       [$base, $as{ln_admin}, 'POST', '/api/review/act', { action => 'approve', ids => [$city] }]]);
 
+# --- two 暂存 of one filing at once (two desks of the hospital) ------------
+# a save moves the filing's totals by what its page's lines held: the
+# second must read what the first committed (its lines statement runs
+# after the filing's row is locked), or the totals drift from the lines
+
+{
+    my $t2 = vbp_setup("login H21010200011 $pw");
+    my $h2 = { sid => $t2->{'@SID@'}, csrf => $t2->{'@CSRF@'} };
+    my @lines = vbp_sql("SELECT id FROM catalog_lines WHERE project_id = $pid ORDER BY id LIMIT 4");
+    my ($drift, $failed) = (0, 0);
+    for my $round (1 .. $rounds) {
+        reset_states("UPDATE review_items SET state = 'draft', state_before = 'unfiled' WHERE id = $hosp",
+                     'pending');
+        my @a = vbp_race("SELECT 1 FROM review_items WHERE id = $hosp FOR UPDATE",
+            [$base, $as{H21010200011}, 'POST', '/api/filing/save', { project => $pid, lines => [
+                map { { catalog_line_id => $_, last_year => 10 + $round, demand => 20 + $round, in_use => 1 } }
+                    @lines[0 .. 2] ] }],
+            [$base, $h2, 'POST', '/api/filing/save', { project => $pid, lines => [
+                { catalog_line_id => $lines[0] },
+                map { { catalog_line_id => $_, last_year => 30 + $round, demand => 45 + $round, in_use => 1 } }
+                    @lines[1 .. 3] ] }]);
+        $failed++ if grep { $_->[0] != 200 } @a;
+        $drift += vbp_sql("SELECT count(*) FROM filings f, (SELECT coalesce(sum(l.last_year), 0) AS ly,"
+            . " coalesce(sum(l.demand), 0) AS dm, count(*) AS n FROM filing_lines l WHERE l.item_id = $hosp) l"
+            . " WHERE f.item_id = $hosp AND (f.last_year_total, f.demand_total, f.lines) <> (l.ly, l.dm, l.n)");
+    }
+    is $failed, 0, "two saves of one filing at once: both saved in each of $rounds rounds";
+    is $drift, 0, '... and the totals are the sum of its lines after every round';
+}
+
 # the confirmation page agrees with the chain after all of it
 reset_states(undef, 'pending');
 my ($st, $d) = vbp_api($base, $as{sy_admin}, 'GET', "/api/review/confirm?project=$pid");
