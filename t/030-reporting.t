@@ -16,6 +16,7 @@ use POSIX ();
 
 binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
 my $base = vbp_nginx_start();
+END { vbp_nginx_stop() }
 my $pw = 'Report@Test2026';
 
 # --- fixtures -------------------------------------------------------------

@@ -41,6 +41,7 @@ sub rush {
 
 # a room of 2 per nginx worker: every other save of the rush waits in it
 my $base = vbp_nginx_start("vbp_worker_concurrency 2;\nvbp_worker_queue 100000 60s;", '', 2, 4096);
+END { vbp_nginx_stop() }
 my $before = vbp_sql("SELECT count(*) FROM audit_log WHERE action = 'region_renamed'");
 my $out = rush($base, $conns, $valgrind ? 10 : 5);
 my ($n) = $out =~ /(\d+) requests in/;

@@ -15,6 +15,7 @@ use Test::More;
 
 binmode(Test::More->builder->$_, ':encoding(UTF-8)') for qw(output failure_output todo_output);
 my $base = vbp_nginx_start();
+END { vbp_nginx_stop() }
 my $pw = 'Race@Test2026';
 my $rounds = $ENV{VBP_RACE_ROUNDS} // ($ENV{TEST_NGINX_USE_VALGRIND} ? 3 : 10);
 
