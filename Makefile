@@ -41,6 +41,10 @@ $(BUILD)/template_test: ngx_module/t/template_test.c ngx_module/ngx_http_vbp_tem
 	@mkdir -p $(BUILD)
 	$(CC) $(WFLAGS) $(CFLAGS) -o $@ $^ -ljansson
 
+$(BUILD)/jpool_test: worker/t/jpool_test.c worker/jpool.c worker/vbp.h
+	@mkdir -p $(BUILD)
+	$(CC) $(WFLAGS) $(CFLAGS) -I$(PGINC) -o $@ worker/t/jpool_test.c worker/jpool.c -ljansson
+
 $(BUILD)/captcha_test: ngx_module/t/captcha_test.c ngx_module/ngx_http_vbp_captcha_image.c
 	@mkdir -p $(BUILD)
 	$(CC) $(WFLAGS) $(CFLAGS) -o $@ $^ -lgd -lm
@@ -61,7 +65,7 @@ stop:
 
 # --- make test: the same set-up in a scratch state, then the whole suite ---
 
-test: build $(BUILD)/template_test $(BUILD)/captcha_test
+test: build $(BUILD)/template_test $(BUILD)/captcha_test $(BUILD)/jpool_test
 	@tools/run-tests $(TESTSTATE) $(TEST_PG) $(TEST_REDIS)
 
 test-valgrind: build

@@ -259,13 +259,13 @@ auth_login(vbp_call_t *call)
     if (json == NULL
         || vbp_session_store(sid, uid, json, call->session_ttl) != 0)
     {
-        free(json);
+        vbp_json_free(json);
         json_decref(session);
         vbp_fail(call, 503, "unavailable", "服务暂时不可用，请稍后再试");
         return 0;
     }
 
-    free(json);
+    vbp_json_free(json);
 
     call->data = json_pack("{s:O, s:O}", "user", session,
                            "must_change_password",

@@ -497,6 +497,7 @@ vbp_parse_object(const unsigned char *text, size_t len)
 static json_t *
 vbp_cached_object(vbp_cached_t *cache, const unsigned char *text, size_t len)
 {
+    int            pooled;
     size_t         i;
     json_t        *json;
     uint64_t       hash;
@@ -522,7 +523,10 @@ vbp_cached_object(vbp_cached_t *cache, const unsigned char *text, size_t len)
         return json_incref(slot->json);
     }
 
+    /* a kept object outlives the call (jpool.c) */
+    pooled = vbp_jpool_enable(0);
     json = vbp_parse_object(text, len);
+    (void) vbp_jpool_enable(pooled);
 
     if (json == NULL || len > VBP_CACHED_MAX) {
         return json;

@@ -43,6 +43,9 @@ main(int argc, char **argv)
     char             *colon, *end;
     vbp_pool_conf_t   pc;
 
+    /* before any JSON: jansson's memory carries jpool.c's headers */
+    vbp_jpool_init();
+
     if (vbp_password_init() != 0) {
         fprintf(stderr, "vbp-worker: libsodium failed to initialize\n");
         return 1;

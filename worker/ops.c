@@ -716,7 +716,7 @@ vbp_audit_detail(vbp_call_t *call, const char *action,
                        json_object_get(who, "region"), "path"));
 
     res = vbp_db_query(call->db, "audit_insert", 12, params);
-    free(detail_text);
+    vbp_json_free(detail_text);
 
     rc = res ? 0 : -1;
     PQclear(res);

@@ -573,6 +573,9 @@ vbp_child(int fd, vbp_child_kind_t kind)
     pfd.fd = fd;
     pfd.events = POLLIN;
 
+    /* a call's JSON goes at once when it has been answered (jpool.c) */
+    (void) vbp_jpool_enable(1);
+
     while (!vbp_quit) {
         if (poll(&pfd, 1, 1000) <= 0) {
             continue;
@@ -585,6 +588,7 @@ vbp_child(int fd, vbp_child_kind_t kind)
 
         vbp_serve(c, &db);
         close(c);
+        vbp_jpool_reset();
     }
 
     vbp_db_close(&db);
@@ -613,6 +617,7 @@ vbp_serve(int c, vbp_db_t *db)
             vbp_call_bad_frame(&call);
             out = vbp_call_encode(&call, &len);
             vbp_call_end(&call);
+            vbp_jpool_reset();
 
             if (out) {
                 (void) vbp_frame_send(c, out, len);
@@ -649,6 +654,7 @@ vbp_handle(json_t *frame, json_t *actor, vbp_db_t *db, size_t *len)
 
     out = vbp_call_encode(&call, len);
     vbp_call_end(&call);
+    vbp_jpool_reset();
 
     return out;
 }

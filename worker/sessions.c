@@ -310,7 +310,7 @@ vbp_flash_put(const char *sid, json_t *flash)
         vbp_log("flash: not kept");
     }
 
-    free(text);
+    vbp_json_free(text);
 }
 
 

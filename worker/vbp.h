@@ -190,6 +190,12 @@ void vbp_store_discard(const char *uri);
 /* log.c */
 void vbp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* jpool.c */
+void vbp_jpool_init(void);
+int vbp_jpool_enable(int on);
+void vbp_jpool_reset(void);
+void vbp_json_free(void *p);
+
 /* frame.c */
 #define VBP_FRAME_HEADER  4
 int vbp_frame_read(int fd, size_t max, int idle_timeout, json_t **frame,
