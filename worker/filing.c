@@ -1684,11 +1684,24 @@ filing_get(vbp_call_t *call)
 }
 
 
+/* an error at a field of a line, named only then (a save of 50 good
+ * lines formats no names) */
+static void
+filing_line_error(vbp_call_t *call, long long lid, const char *name,
+    const char *msg)
+{
+    char  field[96];
+
+    snprintf(field, sizeof(field), "lines.%lld.%s", lid, name);
+    vbp_field_error(call, field, msg);
+}
+
+
 /* a quantity: absent, null or "" (not filled) or 0 .. 2^31-1; one that
  * is wrong goes on as not filled, its error at its field */
 static int
-filing_qty(vbp_call_t *call, json_t *line, const char *key,
-    const char *field, vbp_buf_t *out)
+filing_qty(vbp_call_t *call, json_t *line, const char *key, long long lid,
+    vbp_buf_t *out)
 {
     char         digits[16];
     json_t      *v;
@@ -1712,7 +1725,7 @@ filing_qty(vbp_call_t *call, json_t *line, const char *key,
         s = json_string_value(v);
         why = vbp_text_digits(s, digits, 13);
         if (why) {
-            vbp_field_error(call, field, why);
+            filing_line_error(call, lid, key, why);
             return vbp_buf_add(out, "NULL", 4);
         }
         if (digits[0] == '\0') {
@@ -1721,17 +1734,17 @@ filing_qty(vbp_call_t *call, json_t *line, const char *key,
         n = atoll(digits);
 
     } else {
-        vbp_field_error(call, field, "数量应为整数");
+        filing_line_error(call, lid, key, "数量应为整数");
         return vbp_buf_add(out, "NULL", 4);
     }
 
     if (n < 0) {
-        vbp_field_error(call, field, "数量不能为负数");
+        filing_line_error(call, lid, key, "数量不能为负数");
         return vbp_buf_add(out, "NULL", 4);
     }
 
     if (n > FILING_QTY_MAX) {
-        vbp_field_error(call, field, "数量过大（最大 2147483647）");
+        filing_line_error(call, lid, key, "数量过大（最大 2147483647）");
         return vbp_buf_add(out, "NULL", 4);
     }
 
@@ -2212,19 +2225,12 @@ filing_save(vbp_call_t *call)
         n = (size_t) snprintf(field, sizeof(field), "%lld", lid);
         rc = vbp_buf_add(&arr[0], field, n);
 
-#define LINE_FIELD(name)                                                     \
-        snprintf(field, sizeof(field), "lines.%lld.%s", lid, name)
-
-        LINE_FIELD("last_year");
-        rc = rc ? rc : filing_qty(call, line, "last_year", field, &arr[1]);
-        LINE_FIELD("demand");
-        rc = rc ? rc : filing_qty(call, line, "demand", field, &arr[2]);
-        LINE_FIELD("intended");
-        rc = rc ? rc : filing_qty(call, line, "intended", field, &arr[3]);
+        rc = rc ? rc : filing_qty(call, line, "last_year", lid, &arr[1]);
+        rc = rc ? rc : filing_qty(call, line, "demand", lid, &arr[2]);
+        rc = rc ? rc : filing_qty(call, line, "intended", lid, &arr[3]);
 
         /* in use: true/false, "1"/"0", or not chosen */
         v = json_object_get(line, "in_use");
-        LINE_FIELD("in_use");
         if (v == NULL || json_is_null(v)
             || (json_is_string(v) && json_string_length(v) == 0))
         {
@@ -2243,24 +2249,24 @@ filing_save(vbp_call_t *call)
 
             rc = rc ? rc : vbp_buf_add(&arr[4], yes ? "t" : "f", 1);
         } else {
-            vbp_field_error(call, field, "请选择是或否");
+            filing_line_error(call, lid, "in_use", "请选择是或否");
             rc = rc ? rc : vbp_buf_add(&arr[4], "NULL", 4);
         }
 
         v = json_object_get(line, "change_note");
-        LINE_FIELD("change_note");
         note = "";
         if (v && !json_is_null(v)) {
             size_t  chars;
 
             if (!json_is_string(v)) {
-                vbp_field_error(call, field, "应为文本");
+                filing_line_error(call, lid, "change_note", "应为文本");
             } else if ((why = vbp_text_check(json_string_value(v),
                                              json_string_length(v), &chars)))
             {
-                vbp_field_error(call, field, why);
+                filing_line_error(call, lid, "change_note", why);
             } else if (chars > FILING_NOTE_MAX) {
-                vbp_field_error(call, field, "增降幅说明最多 200 个字");
+                filing_line_error(call, lid, "change_note",
+                                  "增降幅说明最多 200 个字");
             } else {
                 note = json_string_value(v);
             }
@@ -2280,8 +2286,6 @@ filing_save(vbp_call_t *call)
                                   blanks++ ? "," : "", lid);
             rc = vbp_buf_add(&arr[6], field, n);
         }
-
-#undef LINE_FIELD
     }
 
     for (i = 0; rc == 0 && i < 7; i++) {
