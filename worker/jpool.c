@@ -13,6 +13,7 @@
  * the parent's) are freed with free() whenever they go.  A call that has
  * carved VBP_JPOOL_MAX bytes (an import of many rows) goes on with
  * malloc() and free(), so it holds no more than it holds live plus that.
+ * A child keeps VBP_JPOOL_KEEP blocks (256 KB) between calls.
  *
  * Under valgrind the pool stays off: memcheck sees every object as its
  * own block, leaks and use after free included.
@@ -27,7 +28,12 @@
 #include "vbp.h"
 
 
-#define VBP_JPOOL_BLOCK  (64 * 1024)        /* the block a child keeps */
+#define VBP_JPOOL_BLOCK  (64 * 1024)
+#define VBP_JPOOL_KEEP   4                  /* blocks a child keeps: a
+                                               filing page's answer takes
+                                               two, and a block malloc()ed
+                                               and freed at every call was
+                                               the kernel's page faults */
 #define VBP_JPOOL_MAX    (4 * 1024 * 1024)  /* carved in a call, at most */
 #define VBP_JPOOL_ALIGN  16
 
@@ -61,7 +67,8 @@ static void vbp_jpool_free(void *p);
 
 static int                 vbp_jpool_on;
 static size_t              vbp_jpool_carved;
-static vbp_jpool_block_t  *vbp_jpool_blocks;    /* the newest first */
+static vbp_jpool_block_t  *vbp_jpool_first;     /* in the order carved */
+static vbp_jpool_block_t  *vbp_jpool_cur;
 
 
 /* before anything jansson allocates: every block then has its header */
@@ -88,24 +95,26 @@ vbp_jpool_enable(int on)
 }
 
 
-/* the call has ended: all it carved goes; the kept block stays */
+/* the call has ended: all it carved goes; the first blocks are kept */
 void
 vbp_jpool_reset(void)
 {
+    size_t              n;
     vbp_jpool_block_t  *b, *next;
 
-    for (b = vbp_jpool_blocks; b; b = next) {
+    for (n = 0, b = vbp_jpool_first; b; b = next, n++) {
         next = b->next;
+        b->used = 0;
 
-        if (next == NULL) {
-            b->used = 0;
-            vbp_jpool_blocks = b;
-            break;
+        if (n == VBP_JPOOL_KEEP - 1) {
+            b->next = NULL;
+
+        } else if (n >= VBP_JPOOL_KEEP) {
+            free(b);
         }
-
-        free(b);
     }
 
+    vbp_jpool_cur = vbp_jpool_first;
     vbp_jpool_carved = 0;
 }
 
@@ -146,18 +155,31 @@ vbp_jpool_malloc(size_t size)
         return h + 1;
     }
 
-    b = vbp_jpool_blocks;
+    b = vbp_jpool_cur;
 
+    /* the next block (empty since the last reset), or a new one */
     if (b == NULL || b->size - b->used < need) {
-        b = malloc(VBP_JPOOL_BLOCK);
-        if (b == NULL) {
-            return NULL;
+        if (b && b->next) {
+            b = b->next;
+
+        } else {
+            b = malloc(VBP_JPOOL_BLOCK);
+            if (b == NULL) {
+                return NULL;
+            }
+
+            b->size = VBP_JPOOL_BLOCK - sizeof(vbp_jpool_block_t);
+            b->used = 0;
+            b->next = NULL;
+
+            if (vbp_jpool_cur) {
+                vbp_jpool_cur->next = b;
+            } else {
+                vbp_jpool_first = b;
+            }
         }
 
-        b->size = VBP_JPOOL_BLOCK - sizeof(vbp_jpool_block_t);
-        b->used = 0;
-        b->next = vbp_jpool_blocks;
-        vbp_jpool_blocks = b;
+        vbp_jpool_cur = b;
     }
 
     h = (vbp_jpool_head_t *) ((char *) b->data + b->used);

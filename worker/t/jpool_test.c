@@ -106,6 +106,42 @@ main(void)
     ok(vg || peak <= 64 * 1024,
        "a save's JSON takes no more than the kept block");
 
+    /* a filing page's answer takes two or three blocks: kept, reused */
+    base = 0;
+    for (i = 0; i < 200; i++) {
+        json_t  *a = parse_save(), *b = parse_save(), *c = parse_save();
+
+        json_decref(a);
+        json_decref(b);
+        json_decref(c);
+        vbp_jpool_reset();
+
+        if (i == 0) {
+            base = in_use();
+        }
+    }
+    ok(vg || in_use() == base, "calls of three blocks reuse the kept ones");
+
+    /* one of many blocks gives back all but the kept */
+    {
+        json_t  *many[12];
+
+        for (i = 0; i < 12; i++) {
+            many[i] = parse_save();
+        }
+        peak = in_use();
+        for (i = 0; i < 12; i++) {
+            json_decref(many[i]);
+        }
+        vbp_jpool_reset();
+        printf("# a call of 12 bodies: %zu bytes beyond three blocks,"
+               " %zu after its end\n", peak - base, in_use() - base);
+        /* the fourth block is kept too */
+        ok(vg || (peak - base > 256 * 1024
+                  && in_use() - base < 64 * 1024 + 1024),
+           "a call of many blocks gives back all but the kept ones");
+    }
+
     s = json_object_get(kept, "name");
     ok(s && strcmp(json_string_value(s), "保留的对象") == 0
        && json_integer_value(json_object_get(kept, "n")) == 42,
