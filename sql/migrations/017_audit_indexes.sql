@@ -5,8 +5,7 @@
 -- into a page picked by the row's key: for (actor_org_id, at) and
 -- (target_type, target_id), a page of that org's or that item's, all over
 -- the index, each a page the save dirties (and, after a checkpoint, writes
--- whole into the WAL) and two more relation locks past the sixteen a
--- backend takes on its fast path.  Nothing reads them: the audit page
+-- whole into the WAL).  Nothing reads them: the audit page
 -- (worker/audit.c) filters by scope (audit_log_scope) or by time
 -- (audit_log_at) and joins the actor's org by the org's key; an item's
 -- history is read from review_events.  A support query by target reads the
