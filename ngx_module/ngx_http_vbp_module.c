@@ -16,6 +16,7 @@
 #include "ngx_http_vbp_module.h"
 
 
+static ngx_int_t ngx_http_vbp_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_vbp_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_vbp_body_limit_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -366,7 +367,7 @@ static ngx_command_t  ngx_http_vbp_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_vbp_module_ctx = {
-    ngx_http_vbp_add_variables,            /* preconfiguration */
+    ngx_http_vbp_preconfiguration,         /* preconfiguration */
     ngx_http_vbp_postconfiguration,        /* postconfiguration */
 
     ngx_http_vbp_create_main_conf,         /* create main configuration */
@@ -404,6 +405,16 @@ static ngx_http_variable_t  ngx_http_vbp_variables[] = {
 
       ngx_http_null_variable
 };
+
+
+static ngx_int_t
+ngx_http_vbp_preconfiguration(ngx_conf_t *cf)
+{
+    /* jansson's allocator first: every block it hands out has a header */
+    ngx_http_vbp_json_init();
+
+    return ngx_http_vbp_add_variables(cf);
+}
 
 
 static ngx_int_t

@@ -244,6 +244,12 @@ ngx_int_t ngx_http_vbp_random_token(u_char *dst, size_t nbytes);
 void ngx_http_vbp_cleanup_json(void *data);
 ngx_int_t ngx_http_vbp_pool_json(ngx_pool_t *pool, json_t *json);
 
+/* ngx_http_vbp_json.c */
+void ngx_http_vbp_json_init(void);
+void *ngx_http_vbp_json_pool(ngx_pool_t *pool);
+void ngx_http_vbp_json_restore(void *was);
+void ngx_http_vbp_json_release(void *p);
+
 /* ngx_http_vbp_keepalive.c */
 ngx_int_t ngx_http_vbp_keepalive_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_vbp_keepalive_log_handler(ngx_http_request_t *r);

@@ -38,6 +38,9 @@ static ngx_int_t ngx_http_vbp_captcha_ok(ngx_http_vbp_ctx_t *ctx);
 static ngx_int_t ngx_http_vbp_create_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_vbp_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_vbp_process_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_vbp_parse_reply(ngx_http_request_t *r,
+    ngx_http_vbp_ctx_t *ctx, u_char *frame, size_t len, ngx_int_t *status,
+    ngx_buf_t **out);
 static ngx_int_t ngx_http_vbp_filter_init(void *data);
 static ngx_int_t ngx_http_vbp_filter(void *data, ssize_t bytes);
 static void ngx_http_vbp_abort_request(ngx_http_request_t *r);
@@ -372,7 +375,7 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
         : ngx_create_temp_buf(r->pool, NGX_HTTP_VBP_FRAME_HEADER + len);
 
     if (b == NULL) {
-        ngx_free(args);
+        ngx_http_vbp_json_release(args);
         return NGX_ERROR;
     }
 
@@ -393,7 +396,7 @@ ngx_http_vbp_build_frame(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx)
     if (args) {
         p = ngx_cpymem(p, ",\"args\":", sizeof(",\"args\":") - 1);
         p = ngx_cpymem(p, args, args_len);
-        ngx_free(args);
+        ngx_http_vbp_json_release(args);
 
     } else if (ctx->body.len == 0) {
         p = ngx_cpymem(p, ",\"args\":{}", sizeof(",\"args\":{}") - 1);
@@ -548,10 +551,9 @@ ngx_http_vbp_process_header(ngx_http_request_t *r)
 {
     size_t                avail, len;
     u_char               *p, *grown;
-    json_t               *reply, *status;
-    ngx_int_t             code;
+    ngx_int_t             code, rc;
     ngx_buf_t            *out;
-    json_error_t          jerr;
+    void                 *was;
     ngx_http_upstream_t  *u;
     ngx_http_vbp_ctx_t   *ctx;
 
@@ -616,40 +618,14 @@ ngx_http_vbp_process_header(ngx_http_request_t *r)
         goto done;
     }
 
-    reply = json_loadb((const char *) p + NGX_HTTP_VBP_FRAME_HEADER, len, 0,
-                       &jerr);
+    /* the answer and its page live as long as the request (json.c) */
+    was = ngx_http_vbp_json_pool(r->pool);
+    rc = ngx_http_vbp_parse_reply(r, ctx, p + NGX_HTTP_VBP_FRAME_HEADER, len,
+                                  &code, &out);
+    ngx_http_vbp_json_restore(was);
 
-    if (reply == NULL || ngx_http_vbp_pool_json(r->pool, reply) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "vbp worker sent invalid JSON: %s", jerr.text);
-        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
-    }
-
-    status = json_object_get(reply, "status");
-    code = json_is_integer(status) ? (ngx_int_t) json_integer_value(status)
-                                   : 0;
-
-    if (code < 200 || code > 599) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "vbp worker sent an answer without a valid status");
-        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
-    }
-
-    ctx->reply = reply;
-
-    if (vlcf->login && (code == NGX_HTTP_UNAUTHORIZED || code == 423)) {
-        ngx_http_vbp_throttle_failed(r);
-    }
-
-    if (vlcf->file && code < 300) {
-        code = ngx_http_vbp_render_file(r, reply, &out);
-
-    } else {
-        code = ngx_http_vbp_render_reply(r, ctx, code, reply, &out);
-    }
-
-    if (code == NGX_ERROR) {
-        return NGX_ERROR;
+    if (rc != NGX_OK) {
+        return rc;
     }
 
 done:
@@ -667,6 +643,61 @@ done:
     (void) ngx_http_vbp_status_line(code, &u->headers_in.status_line);
     u->headers_in.content_length_n = out->last - out->pos;
     u->state->status = code;
+
+    return NGX_OK;
+}
+
+
+/*
+ * the worker's answer parsed and rendered: *status and *out, NGX_OK;
+ * NGX_HTTP_UPSTREAM_INVALID_HEADER or NGX_ERROR
+ */
+static ngx_int_t
+ngx_http_vbp_parse_reply(ngx_http_request_t *r, ngx_http_vbp_ctx_t *ctx,
+    u_char *frame, size_t len, ngx_int_t *status, ngx_buf_t **out)
+{
+    json_t                   *reply, *value;
+    ngx_int_t                 code;
+    json_error_t              jerr;
+    ngx_http_vbp_loc_conf_t  *vlcf;
+
+    vlcf = ngx_http_get_module_loc_conf(r, ngx_http_vbp_module);
+
+    reply = json_loadb((const char *) frame, len, 0, &jerr);
+
+    if (reply == NULL || ngx_http_vbp_pool_json(r->pool, reply) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "vbp worker sent invalid JSON: %s", jerr.text);
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    value = json_object_get(reply, "status");
+    code = json_is_integer(value) ? (ngx_int_t) json_integer_value(value) : 0;
+
+    if (code < 200 || code > 599) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "vbp worker sent an answer without a valid status");
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    ctx->reply = reply;
+
+    if (vlcf->login && (code == NGX_HTTP_UNAUTHORIZED || code == 423)) {
+        ngx_http_vbp_throttle_failed(r);
+    }
+
+    if (vlcf->file && code < 300) {
+        code = ngx_http_vbp_render_file(r, reply, out);
+
+    } else {
+        code = ngx_http_vbp_render_reply(r, ctx, code, reply, out);
+    }
+
+    if (code == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    *status = code;
 
     return NGX_OK;
 }
