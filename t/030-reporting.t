@@ -189,6 +189,30 @@ is vbp_sql("SELECT last_year || '/' || demand FROM filing_lines WHERE item_id = 
    '100/110', '... read as the numbers meant';
 is $d->{demand_total}, 110, '... the totals come back';
 is vbp_sql("SELECT state FROM review_items WHERE id = $item"), 'draft', '... 已暂存';
+
+# a page in any order is saved as sent; a line sent twice is refused at
+# its field and nothing of the page is kept
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0002}, last_year => 3, demand => 4, in_use => 1 },
+    { catalog_line_id => $line{S0001}, last_year => 100, demand => 110, in_use => 1 } ] });
+is $st, 200, 'a page sent last line first';
+is vbp_sql("SELECT string_agg(last_year || '/' || demand, ',' ORDER BY catalog_line_id) FROM filing_lines"
+           . " WHERE item_id = $item AND catalog_line_id IN ($line{S0001}, $line{S0002})"),
+   '100/110,3/4', '... both lines as sent';
+is $d->{demand_total}, 114, '... and the totals with both';
+$before = snapshot();
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0002}, last_year => 3, demand => 9, in_use => 1 },
+    { catalog_line_id => $line{S0001}, last_year => 100, demand => 120, in_use => 1 },
+    { catalog_line_id => "$line{S0002}", last_year => 3, demand => 8, in_use => 1 } ] });
+is $st, 422, 'a line sent twice in one save: 422';
+is $d->{error}{fields}{"lines.$line{S0002}.catalog_line_id"}, '同一产品在一次保存中出现了两次', '... said at that line';
+ok !exists $d->{error}{fields}{"lines.$line{S0001}.catalog_line_id"}, '... not at the other';
+is snapshot(), $before, '... and nothing of the page kept';
+($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
+    { catalog_line_id => $line{S0002} } ] });
+is $st, 200, 'the second line emptied';
+is $d->{demand_total}, 110, '... and the totals without it';
 $before = snapshot();
 ($st, $d) = post('H21010200011', '/api/filing/save', { project => $pid, lines => [
     { catalog_line_id => $line{S0003}, last_year => 0, demand => 5, in_use => 0 } ] });
@@ -622,5 +646,13 @@ waitpid $_, 0 for @pids;
 my @codes = sort map { chomp; $_ } <$r>;
 is_deeply \@codes, [200, 409], 'two reviewers approve at once: one wins, the other gets 409';
 is vbp_sql("SELECT count(*) FROM review_events WHERE item_id = $item2") - $events, 1, '... one event';
+
+# the save's gate (migration 020) follows every project's windows,
+# threshold and product line, as the triggers keep it
+is vbp_sql("SELECT count(*) FROM projects p JOIN product_lines l ON l.code = p.product_line"
+           . " LEFT JOIN filing_save_gates g ON g.project_id = p.id"
+           . " WHERE g.project_id IS NULL OR g.opens <> p.file_opens OR g.closes <> p.file_closes"
+           . " OR g.threshold_pct <> p.threshold_pct OR g.rules <> l.rules OR NOT g.present"), 0,
+   "every project's save gate is its project's";
 
 done_testing();

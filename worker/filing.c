@@ -2157,6 +2157,26 @@ filing_blank(json_t *v)
 }
 
 
+/* a line of a save: its catalog id and where the body has it */
+typedef struct {
+    long long  lid;
+    size_t     idx;
+} filing_line_order_t;
+
+
+static int
+filing_line_cmp(const void *a, const void *b)
+{
+    const filing_line_order_t  *x = a, *y = b;
+
+    if (x->lid != y->lid) {
+        return x->lid < y->lid ? -1 : 1;
+    }
+
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+
 /*
  * POST {project, lines: [{catalog_line_id, last_year, demand, intended,
  * in_use, change_note}]}: 暂存 of the lines of a page (or the page's form:
@@ -2165,14 +2185,15 @@ filing_blank(json_t *v)
 static int
 filing_save(vbp_call_t *call)
 {
-    int          rc, i, first, blanks;
-    char         field[96], uid[24], org[24], project[24];
-    size_t       idx, n;
-    json_t      *lines, *line, *v, *refusal;
-    vbp_buf_t    arr[7];
-    PGresult    *res;
-    long long    lid;
-    const char  *params[14], *note, *why, *path;
+    int                   rc, i, first, blanks;
+    char                  field[96], uid[24], org[24], project[24];
+    size_t                idx, n, k;
+    json_t               *lines, *line, *v, *refusal;
+    vbp_buf_t             arr[7];
+    PGresult             *res;
+    long long             lid;
+    const char           *params[14], *note, *why, *path;
+    filing_line_order_t   order[FILING_SAVE_MAX];
 
     static const char *const  values[] = {
         "last_year", "demand", "intended", "in_use", "change_note", NULL
@@ -2200,29 +2221,16 @@ filing_save(vbp_call_t *call)
         return 0;
     }
 
-    /* the columns as array literals, and the ids of the lines emptied */
-    for (i = 0; i < 7; i++) {
-        vbp_buf_init(&arr[i]);
-    }
-
-    rc = 0;
-    blanks = 0;
-
-    for (i = 0; rc == 0 && i < 7; i++) {
-        rc = vbp_buf_add(&arr[i], "{", 1);
-    }
+    /*
+     * The lines in the order of their catalog ids, each once: the save
+     * reads the filing's lines between the first and the last in one
+     * range and takes an id out of order for a line sent twice (migration
+     * 020).  A line whose id is wrong or comes twice is said at its field
+     * and left out; the others are still judged.
+     */
+    n = 0;
 
     json_array_foreach(lines, idx, line) {
-        if (rc != 0) {
-            break;
-        }
-
-        first = idx == 0;
-
-        for (i = 0; rc == 0 && i < 6 && !first; i++) {
-            rc = vbp_buf_add(&arr[i], ",", 1);
-        }
-
         v = json_object_get(line, "catalog_line_id");
         if (!json_is_object(line)
             || !((json_is_integer(v) && (lid = json_integer_value(v)) > 0
@@ -2236,15 +2244,52 @@ filing_save(vbp_call_t *call)
         {
             snprintf(field, sizeof(field), "lines.%zu.catalog_line_id", idx);
             vbp_field_error(call, field, "产品编号无效");
-            rc = rc ? rc : vbp_buf_add(&arr[0], "0", 1);
-            for (i = 1; rc == 0 && i < 6; i++) {
-                rc = vbp_buf_add(&arr[i], "NULL", 4);
-            }
             continue;
         }
 
-        n = (size_t) snprintf(field, sizeof(field), "%lld", lid);
-        rc = vbp_buf_add(&arr[0], field, n);
+        order[n].lid = lid;
+        order[n].idx = idx;
+        n++;
+    }
+
+    qsort(order, n, sizeof(order[0]), filing_line_cmp);
+
+    for (k = 0; k + 1 < n; k++) {
+        if (order[k].lid == order[k + 1].lid) {
+            filing_line_error(call, order[k].lid, "catalog_line_id",
+                              filing_refusal_text("duplicate_line"));
+        }
+    }
+
+    /* the columns as array literals, and the ids of the lines emptied */
+    for (i = 0; i < 7; i++) {
+        vbp_buf_init(&arr[i]);
+    }
+
+    rc = 0;
+    blanks = 0;
+
+    for (i = 0; rc == 0 && i < 7; i++) {
+        rc = vbp_buf_add(&arr[i], "{", 1);
+    }
+
+    for (k = 0, first = 1; rc == 0 && k < n; k++) {
+        if (k + 1 < n && order[k].lid == order[k + 1].lid) {
+            continue;       /* the last of a run goes on, to be judged */
+        }
+
+        lid = order[k].lid;
+        line = json_array_get(lines, order[k].idx);
+
+        for (i = 0; rc == 0 && i < 6 && !first; i++) {
+            rc = vbp_buf_add(&arr[i], ",", 1);
+        }
+
+        first = 0;
+
+        rc = rc ? rc : vbp_buf_add(&arr[0], field,
+                                   (size_t) snprintf(field, sizeof(field),
+                                                     "%lld", lid));
 
         rc = rc ? rc : filing_qty(call, line, "last_year", lid, &arr[1]);
         rc = rc ? rc : filing_qty(call, line, "demand", lid, &arr[2]);
@@ -2303,9 +2348,9 @@ filing_save(vbp_call_t *call)
         }
 
         if (rc == 0 && values[i] == NULL) {
-            n = (size_t) snprintf(field, sizeof(field), "%s%lld",
-                                  blanks++ ? "," : "", lid);
-            rc = vbp_buf_add(&arr[6], field, n);
+            rc = vbp_buf_add(&arr[6], field,
+                             (size_t) snprintf(field, sizeof(field), "%s%lld",
+                                               blanks++ ? "," : "", lid));
         }
     }
 
