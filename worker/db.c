@@ -70,12 +70,178 @@ vbp_db_connect(vbp_db_t *db)
 void
 vbp_db_close(vbp_db_t *db)
 {
+    vbp_db_ahead_clear(db);
+
     if (db->conn) {
         PQfinish(db->conn);
         db->conn = NULL;
     }
 
     db->broken = 1;
+}
+
+
+/*
+ * The parameters of a statement as one key: each value with its length, a
+ * NULL apart from "".  Its length, or 0 when it does not fit (a statement
+ * whose key does not fit is neither kept nor looked for).
+ */
+static size_t
+vbp_db_key(char *key, int nparams, const char *const *params)
+{
+    int     i;
+    size_t  len, n;
+
+    len = 0;
+
+    for (i = 0; i < nparams; i++) {
+        if (params[i] == NULL) {
+            if (len + 1 > VBP_DB_AHEAD_KEY) {
+                return 0;
+            }
+            key[len++] = 'N';
+            continue;
+        }
+
+        n = strlen(params[i]);
+        if (len + n + 24 > VBP_DB_AHEAD_KEY) {
+            return 0;
+        }
+
+        len += (size_t) snprintf(key + len, VBP_DB_AHEAD_KEY - len, "V%zu:",
+                                 n);
+        memcpy(key + len, params[i], n);
+        len += n;
+    }
+
+    return len ? len : 1;       /* no parameters: a key of its own */
+}
+
+
+/*
+ * Statements a request will ask for, sent ahead in one round trip (libpq's
+ * pipeline mode): a page that reads ten things by one key does not wait
+ * for PostgreSQL ten times, nor wake it ten times.  Each answer is kept
+ * until vbp_db_query() asks for the same statement with the same
+ * parameters, and is then that query's answer; what nobody asks for goes
+ * when the call ends (vbp_db_ahead_clear).  Sent ahead is only a guess:
+ * a failure, or a statement asked for with other parameters, is no more
+ * than a miss, and the statement then runs the plain way -- a failure
+ * too, as it would have.  Inside the call's transaction, as each would
+ * have run.  0, or -1 when the connection is lost.
+ */
+int
+vbp_db_ahead(vbp_db_t *db, const vbp_db_ask_t *asks, size_t n)
+{
+    size_t          i, sent;
+    PGresult       *res;
+    vbp_db_kept_t  *k;
+    ExecStatusType  st;
+
+    vbp_db_ahead_clear(db);
+
+    if (db->conn == NULL || n > VBP_DB_AHEAD) {
+        return 0;
+    }
+
+    if (PQenterPipelineMode(db->conn) != 1) {
+        vbp_log("cannot pipeline: %s", PQerrorMessage(db->conn));
+        return 0;
+    }
+
+    for (sent = 0; sent < n; sent++) {
+        if (PQsendQueryPrepared(db->conn, asks[sent].stmt, asks[sent].nparams,
+                                asks[sent].params, NULL, NULL, 0) != 1)
+        {
+            vbp_log("statement \"%s\" not sent ahead: %s", asks[sent].stmt,
+                    PQerrorMessage(db->conn));
+            break;
+        }
+    }
+
+    if (PQpipelineSync(db->conn) != 1) {
+        vbp_log("cannot end a pipeline: %s", PQerrorMessage(db->conn));
+        vbp_db_close(db);
+        return -1;
+    }
+
+    /* each statement's answer, then NULL; the Sync's answer last */
+    for (i = 0; ; ) {
+        res = PQgetResult(db->conn);
+
+        if (res == NULL) {
+            if (PQstatus(db->conn) != CONNECTION_OK || ++i > sent) {
+                vbp_log("a pipeline lost: %s", PQerrorMessage(db->conn));
+                vbp_db_close(db);
+                return -1;
+            }
+            continue;
+        }
+
+        st = PQresultStatus(res);
+
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+
+        k = &db->kept[db->nkept];
+
+        if (st == PGRES_TUPLES_OK && i < sent && db->nkept < VBP_DB_AHEAD
+            && (k->key_len = vbp_db_key(k->key, asks[i].nparams,
+                                        asks[i].params)) > 0)
+        {
+            k->stmt = asks[i].stmt;
+            k->res = res;
+            db->nkept++;
+
+        } else {
+            PQclear(res);
+        }
+    }
+
+    if (PQexitPipelineMode(db->conn) != 1) {
+        vbp_log("cannot leave pipeline mode: %s", PQerrorMessage(db->conn));
+        vbp_db_close(db);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* the answers sent ahead that nobody asked for */
+void
+vbp_db_ahead_clear(vbp_db_t *db)
+{
+    while (db->nkept) {
+        PQclear(db->kept[--db->nkept].res);
+    }
+}
+
+
+/* an answer sent ahead for this statement and these parameters, or NULL */
+static PGresult *
+vbp_db_ahead_take(vbp_db_t *db, const char *stmt, int nparams,
+    const char *const *params)
+{
+    char       key[VBP_DB_AHEAD_KEY];
+    size_t     i, len;
+    PGresult  *res;
+
+    len = vbp_db_key(key, nparams, params);
+
+    for (i = 0; len && i < db->nkept; i++) {
+        if (strcmp(db->kept[i].stmt, stmt) == 0 && db->kept[i].key_len == len
+            && memcmp(db->kept[i].key, key, len) == 0)
+        {
+            res = db->kept[i].res;
+            db->kept[i] = db->kept[--db->nkept];
+            return res;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -110,6 +276,10 @@ vbp_db_query_judged(vbp_db_t *db, const char *stmt, int nparams,
 
     if (db->conn == NULL) {
         return NULL;
+    }
+
+    if (db->nkept && (res = vbp_db_ahead_take(db, stmt, nparams, params))) {
+        return res;
     }
 
     res = PQexecPrepared(db->conn, stmt, nparams, params, NULL, NULL, 0);

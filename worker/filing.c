@@ -1671,17 +1671,49 @@ filing_checklist(vbp_call_t *call, const char *item)
 static int
 filing_get(vbp_call_t *call)
 {
-    int          rc;
-    char         id[24], org[24];
+    int            rc;
+    char           id[24], org[24], ids[32];
+    size_t         n;
+    const char    *path, *role;
+    vbp_db_ask_t   ask[10];
 
     rc = vbp_filing_item(call, id, sizeof(id));
     if (rc != 0) {
         return rc < 0 ? -1 : 0;
     }
 
-    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0) {
+    if (vbp_actor_int(call, "org_id", org, sizeof(org)) != 0
+        || (path = vbp_actor_path(call)) == NULL
+        || (role = vbp_actor_str(call, "role")) == NULL)
+    {
         vbp_fail_unauthenticated(call);
         return 0;
+    }
+
+    /*
+     * The filing is the hospital's own (vbp_filing_item): what the page
+     * reads of it by its id goes in one round trip, the page of lines
+     * apart (its count decides it).  Each answer waits for the function
+     * below that asks for it (vbp_db_ahead).
+     */
+    snprintf(ids, sizeof(ids), "{%s}", id);
+    n = 0;
+    ask[n++] = (vbp_db_ask_t) { "chain_item", 3, { id, path, org } };
+    ask[n++] = (vbp_db_ask_t) { "chain_events", 1, { id } };
+    ask[n++] = (vbp_db_ask_t) { "chain_files", 1, { id } };
+    ask[n++] = (vbp_db_ask_t) { "chain_actions", 5,
+                                { "demand", ids, role, path, org } };
+    ask[n++] = (vbp_db_ask_t) { "filing_totals", 1, { id } };
+    ask[n++] = (vbp_db_ask_t) { "filing_lines_count_all", 1, { id } };
+    ask[n++] = (vbp_db_ask_t) { "filing_project", 1, { id } };
+
+    if (call->page) {
+        ask[n++] = (vbp_db_ask_t) { "filing_note_certs", 1, { id } };
+        ask[n++] = (vbp_db_ask_t) { "filing_note_lines", 1, { id } };
+    }
+
+    if (vbp_db_ahead(call->db, ask, n) != 0) {
+        return -1;
     }
 
     if (vbp_chain_item(call, id, org) != 0) {

@@ -13,6 +13,8 @@
 
 
 static void vbp_call_refill(vbp_call_t *call, vbp_db_t *db);
+static void vbp_call_attempt(vbp_call_t *call, const vbp_op_t *op,
+    vbp_db_t *db);
 static void vbp_call_flash(vbp_call_t *call);
 
 
@@ -303,12 +305,23 @@ vbp_call_refill(vbp_call_t *call, vbp_db_t *db)
 void
 vbp_call_execute(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db)
 {
+    vbp_call_attempt(call, op, db);
+
+    /* what was sent ahead and not asked for (vbp_db_ahead) */
+    vbp_db_ahead_clear(db);
+}
+
+
+static void
+vbp_call_attempt(vbp_call_t *call, const vbp_op_t *op, vbp_db_t *db)
+{
     int  attempt, rc;
 
     call->db = db;
 
     for (attempt = 0; attempt < 2; attempt++) {
         vbp_call_reset(call);
+        vbp_db_ahead_clear(db);
         db->conflict = 0;
 
         if (db->broken && vbp_db_connect(db) != 0) {

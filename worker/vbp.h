@@ -33,11 +33,31 @@ typedef struct {
 } vbp_buf_t;
 
 
+#define VBP_DB_AHEAD        12     /* statements sent ahead at once */
+#define VBP_DB_AHEAD_KEY    128    /* their parameters, as one key */
+
+/* a statement sent ahead (vbp_db_ahead) and its parameters */
 typedef struct {
-    PGconn      *conn;
-    const char  *conninfo;
-    int          broken;        /* the connection failed: reconnect */
-    int          conflict;      /* a deadlock or serialization failure */
+    const char  *stmt;
+    int          nparams;
+    const char  *params[5];
+} vbp_db_ask_t;
+
+/* the answer of one, until a vbp_db_query() asks for it */
+typedef struct {
+    const char  *stmt;
+    size_t       key_len;
+    char         key[VBP_DB_AHEAD_KEY];
+    PGresult    *res;
+} vbp_db_kept_t;
+
+typedef struct {
+    PGconn         *conn;
+    const char     *conninfo;
+    int             broken;     /* the connection failed: reconnect */
+    int             conflict;   /* a deadlock or serialization failure */
+    size_t          nkept;
+    vbp_db_kept_t   kept[VBP_DB_AHEAD];
 } vbp_db_t;
 
 
@@ -210,6 +230,8 @@ void vbp_frame_cleanup(void);
 /* db.c */
 int vbp_db_connect(vbp_db_t *db);
 void vbp_db_close(vbp_db_t *db);
+int vbp_db_ahead(vbp_db_t *db, const vbp_db_ask_t *asks, size_t n);
+void vbp_db_ahead_clear(vbp_db_t *db);
 PGresult *vbp_db_query(vbp_db_t *db, const char *stmt, int nparams,
     const char *const *params);
 int vbp_db_exec(vbp_db_t *db, const char *sql);
