@@ -68,7 +68,7 @@ stop:
 test: build $(BUILD)/template_test $(BUILD)/captcha_test $(BUILD)/jpool_test
 	@tools/run-tests $(TESTSTATE) $(TEST_PG) $(TEST_REDIS)
 
-test-valgrind: build
+test-valgrind: build $(BUILD)/template_test $(BUILD)/captcha_test $(BUILD)/jpool_test
 	@VBP_VALGRIND=1 tools/run-tests $(TESTSTATE) $(TEST_PG) $(TEST_REDIS)
 
 bench: build
