@@ -128,7 +128,9 @@ vbp_db_key(char *key, int nparams, const char *const *params)
  * a failure, or a statement asked for with other parameters, is no more
  * than a miss, and the statement then runs the plain way -- a failure
  * too, as it would have.  Inside the call's transaction, as each would
- * have run.  0, or -1 when the connection is lost.
+ * have run.  Only reads, and only those the call asks for before it
+ * writes anything: a kept answer is what the row was when it was sent.
+ * 0, or -1 when the connection is lost.
  */
 int
 vbp_db_ahead(vbp_db_t *db, const vbp_db_ask_t *asks, size_t n)
